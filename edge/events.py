@@ -1,0 +1,73 @@
+"""Versioned events: the one ``Event`` type family the edge publishes and the collector stores.
+
+The envelope (``v``, ``id``, ``kind``, ``store``, ``device``, ``camera``, ``seq``, ``ts``, ``data``) is
+fixed by ``edge/schemas/event.schema.json``; per-kind ``data`` schemas live beside it as
+``edge/schemas/<kind>.schema.json`` when defined. See ``docs/events.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cache
+from importlib import resources
+from typing import Any
+
+SCHEMA_VERSION = 1
+TOPIC_PREFIX = "smartstore/v1"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def format_ts(ts: datetime) -> str:
+    """RFC 3339 UTC with millisecond precision and a ``Z`` suffix."""
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    kind: str
+    store: str
+    device: str
+    seq: int
+    data: dict[str, Any]
+    camera: str | None = None
+    ts: datetime = field(default_factory=utc_now)
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "v": SCHEMA_VERSION,
+            "id": self.id,
+            "kind": self.kind,
+            "store": self.store,
+            "device": self.device,
+            "camera": self.camera,
+            "seq": self.seq,
+            "ts": format_ts(self.ts),
+            "data": self.data,
+        }
+
+    def to_json(self) -> bytes:
+        return json.dumps(self.to_dict(), separators=(",", ":"), allow_nan=False).encode()
+
+    def topic(self, prefix: str = TOPIC_PREFIX) -> str:
+        """``<prefix>/<store>/<device>/<kind with dots as slashes>``, e.g. ``.../footfall/crossing``."""
+        return f"{prefix}/{self.store}/{self.device}/{self.kind.replace('.', '/')}"
+
+
+def status_topic(store: str, device: str, prefix: str = TOPIC_PREFIX) -> str:
+    """Retained ``online``/``offline`` device status (the MQTT last will goes here)."""
+    return f"{prefix}/{store}/{device}/status"
+
+
+@cache
+def load_schema(name: str = "event") -> dict[str, Any]:
+    """A JSON Schema shipped in ``edge/schemas`` (``event`` is the envelope)."""
+    text = resources.files("edge.schemas").joinpath(f"{name}.schema.json").read_text()
+    schema: dict[str, Any] = json.loads(text)
+    return schema

@@ -1,0 +1,84 @@
+"""The ``smartstore`` command: one parser, with subcommands registered by each package's ``cli`` module.
+
+Each package (``edge``, ``hardware``, ``collector``, ``export``) exposes ``register(subparsers)`` in its
+``cli`` module. Handlers take the parsed namespace and return an exit code. Heavy imports (OpenVINO,
+torch, ...) happen inside handlers, so ``smartstore --help`` stays fast and light.
+
+User mistakes raise :class:`UserError`; ``main`` prints them as one line and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+CLI_MODULES = ("edge.cli", "hardware.cli", "collector.cli", "export.cli")
+
+
+Subparsers = Any  # argparse._SubParsersAction, which is private
+Handler = Callable[[argparse.Namespace], int]
+
+
+class UserError(Exception):
+    """A mistake the user can fix (bad path, bad value, bad config): reported as one line, exit 2."""
+
+
+def add_command(subparsers: Subparsers, name: str, help_text: str, handler: Handler) -> argparse.ArgumentParser:
+    """A subcommand whose ``handler(args) -> exit code`` is stored on the namespace."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(name, help=help_text, description=help_text)
+    parser.set_defaults(handler=handler)
+    return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="smartstore",
+        description="Edge smart-store runtime: people counting, shelf analytics, MQTT events, collector.",
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in CLI_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        module.register(subparsers)
+    return parser
+
+
+def _configure_offline_environment() -> None:
+    """No run-time downloads, no telemetry: the defaults every subcommand runs under."""
+    os.environ.setdefault("OPENVINO_TELEMETRY_DISABLE", "1")  # honoured by openvino-telemetry
+    os.environ.setdefault("YOLO_OFFLINE", "1")
+    os.environ.setdefault("YOLO_AUTOINSTALL", "0")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    _configure_offline_environment()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(handler(args) or 0)
+    except UserError as exc:
+        print(f"smartstore: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
