@@ -35,6 +35,16 @@ def add_command(subparsers: Subparsers, name: str, help_text: str, handler: Hand
     return parser
 
 
+def command_group(subparsers: Subparsers, name: str, help_text: str) -> Subparsers:
+    """A command with its own subcommands (``smartstore models list``), shared by every package that adds to it."""
+    existing = subparsers.choices.get(name)
+    if existing is None:
+        existing = subparsers.add_parser(name, help=help_text, description=help_text)
+        existing.set_defaults(handler=None, _group_parser=existing)
+        existing._smartstore_subparsers = existing.add_subparsers(dest=f"{name}_command", metavar="COMMAND")
+    return existing._smartstore_subparsers
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="smartstore",
@@ -69,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     handler = getattr(args, "handler", None)
     if handler is None:
-        parser.print_help()
+        getattr(args, "_group_parser", parser).print_help()
         return 2
     try:
         return int(handler(args) or 0)
