@@ -109,7 +109,7 @@ class Manifest(BaseModel):
     def save(self, path: str | Path | None = None) -> Path:
         """Write ``model.yaml`` (to ``path``, or to ``root/model.yaml``); returns the path written."""
         target = Path(path) if path is not None else self._root() / MANIFEST
-        if target.is_dir():
+        if target.suffix not in (".yaml", ".yml"):
             target = target / MANIFEST
         target.parent.mkdir(parents=True, exist_ok=True)
         data = self.model_dump(mode="json", exclude_defaults=False)
