@@ -1,0 +1,83 @@
+"""Build-time model registry: ``BUILDERS[name](folder) -> Manifest`` makes ``models/<name>/`` from pinned sources.
+
+``smartstore models build NAME|--all`` (``make models``) calls :func:`build`, which skips a model whose manifest
+lists files that are all present with matching sha256 (seconds), and otherwise runs its builder and saves the
+manifest it returns. Builders write their outputs under ``models/<name>/build/`` (git-ignored) and record the
+sha256 of each output in the committed manifest; a builder pins the sha256 of its *inputs* in code and refuses
+to convert anything else. Rebuilding with other tool versions may give other bytes: the manifest is then
+rewritten (and the change shows in ``git diff``), so the sha256s always describe the files on disk.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from edge.models import MANIFEST, Manifest, ModelError, ModelFile, models_dir, sha256_file
+
+log = logging.getLogger(__name__)
+
+Builder = Callable[[Path], Manifest]
+
+
+def lazy(target: str) -> Builder:
+    """``"module:function"`` imported only when called, so listing builders stays light (no torch, no NNCF)."""
+    module_name, _, attr = target.partition(":")
+
+    def run(folder: Path) -> Manifest:
+        fn: Builder = getattr(importlib.import_module(module_name), attr)
+        return fn(folder)
+
+    run.__qualname__ = target
+    return run
+
+
+# name -> builder of models/<name>/ (add one line per model)
+BUILDERS: dict[str, Builder] = {
+    "person-ssdlite": lazy("export.person_ssdlite:build"),
+}
+
+
+class BuildError(Exception):
+    """A builder cannot run (missing pinned input, wrong input sha256, conversion failure)."""
+
+
+def file_entry(folder: Path, engine: str, precision: str, path: str, extra: Sequence[str] = (),
+               metrics: dict[str, float] | None = None) -> ModelFile:
+    """A manifest file entry for ``folder/path`` (and ``extra`` files, e.g. an IR's ``.bin``) with their sha256."""
+    return ModelFile(
+        engine=engine,  # type: ignore[arg-type]
+        precision=precision,  # type: ignore[arg-type]
+        path=path,
+        sha256=sha256_file(folder / path),
+        extra_files={rel: sha256_file(folder / rel) for rel in extra},
+        metrics=metrics or {},
+    )
+
+
+def up_to_date(folder: Path) -> bool:
+    """True when ``folder/model.yaml`` exists and lists at least one file, all present with matching sha256."""
+    if not (folder / MANIFEST).is_file():
+        return False
+    try:
+        manifest = Manifest.load(folder / MANIFEST)
+    except ModelError:
+        return False
+    return bool(manifest.files) and all(error is None for _, error in manifest.verify())
+
+
+def build(name: str, force: bool = False, root: Path | None = None) -> tuple[Manifest, bool]:
+    """Build model ``name`` unless up to date; returns ``(manifest, built)``."""
+    if name not in BUILDERS:
+        raise BuildError(f"no builder for model {name!r} (known: {', '.join(sorted(BUILDERS)) or 'none'})")
+    folder = (root or models_dir()) / name
+    if not force and up_to_date(folder):
+        return Manifest.load(folder / MANIFEST), False
+    start = time.monotonic()
+    manifest = BUILDERS[name](folder)
+    manifest.save(folder / MANIFEST)
+    log.info("built %s in %.1f s", name, time.monotonic() - start)
+    return manifest, True
