@@ -1,0 +1,132 @@
+"""The ``Engine`` interface and the registry of engines by type name (the Frigate detector-plugin pattern).
+
+An engine runs one model file: ``infer(tensor) -> outputs`` (synchronous, one request) and
+``infer_stream(items) -> iterator`` (pipelined: several requests in flight, results in input order). Each engine
+has its own small pydantic config; :func:`create` validates keyword options against it, so a wrong option or
+value is reported with the engine's name. Engines import their runtime library lazily.
+"""
+
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+import numpy.typing as npt
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+T = TypeVar("T")
+Tensor = npt.NDArray[Any]
+
+
+class EngineError(Exception):
+    """An engine cannot load or run a model (unknown engine/device, corrupt file, runtime missing)."""
+
+
+class EngineConfig(BaseModel):
+    """Options shared by every engine; subclasses add their own."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    threads: int | None = None  # CPU threads for inference (None: the runtime's default, all cores)
+
+
+class Engine(ABC):
+    """Runs one model file. Input: one tensor in the model's layout/dtype. Output: the model's outputs, in order."""
+
+    name: ClassVar[str]
+    Config: ClassVar[type[EngineConfig]] = EngineConfig
+
+    def __init__(self, path: Path, config: EngineConfig) -> None:
+        self.path = path
+        self.config = config
+
+    @property
+    @abstractmethod
+    def input_shape(self) -> tuple[int, ...]:
+        """Static input shape (batch first)."""
+
+    @property
+    @abstractmethod
+    def output_names(self) -> list[str]:
+        """Output names in the order :meth:`infer` returns them."""
+
+    @abstractmethod
+    def infer(self, tensor: Tensor) -> list[Tensor]:
+        """Run one request synchronously; outputs are fresh arrays the caller may keep."""
+
+    def infer_stream(self, items: Iterable[tuple[T, Tensor]]) -> Iterator[tuple[T, list[Tensor]]]:
+        """Pipelined inference of ``(tag, tensor)`` pairs, yielding ``(tag, outputs)`` in input order.
+
+        The default runs them one by one; engines with asynchronous requests keep several in flight.
+        """
+        for tag, tensor in items:
+            yield tag, self.infer(tensor)
+
+    @property
+    def parallelism(self) -> int:
+        """How many requests :meth:`infer_stream` keeps in flight."""
+        return 1
+
+    def fuse_preprocess(self, width: int, height: int, bgr_to_rgb: bool, mean: list[float], std: list[float],
+                        layout: str) -> bool:
+        """Move conversion of a uint8 NHWC BGR/RGB image to the model input into the engine, if it can.
+
+        Returns True when it did: :meth:`infer` then takes ``uint8 [1, height, width, 3]`` images.
+        """
+        return False
+
+    def describe(self) -> dict[str, Any]:
+        return {"engine": self.name, "path": str(self.path), **self.config.model_dump(exclude_none=True)}
+
+
+# engine type name -> "module:Class", imported on first use
+_REGISTRY: dict[str, str] = {
+    "openvino": "edge.engines.openvino:OpenVINOEngine",
+    "onnxruntime": "edge.engines.onnxruntime:OnnxRuntimeEngine",
+    "litert": "edge.engines.litert:LiteRTEngine",
+}
+
+
+def engine_names() -> list[str]:
+    return list(_REGISTRY)
+
+
+def register(name: str, target: str) -> None:
+    """Add an engine type (``"module:Class"``), e.g. a vendor NPU plugin."""
+    _REGISTRY[name] = target
+
+
+def engine_class(name: str) -> type[Engine]:
+    if name not in _REGISTRY:
+        raise EngineError(f"unknown engine {name!r} (choose from: {', '.join(_REGISTRY)})")
+    module_name, _, attr = _REGISTRY[name].partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise EngineError(f"engine {name!r} is not installed ({exc})") from None
+    cls: type[Engine] = getattr(module, attr)
+    return cls
+
+
+def create(name: str, path: str | Path, **options: Any) -> Engine:
+    """Load ``path`` on engine ``name`` with ``options`` validated by that engine's config."""
+    cls = engine_class(name)
+    try:
+        config = cls.Config(**{k: v for k, v in options.items() if v is not None})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"])
+        raise EngineError(f"engine {name!r}: option {field!r}: {err['msg']} (value {err.get('input')!r})") from None
+    path = Path(path)
+    if not path.is_file():
+        raise EngineError(f"engine {name!r}: model file {path} does not exist")
+    return cls(path, config)
+
+
+def check_input(tensor: Tensor, shape: tuple[int, ...]) -> None:
+    if tuple(tensor.shape) != shape:
+        raise EngineError(f"input has shape {tuple(tensor.shape)}, model expects {shape}")
+
