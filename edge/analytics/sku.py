@@ -1,0 +1,287 @@
+"""SKU recognition: a gallery of L2-normalised embeddings per SKU, cosine k-NN matching, ``unknown`` below a threshold.
+
+New SKUs are enrolled by embedding one or a few images and appending the rows (no retraining). The gallery is a
+``.npz`` file (``embeddings`` float32 (n, d), ``labels`` str (n,), ``threshold``, ``embedder``); :meth:`Gallery.load`
+refuses an empty, corrupt or inconsistent file with a message that names it. The threshold is calibrated on
+labelled images (e.g. the train split): the cosine score that keeps ``accept`` of the genuine matches.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from edge.models import Manifest
+from edge.vision.detections import FloatArray
+
+UNKNOWN = "unknown"
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
+ImageU8 = npt.NDArray[np.uint8]
+
+
+class GalleryError(ValueError):
+    """A gallery that cannot be used: missing, corrupt, empty, or built by another embedder."""
+
+
+def l2_normalise(x: npt.ArrayLike) -> FloatArray:
+    v = np.asarray(x, np.float32)
+    return (v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)).astype(np.float32)
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """Top-k SKUs for one query, best first; ``sku`` is the best one or ``unknown`` below the threshold."""
+
+    sku: str
+    score: float
+    top: list[tuple[str, float]]
+
+
+@dataclass(slots=True)
+class Gallery:
+    embeddings: FloatArray  # (n, d), rows L2-normalised
+    labels: npt.NDArray[np.str_]  # (n,) SKU of each row
+    threshold: float = 0.0  # best score below this -> unknown
+    embedder: str = ""  # which embedder made the rows (name/precision); queries must come from the same one
+    _index: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self.embeddings = np.asarray(self.embeddings, np.float32)
+        self.labels = np.asarray(self.labels, dtype=np.str_)
+        self._index.clear()
+
+    @property
+    def skus(self) -> list[str]:
+        return sorted(set(self.labels.tolist()))
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def enroll(self, sku: str, embeddings: npt.ArrayLike) -> None:
+        """Add rows for ``sku`` (new or existing): no retraining, the next match sees them."""
+        if not sku or sku == UNKNOWN:
+            raise GalleryError(f"invalid SKU name {sku!r}")
+        rows = l2_normalise(np.atleast_2d(np.asarray(embeddings, np.float32)))
+        if len(self) and rows.shape[1] != self.embeddings.shape[1]:
+            raise GalleryError(
+                f"SKU {sku!r}: embeddings have {rows.shape[1]} dimensions, the gallery {self.embeddings.shape[1]}"
+            )
+        self.embeddings = rows if not len(self) else np.concatenate([self.embeddings, rows])
+        self.labels = np.concatenate([self.labels, np.full(len(rows), sku, dtype=np.str_)])
+        self._index.clear()
+
+    def _classes(self) -> tuple[npt.NDArray[np.str_], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """SKU names (sorted), gallery row order grouping rows by SKU, and where each SKU's group starts."""
+        if not self._index:
+            names, inverse = np.unique(self.labels, return_inverse=True)
+            order = np.argsort(inverse, kind="stable")
+            starts = np.searchsorted(inverse[order], np.arange(len(names)))
+            self._index.update(names=names, order=order, starts=starts)
+        return self._index["names"], self._index["order"], self._index["starts"]
+
+    def class_scores(self, queries: npt.ArrayLike, exclude: npt.NDArray[np.bool_] | None = None) -> FloatArray:
+        """Per query and SKU: the best cosine similarity over that SKU's rows, (q, n_skus) in :meth:`_classes` order.
+
+        ``exclude`` (q, n) masks gallery rows per query (leave-one-out calibration).
+        """
+        if not len(self):
+            raise GalleryError("the gallery is empty: enroll at least one SKU")
+        sims = l2_normalise(queries).reshape(-1, self.embeddings.shape[1]) @ self.embeddings.T
+        if exclude is not None:
+            sims = np.where(exclude, -2.0, sims)
+        _, order, starts = self._classes()
+        return np.maximum.reduceat(sims[:, order], starts, axis=1).astype(np.float32)
+
+    def match(self, queries: npt.ArrayLike, k: int = 5) -> list[Match]:
+        """Top-``k`` SKUs per query by nearest-neighbour cosine similarity; ``unknown`` below the threshold."""
+        queries = np.asarray(queries, np.float32)
+        if queries.ndim == 1:
+            queries = queries[None]
+        if len(queries) == 0:
+            return []
+        scores = self.class_scores(queries)
+        names = self._classes()[0]
+        k = max(1, min(k, len(names)))
+        top = np.argsort(-scores, axis=1)[:, :k]
+        out = []
+        for row, idx in zip(scores, top, strict=True):
+            pairs = [(str(names[i]), float(row[i])) for i in idx]
+            best = pairs[0]
+            out.append(Match(best[0] if best[1] >= self.threshold else UNKNOWN, best[1], pairs))
+        return out
+
+    def save(self, path: str | Path) -> Path:
+        if not len(self):
+            raise GalleryError(f"refusing to save an empty gallery to {path}")
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as handle:  # np.savez would append .npz to a name without it
+            np.savez(
+                handle,
+                embeddings=self.embeddings,
+                labels=self.labels,
+                meta=np.array(json.dumps({"threshold": self.threshold, "embedder": self.embedder})),
+            )
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Gallery:
+        path = Path(path)
+        if not path.is_file():
+            raise GalleryError(f"gallery {path} does not exist (make one: smartstore sku enroll DIR --out {path})")
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                missing = {"embeddings", "labels", "meta"} - set(data.files)
+                if missing:
+                    names = ", ".join(sorted(missing))
+                    raise GalleryError(f"gallery {path} is not a smartstore gallery (missing {names})")
+                embeddings, labels, meta = data["embeddings"], data["labels"], json.loads(str(data["meta"]))
+        except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as exc:
+            if isinstance(exc, GalleryError):
+                raise
+            raise GalleryError(f"gallery {path} is corrupt or not a .npz file ({exc})") from None
+        if embeddings.ndim != 2 or labels.shape != (len(embeddings),) or embeddings.shape[1] == 0:
+            raise GalleryError(f"gallery {path}: embeddings {embeddings.shape} and labels {labels.shape} do not match")
+        if len(labels) == 0:
+            raise GalleryError(f"gallery {path} is empty: it has no SKUs (enroll some with smartstore sku enroll)")
+        if not np.isfinite(embeddings).all():
+            raise GalleryError(f"gallery {path}: embeddings contain NaN or infinity")
+        return cls(
+            l2_normalise(embeddings),
+            labels.astype(np.str_),
+            float(meta.get("threshold", 0.0)),
+            str(meta.get("embedder", "")),
+        )
+
+
+def calibrate_threshold(
+    gallery: Gallery, queries: npt.ArrayLike, labels: Sequence[str], accept: float = 0.95, leave_one_out: bool = False
+) -> tuple[float, dict[str, float]]:
+    """Cosine threshold that accepts ``accept`` of genuine matches of labelled ``queries``.
+
+    Genuine score: best similarity to the query's own SKU; impostor score: best similarity to any other SKU (what
+    an un-enrolled product would score). With ``leave_one_out`` the queries are the gallery rows themselves and
+    each is kept from matching itself. Returns the threshold and ``{accepted, rejected_impostors}`` rates.
+    """
+    q = np.asarray(queries, np.float32)
+    exclude = np.eye(len(q), len(gallery), dtype=bool) if leave_one_out else None
+    scores = gallery.class_scores(q, exclude)
+    names = gallery._classes()[0]
+    position = {str(n): i for i, n in enumerate(names)}
+    known = np.array([lab in position for lab in labels])
+    idx = np.array([position.get(lab, 0) for lab in labels])
+    rows = np.arange(len(q))
+    genuine = scores[rows, idx][known]
+    others = scores.copy()
+    others[rows[known], idx[known]] = -2.0
+    impostor = others.max(axis=1)
+    genuine = genuine[genuine > -2.0]  # a single-image SKU has no genuine pair when left out
+    if len(genuine) == 0:
+        raise GalleryError("cannot calibrate: no labelled query has a same-SKU gallery row")
+    threshold = float(np.quantile(genuine, 1.0 - accept))
+    return threshold, {
+        "accepted": float(np.mean(genuine >= threshold)),
+        "rejected_impostors": float(np.mean(impostor < threshold)),
+    }
+
+
+def labelled_images(root: str | Path) -> list[tuple[str, Path]]:
+    """``(sku, image path)`` for every image under ``root``: the SKU is the name of the folder holding the image."""
+    root = Path(root)
+    if not root.is_dir():
+        raise GalleryError(f"{root} is not a folder (expected one sub-folder of images per SKU)")
+    owners: dict[str, Path] = {}
+    items = []
+    for path in sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()):
+        sku = path.parent.name if path.parent != root else ""
+        if not sku:
+            raise GalleryError(f"{path}: images must sit in a folder named after their SKU, not in {root} itself")
+        if owners.setdefault(sku, path.parent) != path.parent:
+            raise GalleryError(f"SKU {sku!r} appears in two folders: {owners[sku]} and {path.parent}")
+        items.append((sku, path))
+    if not items:
+        raise GalleryError(f"{root}: no images found (expected {root}/<SKU>/*.jpg)")
+    return items
+
+
+class Embedder:
+    """Image crops -> L2-normalised embeddings with an ``embed`` model from ``models/`` on one engine."""
+
+    def __init__(
+        self,
+        model: str | Path = "efficientnet-lite0",
+        engine: str = "openvino",
+        precision: str = "int8",
+        **engine_options: Any,
+    ) -> None:
+        from edge.engines.base import create
+
+        self.manifest = Manifest.load(model)
+        if self.manifest.task != "embed":
+            raise GalleryError(f"model {self.manifest.name!r} is a {self.manifest.task} model, not an embedder")
+        item = self.manifest.select(engine, precision)
+        self.manifest.verify_file(item)
+        self.engine = create(engine, self.manifest.path_of(item), **engine_options)
+        self.name = f"{self.manifest.name}/{item.engine}/{item.precision}"
+        spec = self.manifest.input
+        self._size = (spec.width, spec.height)
+        self._fused = self.engine.fuse_preprocess(
+            spec.width, spec.height, spec.color == "RGB", spec.mean, spec.std, spec.layout
+        )
+        self._mean = np.asarray(spec.mean, np.float32)
+        self._std = np.asarray(spec.std, np.float32)
+
+    def _tensor(self, crop: ImageU8) -> npt.NDArray[Any]:
+        import cv2
+
+        image = cv2.resize(crop, self._size, interpolation=cv2.INTER_AREA)
+        if self._fused:
+            return np.ascontiguousarray(image[None])
+        spec = self.manifest.input
+        if spec.color == "RGB":
+            image = image[..., ::-1]
+        x = (image.astype(np.float32) - self._mean) / self._std
+        if spec.layout == "NCHW":
+            x = x.transpose(2, 0, 1)
+        return np.ascontiguousarray(x[None], dtype=np.float32)
+
+    def embed(self, crops: Iterable[ImageU8]) -> FloatArray:
+        """(n, d) L2-normalised embeddings of BGR crops, pipelined over the engine's in-flight requests."""
+        rows = [
+            out[0].reshape(-1) for _, out in self.engine.infer_stream((i, self._tensor(c)) for i, c in enumerate(crops))
+        ]
+        if not rows:
+            return np.zeros((0, 0), np.float32)
+        return l2_normalise(np.stack(rows))
+
+    def embed_files(self, paths: Sequence[Path]) -> FloatArray:
+        import cv2
+
+        images: list[ImageU8] = []
+        for path in paths:
+            image = cv2.imread(str(path))
+            if image is None:
+                raise GalleryError(f"cannot read image {path}")
+            images.append(np.asarray(image, np.uint8))
+        return self.embed(images)
+
+
+def enroll_folder(root: str | Path, embedder: Embedder, gallery: Gallery | None = None) -> Gallery:
+    """Enroll every ``root/<SKU>/*.jpg`` into ``gallery`` (a new one when None); threshold left as it is."""
+    items = labelled_images(root)
+    if gallery is None:
+        gallery = Gallery(np.zeros((0, 0), np.float32), np.zeros(0, np.str_), embedder=embedder.name)
+    elif gallery.embedder and gallery.embedder != embedder.name:
+        raise GalleryError(f"gallery was built with {gallery.embedder}, not {embedder.name}")
+    vectors = embedder.embed_files([p for _, p in items])
+    skus = np.array([s for s, _ in items])
+    for sku in dict.fromkeys(skus.tolist()):
+        gallery.enroll(sku, vectors[skus == sku])
+    return gallery

@@ -1,0 +1,202 @@
+"""ByteTrack-style multi-object tracker: Kalman filter + two-stage IoU association, fully vectorised.
+
+Each track keeps a constant-velocity Kalman state ``[cx, cy, w, h, vcx, vcy, vw, vh]``; all tracks are
+predicted and updated together as stacked arrays. Per frame:
+
+1. high-score detections are matched to confirmed and lost tracks (IoU, optionally fused with the score);
+2. low-score detections rescue the confirmed tracks left over (occluded people score low);
+3. tentative tracks are matched to the high-score detections left over; unmatched tentative tracks die;
+4. unmatched confirmed tracks become lost, lost tracks older than the buffer are removed, and high-score
+   detections still unmatched start tentative tracks.
+
+A track gets its public id when it is confirmed (``min_hits`` consecutive matches), so ids have no gaps
+from one-frame false positives. Assignment is Hungarian (Jonker-Volgenant, ``lap``; scipy as fallback).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from edge.analytics.config import TrackerConfig
+from edge.vision.detections import Detections, box_iou
+
+TENTATIVE, CONFIRMED, LOST = 0, 1, 2
+
+_STD_POS = 1.0 / 20
+_STD_VEL = 1.0 / 160
+_F = np.eye(8, dtype=np.float64)
+_F[:4, 4:] = np.eye(4)
+
+
+def _linear_assignment(cost: npt.NDArray[np.float64], limit: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Optimal matching with cost <= ``limit``: (matched pairs (k, 2), unmatched rows, unmatched cols)."""
+    rows, cols = cost.shape
+    if rows == 0 or cols == 0:
+        return np.zeros((0, 2), np.int64), np.arange(rows), np.arange(cols)
+    try:
+        import lap
+
+        _, x, _ = lap.lapjv(cost, extend_cost=True, cost_limit=limit)
+        r = np.flatnonzero(x >= 0)
+        pairs = np.stack([r, x[r]], axis=1).astype(np.int64)
+    except ImportError:  # pragma: no cover - lap is in the edge extra
+        from scipy.optimize import linear_sum_assignment
+
+        r, c = linear_sum_assignment(np.minimum(cost, limit + 1e-3))
+        ok = cost[r, c] <= limit
+        pairs = np.stack([r[ok], c[ok]], axis=1).astype(np.int64)
+    unmatched_rows = np.setdiff1d(np.arange(rows), pairs[:, 0])
+    unmatched_cols = np.setdiff1d(np.arange(cols), pairs[:, 1])
+    return pairs, unmatched_rows, unmatched_cols
+
+
+def _xyxy_to_cxcywh(xyxy: np.ndarray) -> np.ndarray:
+    xyxy = np.asarray(xyxy, np.float64)
+    wh = xyxy[:, 2:] - xyxy[:, :2]
+    return np.concatenate([xyxy[:, :2] + wh * 0.5, wh], axis=1)
+
+
+def _cxcywh_to_xyxy(m: np.ndarray) -> np.ndarray:
+    half = m[:, 2:4] * 0.5
+    return np.concatenate([m[:, :2] - half, m[:, :2] + half], axis=1).astype(np.float32)
+
+
+def _size_std(wh: np.ndarray, weight: float) -> np.ndarray:
+    """Per-row std ``weight * [w, h, w, h]``: noise scales with the box size."""
+    return weight * np.concatenate([wh, wh], axis=1)
+
+
+class ByteTracker:
+    """Multi-object tracker over ``Detections``; ``update`` returns the confirmed tracks seen this frame."""
+
+    def __init__(self, config: TrackerConfig | None = None, fps: float = 25.0) -> None:
+        self.config = config or TrackerConfig()
+        self.max_lost = max(1, round(self.config.track_buffer_s * fps))
+        self.frame = 0
+        self._next_id = 1
+        self.mean = np.zeros((0, 8))
+        self.cov = np.zeros((0, 8, 8))
+        self.state = np.zeros(0, np.int8)
+        self.ids = np.zeros(0, np.int64)  # -1 while tentative
+        self.hits = np.zeros(0, np.int64)
+        self.last_frame = np.zeros(0, np.int64)
+        self.score = np.zeros(0, np.float32)
+        self.class_id = np.zeros(0, np.int64)
+
+    def __len__(self) -> int:
+        return len(self.state)
+
+    # --- Kalman filter, all rows at once -------------------------------------------------------------
+    def _predict(self) -> None:
+        if not len(self):
+            return
+        self.mean[self.state != CONFIRMED, 6:] = 0.0  # lost/tentative boxes keep their size
+        wh = self.mean[:, 2:4]
+        q = np.concatenate([_size_std(wh, _STD_POS), _size_std(wh, _STD_VEL)], axis=1) ** 2
+        self.mean = self.mean @ _F.T
+        self.cov = _F @ self.cov @ _F.T
+        self.cov[:, np.arange(8), np.arange(8)] += q
+
+    def _kf_update(self, rows: np.ndarray, boxes: np.ndarray) -> None:
+        z = _xyxy_to_cxcywh(boxes)
+        mean, cov = self.mean[rows], self.cov[rows]
+        r = _size_std(mean[:, 2:4], _STD_POS) ** 2
+        s = cov[:, :4, :4].copy()
+        s[:, np.arange(4), np.arange(4)] += r
+        pht = cov[:, :, :4]  # P H^T, H = [I 0]
+        gain = np.linalg.solve(s, pht.transpose(0, 2, 1)).transpose(0, 2, 1)  # (k, 8, 4)
+        innovation = z - mean[:, :4]
+        self.mean[rows] = mean + np.einsum("kij,kj->ki", gain, innovation)
+        self.cov[rows] = cov - gain @ cov[:, :4, :]
+
+    def _add(self, dets: Detections, confirmed: bool) -> None:
+        k = len(dets)
+        if not k:
+            return
+        m = np.zeros((k, 8))
+        m[:, :4] = _xyxy_to_cxcywh(dets.xyxy)
+        wh = m[:, 2:4]
+        std = np.concatenate([_size_std(wh, 2 * _STD_POS), _size_std(wh, 10 * _STD_VEL)], axis=1)
+        cov = np.zeros((k, 8, 8))
+        cov[:, np.arange(8), np.arange(8)] = std**2
+        ids = np.full(k, -1, np.int64)
+        if confirmed:
+            ids = np.arange(self._next_id, self._next_id + k)
+            self._next_id += k
+        self.mean = np.concatenate([self.mean, m])
+        self.cov = np.concatenate([self.cov, cov])
+        self.state = np.concatenate([self.state, np.full(k, CONFIRMED if confirmed else TENTATIVE, np.int8)])
+        self.ids = np.concatenate([self.ids, ids])
+        self.hits = np.concatenate([self.hits, np.ones(k, np.int64)])
+        self.last_frame = np.concatenate([self.last_frame, np.full(k, self.frame, np.int64)])
+        self.score = np.concatenate([self.score, dets.score])
+        self.class_id = np.concatenate([self.class_id, dets.class_id])
+
+    def _keep(self, mask: np.ndarray) -> None:
+        for name in ("mean", "cov", "state", "ids", "hits", "last_frame", "score", "class_id"):
+            setattr(self, name, getattr(self, name)[mask])
+
+    # --- association -----------------------------------------------------------------------------------
+    def _cost(self, rows: np.ndarray, dets: Detections, fuse: bool) -> np.ndarray:
+        iou = box_iou(_cxcywh_to_xyxy(self.mean[rows]), dets.xyxy).astype(np.float64)
+        if fuse:
+            iou = iou * dets.score[None, :]
+        iou[self.class_id[rows][:, None] != dets.class_id[None, :]] = 0.0
+        return 1.0 - iou
+
+    def _associate(
+        self, rows: np.ndarray, dets: Detections, det_idx: np.ndarray, min_iou: float, fuse: bool
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Match track ``rows`` to ``dets[det_idx]``: (track rows, det indices), unmatched rows, unmatched dets."""
+        cost = self._cost(rows, dets[det_idx], fuse)
+        pairs, free_rows, free_dets = _linear_assignment(cost, 1.0 - min_iou)
+        matched = np.stack([rows[pairs[:, 0]], det_idx[pairs[:, 1]]], axis=1)
+        return matched, rows[free_rows], det_idx[free_dets]
+
+    def update(self, dets: Detections) -> Detections:
+        """Advance one frame with this frame's detections; returns confirmed tracks matched now (with ``track_id``)."""
+        cfg = self.config
+        self.frame += 1
+        self._predict()
+        high = np.flatnonzero(dets.score >= cfg.high_thresh)
+        low = np.flatnonzero((dets.score >= cfg.low_thresh) & (dets.score < cfg.high_thresh))
+
+        pool = np.flatnonzero(self.state != TENTATIVE)
+        m1, pool_left, high_left = self._associate(pool, dets, high, cfg.match_iou, cfg.fuse_score)
+        tracked_left = pool_left[self.state[pool_left] == CONFIRMED]
+        m2, unmatched_tracked, _ = self._associate(tracked_left, dets, low, cfg.low_match_iou, False)
+        tentative = np.flatnonzero(self.state == TENTATIVE)
+        m3, unmatched_tentative, high_left = self._associate(
+            tentative, dets, high_left, cfg.tentative_match_iou, cfg.fuse_score
+        )
+        matched = np.concatenate([m1, m2, m3])
+
+        rows, det_rows = matched[:, 0], matched[:, 1]
+        if len(rows):
+            self._kf_update(rows, dets.xyxy[det_rows])
+            self.hits[rows] += 1
+            self.last_frame[rows] = self.frame
+            self.score[rows] = dets.score[det_rows]
+            promote = (self.state[rows] == LOST) | ((self.state[rows] == TENTATIVE) & (self.hits[rows] >= cfg.min_hits))
+            self.state[rows[promote]] = CONFIRMED
+            fresh = rows[promote & (self.ids[rows] < 0)]
+            self.ids[fresh] = np.arange(self._next_id, self._next_id + len(fresh))
+            self._next_id += len(fresh)
+        self.state[unmatched_tracked] = LOST
+        self.hits[unmatched_tracked] = 0
+        alive = np.ones(len(self), bool)
+        alive[unmatched_tentative] = False
+        alive &= ~((self.state == LOST) & (self.frame - self.last_frame > self.max_lost))
+        self._keep(alive)
+
+        new = high_left[dets.score[high_left] >= cfg.new_track_thresh]
+        self._add(dets[new], confirmed=self.frame == 1 or cfg.min_hits <= 1)
+
+        out = np.flatnonzero((self.state == CONFIRMED) & (self.last_frame == self.frame))
+        return Detections(
+            xyxy=_cxcywh_to_xyxy(self.mean[out]),
+            score=self.score[out].astype(np.float32),
+            class_id=self.class_id[out],
+            track_id=self.ids[out],
+        )
