@@ -47,7 +47,7 @@ def test_names_must_be_unique_and_thresholds_ordered() -> None:
     line = LineConfig(name="a", points=[(0, 0), (1, 1)])
     with pytest.raises(ValidationError, match="name 'a' is used twice"):
         CountingConfig(lines=[line, line])
-    with pytest.raises(ValidationError, match="low_thresh 0.6 is above high_thresh 0.5"):
+    with pytest.raises(ValidationError, match=r"low_thresh 0\.6 is above high_thresh 0\.5"):
         TrackerConfig(low_thresh=0.6, high_thresh=0.5)
 
 
