@@ -6,11 +6,115 @@ and lists it in ``REGISTRARS``; handlers import their library inside the handler
 
 from __future__ import annotations
 
+import argparse
+import json
 from collections.abc import Callable
 
-from smartstore import Subparsers
+from smartstore import Subparsers, UserError, add_command, command_group
 
-REGISTRARS: tuple[Callable[[Subparsers], None], ...] = ()
+
+def _probe(args: argparse.Namespace) -> int:
+    from hardware.probe import probe
+    from hardware.select import ProfileError, choose_engine
+
+    result = probe(args.root)
+    try:
+        choice = choose_engine(result, profile=args.profile)
+    except ProfileError as exc:
+        raise UserError(str(exc)) from exc
+    if args.json:
+        print(json.dumps({"probe": result.as_dict(), "choice": choice.as_dict()}, indent=2))
+        return 0
+    cpu = result.cpu
+    memory = f"{result.memory_mb} MB" if result.memory_mb is not None else "unknown"
+    ov, ort, lite = result.openvino, result.onnxruntime, result.litert
+    lines = [
+        f"cpu:          {cpu.model} ({cpu.arch}, {cpu.cores} cores, {'+'.join(cpu.isa()) or 'no AVX2/AVX-512/NEON'})",
+        f"memory:       {memory}",
+        f"board:        {result.pi_model or '-'}",
+        f"openvino:     {_runtime(ov.installed, ov.version, ov.devices)}",
+        f"onnxruntime:  {_runtime(ort.installed, ort.version, ort.providers)}",
+        f"litert:       {_runtime(lite.installed, lite.version, lite.providers)}",
+        f"edge tpu:     {result.edgetpu_library or 'no library'}; devices: {', '.join(result.edgetpu_devices) or '-'}",
+    ]
+    for device, props in result.openvino.properties.items():
+        lines.append(f"  {device}: {props.get('FULL_DEVICE_NAME', '?')} "
+                     f"[{', '.join(props.get('OPTIMIZATION_CAPABILITIES', []))}]")
+    cameras = [f"{c.path} {c.name or ''} {','.join(c.formats) if c.formats else c.note or ''}".strip()
+               for c in result.cameras]
+    lines.append(f"cameras:      {'; '.join(cameras) or '-'}")
+    lines.append(f"serial ports: {', '.join(result.serial_ports) or '-'}")
+    temps = [f"{t.type} {t.celsius:.1f} °C" for t in result.temperatures]
+    lines.append(f"temperatures: {', '.join(temps) or '-'}")
+    lines += [f"warning:      {w}" for w in result.warnings]
+    lines.append(f"choice:       {choice.engine} {choice.device} {choice.precision} input {choice.input_size} "
+                 f"threads {choice.threads} (profile {choice.profile})")
+    lines.append(f"why:          {choice.reason}")
+    print("\n".join(lines))
+    return 0
+
+
+def _runtime(installed: bool, version: str | None, items: list[str]) -> str:
+    return f"{version} [{', '.join(items)}]" if installed else "not installed"
+
+
+def _profiles(args: argparse.Namespace) -> int:
+    from hardware.select import ProfileError, load_profiles
+
+    try:
+        profiles = load_profiles()
+    except ProfileError as exc:
+        raise UserError(str(exc)) from exc
+    for profile in profiles.values():
+        first = profile.candidates[0]
+        print(f"{profile.name:10} {first.engine}/{first.device}/{first.precision} input {profile.input_size}  "
+              f"{profile.description}")
+    return 0
+
+
+def _sensors(args: argparse.Namespace) -> int:
+    import threading
+    import time
+
+    from hardware.serial_sensors import SensorEvent, SensorProcessor, SerialSensorReader, WeightConfig, check_port
+
+    try:
+        check_port(args.port)
+    except FileNotFoundError as exc:
+        raise UserError(str(exc)) from exc
+
+    def show(event: SensorEvent) -> None:
+        print(json.dumps({"type": type(event).__name__, **vars(event)}), flush=True)
+
+    processor = SensorProcessor(WeightConfig(unit_g=args.unit_g))
+    reader = SerialSensorReader(args.port, show, baudrate=args.baud, processor=processor).start()
+    try:
+        if args.seconds:
+            time.sleep(args.seconds)
+        else:
+            threading.Event().wait()  # until ^C
+    finally:
+        reader.stop()
+        print(json.dumps({"stats": reader.stats.as_dict()}))
+    return 0
+
+
+def _register_hw(subparsers: Subparsers) -> None:
+    group = command_group(subparsers, "hw", "this box: accelerators, engine choice, serial sensors")
+    probe = add_command(group, "probe", "show the hardware and the engine `engine: auto` picks, with the reason",
+                        _probe)
+    probe.add_argument("--json", action="store_true", help="machine-readable output")
+    probe.add_argument("--root", default="/", help="read proc/sys/dev under this directory (a captured tree)")
+    probe.add_argument("--profile", help="force a device profile instead of matching one")
+    add_command(group, "profiles", "list the device profiles", _profiles)
+    sensors = add_command(group, "sensors", "print shelf-sensor events read from a serial port", _sensors)
+    sensors.add_argument("port", help="device path (/dev/ttyUSB0) or pyserial URL (socket://host:port)")
+    sensors.add_argument("--baud", type=int, default=9600)
+    sensors.add_argument("--seconds", type=float, default=0, help="stop after this long (default: run until ^C)")
+    sensors.add_argument("--unit-g", type=float, help="weight of one item, to count units in events")
+
+
+REGISTRARS: tuple[Callable[[Subparsers], None], ...] = (_register_hw,)
 
 
 def register(subparsers: Subparsers) -> None:

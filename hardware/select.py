@@ -1,0 +1,212 @@
+"""``engine: auto``: pick engine, device, precision, input size and threads for a probed box, and say why.
+
+Device profiles (``hardware/profiles/*.yaml``) are data: a ``match`` (architecture, ISA, OpenVINO device, Raspberry
+Pi model) and an ordered list of ``candidates``. The highest-priority matching profile wins; its first candidate
+that this box can run (runtime installed, device present, precision supported, model file available) is chosen.
+When none of its candidates can run, the next matching profile is tried (``generic`` matches everything).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection
+from dataclasses import asdict, dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from hardware.probe import Probe
+
+PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
+Engine = Literal["openvino", "onnxruntime", "litert"]
+Precision = Literal["fp32", "fp16", "int8"]
+
+
+class ProfileError(ValueError):
+    """An unknown or malformed profile, or no engine this box can run: the message names what and why."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Match(_Strict):
+    arch: list[str] = Field(default_factory=list, description="any of these CPU architectures")
+    isa: list[Literal["avx2", "avx512", "vnni", "neon"]] = Field(default_factory=list, description="all of these")
+    openvino_device: str | None = Field(None, description="OpenVINO must list this device")
+    pi_model: str | None = Field(None, description="regular expression on the Raspberry Pi model string")
+
+
+class Candidate(_Strict):
+    engine: Engine
+    device: str = "CPU"
+    precision: Precision
+    delegate: str | None = None
+
+
+class Profile(_Strict):
+    name: str
+    description: str
+    priority: int
+    match: Match
+    input_size: int = Field(gt=0)
+    threads: int | Literal["auto"] = "auto"
+    max_threads: int | None = Field(None, gt=0)
+    candidates: list[Candidate] = Field(min_length=1)
+
+
+@dataclass
+class Choice:
+    profile: str
+    engine: str
+    device: str
+    precision: str
+    input_size: int
+    threads: int
+    delegate: str | None
+    reason: str
+    rejected: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def load_profile(path: Path) -> Profile:
+    try:
+        data = yaml.safe_load(path.read_text())
+        return Profile.model_validate(data)
+    except OSError as exc:
+        raise ProfileError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    except yaml.YAMLError as exc:
+        raise ProfileError(f"{path}: not valid YAML: {exc}") from exc
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        raise ProfileError(f"{path}: field {where}: {err['msg']} (got {err.get('input')!r})") from exc
+
+
+@cache
+def load_profiles(directory: Path = PROFILES_DIR) -> dict[str, Profile]:
+    """Every ``*.yaml`` profile in ``directory``, by name, highest priority (lowest number) first."""
+    profiles = [load_profile(p) for p in sorted(directory.glob("*.yaml"))]
+    return {p.name: p for p in sorted(profiles, key=lambda p: p.priority)}
+
+
+def get_profile(name: str, directory: Path = PROFILES_DIR) -> Profile:
+    profiles = load_profiles(directory)
+    if name not in profiles:
+        raise ProfileError(f"unknown profile {name!r} (known: {', '.join(sorted(profiles))})")
+    return profiles[name]
+
+
+def describe(probe: Probe) -> str:
+    """One line: what the box is, as far as engine choice goes."""
+    cpu = probe.cpu
+    isa = "+".join(cpu.isa()) or "no SIMD extensions of note"
+    parts = [f"{cpu.arch} '{cpu.model}' {cpu.cores} cores, {isa}"]
+    if probe.pi_model:
+        parts.append(probe.pi_model)
+    if probe.openvino.installed:
+        parts.append(f"OpenVINO devices {', '.join(probe.openvino.devices) or 'none'}")
+    return "; ".join(parts)
+
+
+def matches(profile: Profile, probe: Probe) -> str | None:
+    """None when the profile applies to the box, else why not."""
+    rule = profile.match
+    if rule.arch and probe.cpu.arch not in rule.arch:
+        return f"arch {probe.cpu.arch} not in {rule.arch}"
+    missing = [isa for isa in rule.isa if not getattr(probe.cpu, isa)]
+    if missing:
+        return f"CPU lacks {', '.join(missing).upper()}"
+    if rule.openvino_device and rule.openvino_device not in probe.openvino.devices:
+        return f"OpenVINO lists no {rule.openvino_device}" if probe.openvino.installed else "OpenVINO not installed"
+    if rule.pi_model and not re.search(rule.pi_model, probe.pi_model or ""):
+        return f"not a {rule.pi_model!r} board (model: {probe.pi_model or 'none'})"
+    return None
+
+
+def unusable(candidate: Candidate, probe: Probe, available: Collection[tuple[str, str]] | None) -> str | None:
+    """None when this box can run the candidate, else why not."""
+    engine, device, precision = candidate.engine, candidate.device, candidate.precision
+    installed = {"openvino": probe.openvino.installed, "onnxruntime": probe.onnxruntime.installed,
+                 "litert": probe.litert.installed}[engine]
+    if not installed:
+        return f"{engine} not installed"
+    if engine == "openvino":
+        if device not in probe.openvino.devices:
+            return f"OpenVINO has no {device} device"
+        caps = probe.openvino.capabilities(device)
+        if precision != "fp32" and caps and precision.upper() not in caps:
+            return f"OpenVINO {device} lacks {precision.upper()} (capabilities: {', '.join(caps)})"
+    elif engine == "onnxruntime":
+        if device != "CPU":
+            return f"onnxruntime device {device} is not supported here"
+        if probe.onnxruntime.providers and "CPUExecutionProvider" not in probe.onnxruntime.providers:
+            return "onnxruntime has no CPUExecutionProvider"
+    elif candidate.delegate and candidate.delegate not in probe.litert.providers:
+        return f"LiteRT delegate {candidate.delegate} not available"
+    if available is not None and (engine, precision) not in available:
+        return f"no {engine} {precision} model file"
+    return None
+
+
+def _why(candidate: Candidate, probe: Probe) -> str:
+    if candidate.precision != "int8":
+        return ""
+    if candidate.device == "NPU":
+        return " (the NPU runs INT8 natively)"
+    cpu = probe.cpu
+    if cpu.vnni:
+        return " (VNNI: INT8 dot products in one instruction)"
+    if cpu.avx512 or cpu.avx2:
+        return f" ({'AVX-512' if cpu.avx512 else 'AVX2'}: INT8 still beats FP32)"
+    return " (NEON integer dot products)" if cpu.neon else ""
+
+
+def _threads(profile: Profile, probe: Probe) -> int:
+    threads = probe.cpu.cores if profile.threads == "auto" else profile.threads
+    return max(1, min(threads, profile.max_threads or threads))
+
+
+def choose_engine(
+    probe: Probe,
+    profile: str | None = None,
+    available: Collection[tuple[str, str]] | None = None,
+    directory: Path = PROFILES_DIR,
+) -> Choice:
+    """The engine for this box. ``profile`` forces one (else the best matching); ``available`` limits choices to
+    the (engine, precision) pairs that have model files. Raises :class:`ProfileError` when nothing can run."""
+    if profile is not None:
+        forced = get_profile(profile, directory)
+        order, notes = [forced], [f"profile {forced.name} forced by configuration"]
+    else:
+        order, notes = [], []
+        for candidate_profile in load_profiles(directory).values():
+            why_not = matches(candidate_profile, probe)
+            if why_not is None:
+                order.append(candidate_profile)
+            else:
+                notes.append(f"not {candidate_profile.name}: {why_not}")
+    rejected: list[str] = []
+    for chosen in order:
+        for candidate in chosen.candidates:
+            label = f"{chosen.name}: {candidate.engine}/{candidate.device}/{candidate.precision}"
+            why_not = unusable(candidate, probe, available)
+            if why_not is not None:
+                rejected.append(f"{label}: {why_not}")
+                continue
+            threads = _threads(chosen, probe)
+            steps = [*notes, *rejected]
+            reason = (
+                f"{describe(probe)} -> profile {chosen.name} ({chosen.description}): "
+                f"{candidate.engine} on {candidate.device} at {candidate.precision.upper()}{_why(candidate, probe)}, "
+                f"input {chosen.input_size} px, {threads} threads"
+                + (f" [{'; '.join(steps)}]" if steps else "")
+            )
+            return Choice(chosen.name, candidate.engine, candidate.device, candidate.precision, chosen.input_size,
+                          threads, candidate.delegate, reason, rejected)
+    raise ProfileError(f"no inference engine can run on this box ({describe(probe)}): {'; '.join(rejected)}")
