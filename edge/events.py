@@ -2,7 +2,8 @@
 
 The envelope (``v``, ``id``, ``kind``, ``store``, ``device``, ``camera``, ``seq``, ``ts``, ``data``) is
 fixed by ``edge/schemas/event.schema.json``; per-kind ``data`` schemas live beside it as
-``edge/schemas/<kind>.schema.json`` when defined. See ``docs/events.md``.
+``edge/schemas/<kind>.schema.json``; the retained device status payload is ``status.schema.json``.
+See ``docs/events.md``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,13 @@ from typing import Any
 
 SCHEMA_VERSION = 1
 TOPIC_PREFIX = "smartstore/v1"
+#: Outbox priority: under the disk cap the oldest low-priority events are dropped first.
+LOW_PRIORITY, NORMAL_PRIORITY = 0, 1
+LOW_PRIORITY_KINDS = frozenset({"device.health", "zone.occupancy", "shelf.snapshot"})
+
+
+def priority(kind: str) -> int:
+    return LOW_PRIORITY if kind in LOW_PRIORITY_KINDS else NORMAL_PRIORITY
 
 
 def utc_now() -> datetime:
@@ -63,6 +71,32 @@ class Event:
 def status_topic(store: str, device: str, prefix: str = TOPIC_PREFIX) -> str:
     """Retained ``online``/``offline`` device status (the MQTT last will goes here)."""
     return f"{prefix}/{store}/{device}/status"
+
+
+def status_payload(store: str, device: str, state: str, ts: datetime | None = None, clean: bool = False) -> bytes:
+    """The retained status message (``status.schema.json``): ``online``, or ``offline`` (last will / shutdown)."""
+    body: dict[str, Any] = {"v": SCHEMA_VERSION, "store": store, "device": device, "state": state,
+                            "ts": format_ts(ts or utc_now())}
+    if state == "offline":
+        body["clean"] = clean
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def kinds() -> tuple[str, ...]:
+    """Every event kind the envelope allows."""
+    return tuple(load_schema()["properties"]["kind"]["enum"])
+
+
+def validate(message: dict[str, Any]) -> None:
+    """Check an event (as decoded JSON) against the envelope and its kind's data schema.
+
+    Raises ``jsonschema.ValidationError``. Unknown extra ``data`` fields are allowed (forward compatible).
+    """
+    import jsonschema
+
+    checker = jsonschema.FormatChecker()
+    jsonschema.validate(message, load_schema(), format_checker=checker)
+    jsonschema.validate(message["data"], load_schema(message["kind"]), format_checker=checker)
 
 
 @cache

@@ -1,0 +1,219 @@
+"""Camera capture: a grabber thread per camera that keeps only the newest frame, and reconnects forever.
+
+Sources: a video file (optionally looped; paced to its frame rate, or as fast as the consumer takes frames),
+a V4L2 camera (index ``0`` or ``/dev/video0``), or an RTSP/HTTP(S) URL. Every frame carries its capture
+time and a per-camera sequence number; frames the grabber replaced before the consumer took them are
+counted as dropped. When a source fails (cannot open, read error, a file that vanished), the grabber
+reports ``lost``, retries with exponential backoff and jitter, and reports ``recovered``: it never raises.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from edge.config import Backoff, CameraConfig
+
+log = logging.getLogger("smartstore.capture")
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    camera: str
+    seq: int  # per-camera capture sequence number (gaps = dropped frames)
+    ts: float  # capture wall-clock time, seconds since the epoch
+    mono: float  # capture time on the monotonic clock
+    image: npt.NDArray[np.uint8]
+
+
+@dataclass(frozen=True, slots=True)
+class SourceEvent:
+    """A change of a source's state, for health events: ``lost`` (with the error) or ``recovered``."""
+
+    camera: str
+    state: str  # "lost" | "recovered" | "ended"
+    error: str | None
+    reconnects: int
+
+
+def source_kind(source: str | int) -> str:
+    """``device`` (V4L2 index or /dev path), ``url`` (rtsp/http/https...) or ``file``."""
+    if isinstance(source, int) or (isinstance(source, str) and source.isdigit()) or str(source).startswith("/dev/"):
+        return "device"
+    if "://" in str(source):
+        return "url"
+    return "file"
+
+
+def open_source(config: CameraConfig) -> cv2.VideoCapture:
+    """Open the camera's source with the right backend; raises ``OSError`` when it cannot be opened."""
+    kind = source_kind(config.source)
+    source = config.source
+    if kind == "device":
+        index = int(source) if str(source).isdigit() else str(source)
+        cap = cv2.VideoCapture(index, cv2.CAP_V4L2)
+        if config.width:
+            cap.set(cv2.CAP_PROP_FRAME_WIDTH, config.width)
+        if config.height:
+            cap.set(cv2.CAP_PROP_FRAME_HEIGHT, config.height)
+        if config.fps:
+            cap.set(cv2.CAP_PROP_FPS, config.fps)
+    elif kind == "url":
+        params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, 10000, cv2.CAP_PROP_READ_TIMEOUT_MSEC, 10000]
+        cap = cv2.VideoCapture(str(source), cv2.CAP_FFMPEG, params)
+    else:
+        if not Path(str(source)).is_file():
+            raise OSError(f"video file {source} does not exist")
+        cap = cv2.VideoCapture(str(source))
+    if not cap.isOpened():
+        cap.release()
+        raise OSError(f"cannot open {kind} source {source}")
+    return cap
+
+
+class Camera:
+    """One source with its grabber thread. ``read`` returns the newest frame not yet returned."""
+
+    def __init__(self, config: CameraConfig, on_event: Callable[[SourceEvent], None] | None = None,
+                 opener: Callable[[CameraConfig], cv2.VideoCapture] = open_source) -> None:
+        self.config = config
+        self.id = config.id
+        self.kind = source_kind(config.source)
+        self._opener = opener
+        self._on_event = on_event
+        # Files as fast as possible hand over every frame (lossless); paced files and live sources keep the newest.
+        self.lossless = self.kind == "file" and not config.pace
+        self._cond = threading.Condition()
+        self._frame: Frame | None = None
+        self._taken = True
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.captured = 0
+        self.dropped = 0
+        self.reconnects = 0
+        self.state = "starting"  # starting | streaming | lost | ended | stopped
+        self.fps: float | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=f"capture-{self.id}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(5)
+        self.state = "stopped"
+
+    @property
+    def ended(self) -> bool:
+        """A non-looping file reached its end and every frame was taken."""
+        return self.state == "ended" and self._taken
+
+    def read(self, timeout: float = 1.0) -> Frame | None:
+        """The newest frame not yet returned, waiting up to ``timeout`` s; None if there is none."""
+        with self._cond:
+            if self._taken and not self._cond.wait_for(lambda: not self._taken or self._stop.is_set(), timeout):
+                return None
+            if self._taken:
+                return None
+            self._taken = True
+            self._cond.notify_all()
+            return self._frame
+
+    # ---- grabber thread --------------------------------------------------------------------------------
+    def _publish(self, image: npt.NDArray[np.uint8]) -> None:
+        frame = Frame(self.id, self.captured, time.time(), time.monotonic(), image)
+        self.captured += 1
+        with self._cond:
+            if self.lossless:
+                self._cond.wait_for(lambda: self._taken or self._stop.is_set())
+            elif not self._taken:
+                self.dropped += 1
+            self._frame = frame
+            self._taken = False
+            self._cond.notify_all()
+
+    def _emit(self, state: str, error: str | None) -> None:
+        if self._on_event is not None:
+            try:
+                self._on_event(SourceEvent(self.id, state, error, self.reconnects))
+            except Exception:
+                log.exception("camera %s: source event handler failed", self.id)
+
+    def _run(self) -> None:
+        attempt = 0
+        was_lost = False
+        while not self._stop.is_set():
+            try:
+                cap = self._opener(self.config)
+            except Exception as exc:
+                was_lost = self._lose(str(exc), was_lost)
+                self._backoff(self.config.reconnect, attempt)
+                attempt += 1
+                continue
+            if was_lost:
+                self.reconnects += 1
+                log.info("camera %s: source %s recovered after %d attempts", self.id, self.config.source, attempt)
+                self._emit("recovered", None)
+                was_lost = False
+            attempt = 0
+            self.state = "streaming"
+            try:
+                error = self._grab_until_failure(cap)
+            finally:
+                cap.release()
+            if self._stop.is_set():
+                break
+            if error is None:  # end of a file
+                if not self.config.loop:
+                    self.state = "ended"
+                    self._emit("ended", None)
+                    return
+                continue
+            was_lost = self._lose(error, was_lost)
+            self._backoff(self.config.reconnect, 0)
+            attempt = 1
+
+    def _lose(self, error: str, was_lost: bool) -> bool:
+        if not was_lost:
+            self.state = "lost"
+            log.warning("camera %s: source lost: %s; reconnecting with backoff", self.id, error)
+            self._emit("lost", error)
+        return True
+
+    def _backoff(self, backoff: Backoff, attempt: int) -> None:
+        ceiling = min(backoff.max_s, backoff.min_s * 2 ** min(attempt, 30))
+        self._stop.wait(random.uniform(min(backoff.min_s / 2, ceiling), ceiling))
+
+    def _grab_until_failure(self, cap: cv2.VideoCapture) -> str | None:
+        """Read frames until the stream fails (returns the error) or a file ends (returns None)."""
+        fps = self.config.fps or cap.get(cv2.CAP_PROP_FPS) or 0.0
+        self.fps = fps if fps > 0 else None
+        paced = self.kind == "file" and self.config.pace and fps > 0
+        period = 1.0 / fps if paced else 0.0
+        start = time.monotonic()
+        n = 0
+        while not self._stop.is_set():
+            ok, image = cap.read()
+            if not ok or image is None:
+                return None if self.kind == "file" else f"read from {self.config.source} failed"
+            if paced:
+                n += 1
+                delay = start + n * period - time.monotonic()
+                if delay > 0:
+                    self._stop.wait(delay)
+                elif delay < -1.0:
+                    start, n = time.monotonic(), 0  # fell far behind (e.g. suspended): do not burst
+            self._publish(np.asarray(image, np.uint8))
+        return None

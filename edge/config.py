@@ -1,0 +1,191 @@
+"""The edge service configuration (``edge.yaml``), validated by pydantic.
+
+Every field has a default that works except ``store``, ``device`` and ``cameras``. Errors name the file,
+the field path and the offending value: ``edge.yaml: mqtt.port = 'abc': Input should be a valid integer``.
+See ``edge/examples/edge.yaml`` and ``docs/edge-service.md``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from edge.events import TOPIC_PREFIX
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+
+class ConfigError(ValueError):
+    """A config file that cannot be read or does not validate; the message names file, field and value."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Backoff(_Model):
+    """Exponential backoff with full jitter between ``min_s`` and ``max_s``."""
+
+    min_s: float = Field(default=0.5, gt=0)
+    max_s: float = Field(default=30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Backoff:
+        if self.max_s < self.min_s:
+            raise ValueError(f"max_s ({self.max_s}) must be >= min_s ({self.min_s})")
+        return self
+
+
+class CameraConfig(_Model):
+    """One camera: a video file, a V4L2 index or device path, or an RTSP/HTTP URL."""
+
+    id: str = Field(pattern=NAME_PATTERN)
+    source: str | int
+    loop: bool = False  # files: start again at the end
+    pace: bool = True  # files: real frame rate (True) or as fast as possible
+    fps: float | None = Field(default=None, gt=0)  # override the source's frame rate (pacing, V4L2 request)
+    width: int | None = Field(default=None, gt=0)  # V4L2 capture size request
+    height: int | None = Field(default=None, gt=0)
+    reconnect: Backoff = Backoff()
+    lines: list[dict[str, Any]] = []  # counting lines, validated by edge.analytics when the service builds them
+    zones: list[dict[str, Any]] = []  # occupancy / dwell / queue zones
+
+
+class ModelConfig(_Model):
+    name: str = "ssdlite-pedestrian"
+    engine: Literal["auto", "openvino", "onnxruntime", "litert"] = "auto"
+    precision: Literal["auto", "fp32", "fp16", "int8"] = "auto"
+    device: str = "CPU"  # accelerator for engines that have one (OpenVINO: CPU, GPU, NPU, AUTO)
+    confidence: float = Field(default=0.4, ge=0, le=1)
+
+
+class TlsConfig(_Model):
+    ca: Path | None = None
+    cert: Path | None = None
+    key: Path | None = None
+    insecure: bool = False  # skip host-name verification (test brokers only)
+
+    @model_validator(mode="after")
+    def _pair(self) -> TlsConfig:
+        if (self.cert is None) != (self.key is None):
+            raise ValueError("cert and key must be given together")
+        return self
+
+
+class MqttConfig(_Model):
+    host: str = "localhost"
+    port: int = Field(default=1883, ge=1, le=65535)
+    protocol: Literal["5", "3.1.1"] = "5"
+    client_id: str | None = None  # default: the device id
+    username: str | None = None
+    password: str | None = None
+    tls: TlsConfig | None = None
+    keepalive_s: int = Field(default=30, ge=5, le=3600)
+    session_expiry_s: int = Field(default=7 * 86400, ge=0)  # MQTT 5: how long the broker keeps our session
+    topic_prefix: str = TOPIC_PREFIX
+    drain_rate: float = Field(default=1000.0, ge=0)  # events/s when draining a backlog; 0 = unlimited
+    inflight: int = Field(default=200, ge=1, le=65535)  # events published but not yet acknowledged
+    reconnect: Backoff = Backoff(min_s=1.0, max_s=60.0)
+
+    @field_validator("protocol", mode="before")
+    @classmethod
+    def _protocol_text(cls, value: Any) -> Any:
+        return {5: "5", 311: "3.1.1"}.get(value, value) if not isinstance(value, str) else value
+
+    @field_validator("topic_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if not value or value.startswith("/") or value.endswith("/") or any(c in value for c in "+#"):
+            raise ValueError("must be a non-empty topic without wildcards or leading/trailing '/'")
+        return value
+
+
+class OutboxConfig(_Model):
+    path: Path = Path("/var/lib/smartstore/outbox.db")
+    cap_mb: float = Field(default=256.0, ge=0.25)
+    synchronous: Literal["normal", "full"] = "normal"  # full: fsync every commit (power-cut safe, slower)
+
+    @property
+    def cap_bytes(self) -> int:
+        return int(self.cap_mb * 2**20)
+
+
+class EdgeConfig(_Model):
+    store: str = Field(pattern=NAME_PATTERN)
+    device: str = Field(pattern=NAME_PATTERN)
+    cameras: list[CameraConfig] = Field(min_length=1)
+    model: ModelConfig = ModelConfig()
+    mqtt: MqttConfig = MqttConfig()
+    outbox: OutboxConfig = OutboxConfig()
+    health_interval_s: float = Field(default=30.0, gt=0)
+    interval_s: float = Field(default=60.0, gt=0)  # footfall aggregation interval
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @model_validator(mode="after")
+    def _unique_cameras(self) -> EdgeConfig:
+        ids = [c.id for c in self.cameras]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"camera ids must be unique, repeated: {', '.join(dupes)}")
+        return self
+
+    @property
+    def client_id(self) -> str:
+        return self.mqtt.client_id or self.device
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts[-1:] = [f"{parts[-1]}[{item}]"] if parts else [f"[{item}]"]
+        else:
+            parts.append(item)
+    return ".".join(parts) or "(top level)"
+
+
+def format_validation_error(source: str, exc: ValidationError) -> str:
+    """One line per problem: ``file: field.path = value: message``."""
+    lines = []
+    for err in exc.errors():
+        where = _location(tuple(err["loc"]))
+        shown = "" if err["type"] == "missing" else f" = {err['input']!r}"
+        lines.append(f"{source}: {where}{shown}: {err['msg']}")
+    return "; ".join(lines)
+
+
+def parse_config(data: Any, source: str = "<config>") -> EdgeConfig:
+    try:
+        return EdgeConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(source, exc)) from None
+
+
+def load_config(path: Path | str) -> EdgeConfig:
+    """Read and validate ``path``; relative outbox/TLS paths are resolved against the file's folder."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    config = parse_config(data, str(path))
+    return _resolve_paths(config, path.parent)
+
+
+def _resolve_paths(config: EdgeConfig, base: Path) -> EdgeConfig:
+    def fix(p: Path | None) -> Path | None:
+        return p if p is None or p.is_absolute() else base / p
+
+    outbox = config.outbox.model_copy(update={"path": fix(config.outbox.path)})
+    tls = config.mqtt.tls
+    if tls is not None:
+        tls = tls.model_copy(update={"ca": fix(tls.ca), "cert": fix(tls.cert), "key": fix(tls.key)})
+    mqtt = config.mqtt.model_copy(update={"tls": tls})
+    return config.model_copy(update={"outbox": outbox, "mqtt": mqtt})
