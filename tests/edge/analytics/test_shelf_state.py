@@ -80,7 +80,7 @@ def test_gap_that_persists_raises_one_alert_and_restocking_clears_it() -> None:
     assert s.kinds() == []  # not yet: 5 s needed
     s.run(20, {"B": None})
     assert s.kinds() == ["shelf.out_of_stock"]
-    kind, data = s.events[0]
+    data = s.events[0][1]
     assert data == {"shelf": "bay-1", "row": "top", "slot": "B", "sku": "Arla-Standard-Milk", "confidence": 1.0}
     assert s.last is not None and s.last.gaps == ["B"] and s.last.compliance == pytest.approx(2 / 3, abs=1e-3)
     s.run(1.5)  # restocked, but not for long enough yet
@@ -189,10 +189,12 @@ def test_periodic_snapshots_follow_the_schema() -> None:
 def test_event_payloads_validate_against_their_schemas(kind: str) -> None:
     s = Scripted(snapshot_every_s=5.0)
     events = []
-    for stocked in ({"B": None}, {}, {"C": "Oatly-Oat-Milk"}):
+    for stocked, persons in (({"B": None}, None), ({}, None), ({"C": "Oatly-Oat-Milk"}, None), ({}, person(0, 90))):
         for _ in range(120):
-            events += s.run(0.1, stocked).events
+            events += s.run(0.1, stocked, persons).events
     payloads = [e.data for e in events if e.kind == kind]
+    if kind == "shelf.snapshot":
+        assert {"empty", "wrong", "occluded", "stocked"} <= {x["state"] for d in payloads for x in d["slots"]}
     assert payloads, f"no {kind} event was raised"
     for data in payloads:
         jsonschema.validate(data, load_schema(kind))
@@ -215,7 +217,8 @@ def test_touching_slots_are_fine() -> None:
 
 
 def test_planogram_naming_an_unknown_sku_is_refused() -> None:
-    with pytest.raises(ShelfConfigError, match=r"rows\[0\].slots\[1\].sku: unknown SKU 'Arla-Standard-Milk' \(slot 'B'\)"):
+    message = r"rows\[0\].slots\[1\].sku: unknown SKU 'Arla-Standard-Milk' \(slot 'B'\)"
+    with pytest.raises(ShelfConfigError, match=message):
         config().check_skus(["Oatly-Oat-Milk", "Bravo-Apple-Juice"])
 
 
