@@ -64,6 +64,7 @@ class ModelFile(BaseModel):
     path: str
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     extra_files: dict[str, str] = Field(default_factory=dict)  # relative path -> sha256 (e.g. an IR's .bin)
+    boxes: Literal["pixels", "normalized"] = "pixels"  # YOLO box units (ultralytics' LiteRT export: normalized)
     metrics: dict[str, float] = Field(default_factory=dict)
 
 

@@ -101,8 +101,8 @@ class Detections:
             xyxy=np.concatenate([p.xyxy for p in parts]),
             score=np.concatenate([p.score for p in parts]),
             class_id=np.concatenate([p.class_id for p in parts]),
-            track_id=np.concatenate([p.track_id for p in parts]) if has_track else None,  # type: ignore[misc]
-            embedding=np.concatenate([p.embedding for p in parts]) if has_emb else None,  # type: ignore[misc]
+            track_id=np.concatenate([p.track_id for p in parts]) if has_track else None,
+            embedding=np.concatenate([p.embedding for p in parts]) if has_emb else None,
         )
 
 

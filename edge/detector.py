@@ -1,0 +1,126 @@
+"""``Detector``: manifest + engine + preprocess + decode -> :class:`Detections` in frame pixels. The vision entry point.
+
+    detector = Detector.from_manifest("person-ssdlite", engine="openvino", device="CPU", precision="int8")
+    dets = detector(frame_bgr)                       # one frame, synchronous (lowest latency)
+    for tag, dets in detector.stream(tagged_frames): # (tag, frame) pairs, e.g. (camera id, frame): pipelined,
+        ...                                          # several requests in flight, results in input order
+
+``tiling=Tiling(...)`` runs overlapping tiles (plus the whole frame) and merges them with NMS; ``classes`` keeps
+only some class ids (e.g. ``[detector.class_id("person")]``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+from edge.engines.base import Engine, EngineError, Tensor, create
+from edge.models import Manifest, ModelError, ModelFile
+from edge.vision.decoders import DecodeParams, decode_ssd, decode_yolo
+from edge.vision.detections import Detections
+from edge.vision.preprocess import Transform, fit, to_tensor
+from edge.vision.tiling import Tiling, merge, windows
+
+T = TypeVar("T")
+Frame = npt.NDArray[np.uint8]
+
+
+class Detector:
+    """Detects objects in BGR frames with one model file on one engine."""
+
+    def __init__(self, manifest: Manifest, item: ModelFile, engine: Engine, params: DecodeParams | None = None,
+                 tiling: Tiling | None = None, fuse_preprocess: bool = True) -> None:
+        if manifest.task != "detect" or manifest.architecture not in ("yolo", "ssd"):
+            raise ModelError(f"model {manifest.name!r} is a {manifest.task}/{manifest.architecture} model, "
+                             "not a yolo or ssd detector")
+        self.manifest = manifest
+        self.file = item
+        self.engine = engine
+        self.params = params or DecodeParams()
+        self.tiling = tiling
+        spec = manifest.input
+        self._fused = fuse_preprocess and engine.fuse_preprocess(
+            spec.width, spec.height, spec.color == "RGB", spec.mean, spec.std, spec.layout)
+
+    @classmethod
+    def from_manifest(cls, name: str, engine: str = "openvino", precision: str | None = None,
+                      device: str | None = None, conf: float = 0.25, iou: float = 0.45,
+                      classes: Sequence[int] | None = None, tiling: Tiling | None = None,
+                      verify: bool = True, **engine_options: Any) -> Detector:
+        """Load model ``name`` (a name under ``models/``, a folder or a ``model.yaml``) for ``engine``/``precision``.
+
+        ``device`` and ``engine_options`` (e.g. ``hint="THROUGHPUT"``, ``threads=2``) go to the engine's config.
+        ``verify`` checks the files' sha256 first (:class:`ModelError` on mismatch).
+        """
+        manifest = Manifest.load(name)
+        item = manifest.select(engine, precision)
+        if verify:
+            manifest.verify_file(item)
+        if device is not None:
+            engine_options["device"] = device
+        runtime = create(engine, manifest.path_of(item), **engine_options)
+        params = DecodeParams(conf=conf, iou=iou, classes=tuple(classes) if classes is not None else None)
+        return cls(manifest, item, runtime, params, tiling)
+
+    @property
+    def labels(self) -> list[str]:
+        return self.manifest.labels
+
+    def class_id(self, label: str) -> int:
+        return self.manifest.class_id(label)
+
+    def prepare(self, frame: Frame) -> list[tuple[Tensor, Transform]]:
+        """Frame -> model tensors with their box transforms (one per tile; one without tiling)."""
+        if frame is None or frame.ndim != 3 or frame.shape[2] != 3:
+            raise EngineError(f"expected a BGR frame HxWx3, got {None if frame is None else frame.shape}")
+        h, w = frame.shape[:2]
+        spec = self.manifest.input
+        crops = [(0, 0, w, h)] if self.tiling is None else windows(w, h, self.tiling)
+        out = []
+        for x0, y0, x1, y1 in crops:
+            image, transform = fit(frame[y0:y1, x0:x1], spec)
+            tensor = image[None] if self._fused else to_tensor(image, spec)
+            out.append((tensor, Transform(transform.scale_x, transform.scale_y, transform.pad_x, transform.pad_y,
+                                          w, h, float(x0), float(y0))))
+        return out
+
+    def decode(self, outputs: list[Tensor], transform: Transform) -> Detections:
+        """Raw outputs of one request -> Detections in frame pixels."""
+        spec = self.manifest.input
+        if self.manifest.architecture == "yolo":
+            dets = decode_yolo(outputs[0], spec.width, spec.height, self.params, self.file.boxes == "normalized")
+        else:
+            dets = decode_ssd(dict(zip(self.engine.output_names, outputs, strict=True)), spec.width, spec.height,
+                              self.params)
+        return Detections(transform.to_frame(dets.xyxy), dets.score, dets.class_id)
+
+    def _finish(self, parts: list[Detections]) -> Detections:
+        if self.tiling is None:
+            return parts[0]
+        return merge(parts, self.tiling, self.params.max_det)
+
+    def __call__(self, frame: Frame) -> Detections:
+        """Detect in one frame, synchronously."""
+        return self._finish([self.decode(self.engine.infer(t), tr) for t, tr in self.prepare(frame)])
+
+    def stream(self, frames: Iterable[tuple[T, Frame]]) -> Iterator[tuple[T, Detections]]:
+        """Pipelined detection of ``(tag, frame)`` pairs; yields ``(tag, detections)`` in input order.
+
+        Preprocessing of the next frames overlaps inference of earlier ones (the engine keeps
+        ``engine.parallelism`` requests in flight), so several cameras can share one detector.
+        """
+        def requests() -> Iterator[tuple[tuple[int, T, int, Transform], Tensor]]:
+            for seq, (tag, frame) in enumerate(frames):
+                prepared = self.prepare(frame)
+                for tensor, transform in prepared:
+                    yield (seq, tag, len(prepared), transform), tensor
+
+        parts: list[Detections] = []
+        for (_, tag, n_parts, transform), outputs in self.engine.infer_stream(requests()):
+            parts.append(self.decode(outputs, transform))
+            if len(parts) == n_parts:
+                yield tag, self._finish(parts)
+                parts = []
