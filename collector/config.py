@@ -1,0 +1,106 @@
+"""Collector configuration: YAML validated by pydantic, with defaults that work and environment overrides.
+
+Environment: ``SMARTSTORE_COLLECTOR_TOKEN`` (API bearer token), ``SMARTSTORE_COLLECTOR_DB`` (store URL),
+``SMARTSTORE_MQTT_HOST`` / ``SMARTSTORE_MQTT_PORT``. Every error names the file, the field and the value.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from smartstore import UserError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MqttConfig(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(1883, ge=1, le=65535)
+    prefix: str = Field("smartstore/v1", min_length=1)
+    group: str = Field("collector", pattern=r"^[A-Za-z0-9_-]+$", description="shared-subscription group")
+    client_id: str = Field(default_factory=lambda: f"collector-{socket.gethostname()}", min_length=1)
+    session_expiry_s: int = Field(86400, ge=0, description="how long the broker keeps our queue while we are away")
+    keepalive_s: int = Field(30, ge=5)
+    username: str | None = None
+    password: str | None = None
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+
+
+class IngestConfig(_Section):
+    batch_size: int = Field(500, ge=1, le=20000, description="commit after this many messages")
+    batch_ms: int = Field(50, ge=1, le=60000, description="or after this many milliseconds, whichever first")
+    max_payload_bytes: int = Field(65536, ge=256)
+
+
+class RetentionConfig(_Section):
+    events_days: float = Field(30, gt=0, description="raw events")
+    dead_letters_days: float = Field(30, gt=0)
+    rollups_days: float = Field(730, gt=0, description="hourly roll-ups and closed shelf intervals")
+
+
+class ApiConfig(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    token: str | None = Field(None, min_length=8, description="bearer token; required to serve the API")
+
+
+class CollectorConfig(_Section):
+    store: str = Field("collector.db", description="SQLite file path or postgresql:// URL")
+    schema_name: str | None = Field(None, pattern=r"^[a-z_][a-z0-9_]{0,62}$", description="PostgreSQL schema")
+    mqtt: MqttConfig = Field(default_factory=lambda: MqttConfig.model_validate({}))
+    ingest: IngestConfig = Field(default_factory=lambda: IngestConfig.model_validate({}))
+    retention: RetentionConfig = Field(default_factory=lambda: RetentionConfig.model_validate({}))
+    api: ApiConfig = Field(default_factory=lambda: ApiConfig.model_validate({}))
+
+
+def _describe(exc: ValidationError, source: str) -> str:
+    err = exc.errors()[0]
+    field = ".".join(str(part) for part in err["loc"]) or "(top level)"
+    value = err.get("input")
+    return f"{source}: field {field!r}: {err['msg']} (value {value!r})"
+
+
+def load_config(path: Path | None = None, overrides: dict[str, Any] | None = None) -> CollectorConfig:
+    """Read ``path`` (YAML; defaults when ``None``), then apply the environment and ``overrides`` (dotted keys)."""
+    raw: dict[str, Any] = {}
+    source = str(path) if path else "collector config"
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(Path(path).read_text())
+        except OSError as exc:
+            raise UserError(f"cannot read config {path}: {exc.strerror}") from exc
+        except yaml.YAMLError as exc:
+            raise UserError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from exc
+        if loaded is not None and not isinstance(loaded, dict):
+            raise UserError(f"{path}: the top level must be a mapping, not {type(loaded).__name__}")
+        raw = loaded or {}
+    env = {
+        "api.token": os.environ.get("SMARTSTORE_COLLECTOR_TOKEN"),
+        "store": os.environ.get("SMARTSTORE_COLLECTOR_DB"),
+        "mqtt.host": os.environ.get("SMARTSTORE_MQTT_HOST"),
+        "mqtt.port": os.environ.get("SMARTSTORE_MQTT_PORT"),
+    }
+    for key, value in {**{k: v for k, v in env.items() if v}, **(overrides or {})}.items():
+        if value is None:
+            continue
+        node = raw
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise UserError(f"{source}: field {part!r} must be a mapping")
+        node[leaf] = value
+    try:
+        return CollectorConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise UserError(_describe(exc, source)) from exc

@@ -1,0 +1,243 @@
+"""MQTT ingest: a paho-mqtt 2 MQTT 5 subscriber on a shared subscription, committing in batches.
+
+At least once, end to end: messages are acknowledged (manual PUBACK) only after the batch holding them is
+committed; the session is persistent (``clean_start=False`` with a session expiry), so whatever was not
+acknowledged when the collector died is redelivered, and the store's insert-or-ignore by event id makes the
+redelivery harmless. Every message is validated (``collector.validation``); anything invalid is committed to the
+dead-letter table, and acknowledged, like a good one. Replicas with the same group split the load
+(``$share/<group>/<prefix>/#``); each also subscribes to the retained device status topics directly, because
+brokers do not send retained messages to shared subscriptions.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from collector.config import CollectorConfig
+from collector.metrics import Metrics
+from collector.store import BatchResult, Store
+from collector.validation import (
+    STORE_ERROR,
+    Accepted,
+    Rejected,
+    Status,
+    check_event,
+    check_status,
+    clean_text,
+    is_status_topic,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Batch:
+    events: list[Accepted] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+    statuses: list[Status] = field(default_factory=list)
+    acks: list[tuple[int, int]] = field(default_factory=list)  # (mid, qos) to PUBACK after the commit
+    started: float = 0.0
+
+    def __len__(self) -> int:
+        return len(self.events) + len(self.rejected) + len(self.statuses)
+
+
+class Ingestor:
+    """Subscribe, validate, batch, commit, acknowledge. ``run(stop)`` blocks until ``stop`` is set."""
+
+    def __init__(self, config: CollectorConfig, store: Store, metrics: Metrics | None = None,
+                 on_commit: Callable[[BatchResult], None] | None = None) -> None:
+        self.config = config
+        self.store = store
+        self.metrics = metrics or Metrics()
+        self.on_commit = on_commit
+        self.batch = Batch()
+        self.connected = threading.Event()
+        self.client = self._make_client()
+
+    def _make_client(self) -> mqtt.Client:
+        m = self.config.mqtt
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=m.client_id, protocol=mqtt.MQTTv5,
+                             manual_ack=True)
+        if m.username:
+            client.username_pw_set(m.username, m.password)
+        if m.ca_file or m.cert_file:
+            client.tls_set(ca_certs=str(m.ca_file) if m.ca_file else None,
+                           certfile=str(m.cert_file) if m.cert_file else None,
+                           keyfile=str(m.key_file) if m.key_file else None, tls_version=ssl.PROTOCOL_TLS_CLIENT)
+        client.on_connect = self._on_connect
+        client.on_message = self._on_message
+        return client
+
+    # -- callbacks (run inside client.loop on the ingest thread) ------------------------------------------
+    def _on_connect(self, client: mqtt.Client, userdata: object, flags: object, reason: object,
+                    properties: object) -> None:
+        if getattr(reason, "is_failure", False):
+            log.warning("broker refused the connection: %s", reason)
+            return
+        m = self.config.mqtt
+        client.subscribe([(f"$share/{m.group}/{m.prefix}/#", SubscribeOptions(qos=1)),
+                          (f"{m.prefix}/+/+/status", SubscribeOptions(qos=1))])
+        self.connected.set()
+        self.metrics.connected = True
+        log.info("connected to %s:%s as %s (session present: %s)", m.host, m.port, m.client_id,
+                 getattr(flags, "session_present", None))
+
+    def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        try:
+            topic = msg.topic
+        except UnicodeDecodeError:
+            topic = bytes(msg._topic).decode("utf-8", "replace")
+        prefix, payload = self.config.mqtt.prefix, bytes(msg.payload)
+        if is_status_topic(topic, prefix):
+            result: Accepted | Status | Rejected = check_status(topic, payload, prefix)
+        else:
+            result = check_event(topic, payload, prefix, self.config.ingest.max_payload_bytes)
+        batch = self.batch
+        if not batch.acks and not len(batch):
+            batch.started = time.monotonic()
+        if isinstance(result, Accepted):
+            batch.events.append(result)
+        elif isinstance(result, Status):
+            batch.statuses.append(result)
+        else:
+            batch.rejected.append(result)
+        if msg.qos > 0:
+            batch.acks.append((msg.mid, msg.qos))
+
+    # -- batching ------------------------------------------------------------------------------------------
+    def _due(self) -> bool:
+        batch = self.batch
+        if not batch.acks and not len(batch):
+            return False
+        return (len(batch) >= self.config.ingest.batch_size
+                or time.monotonic() - batch.started >= self.config.ingest.batch_ms / 1000)
+
+    def flush(self, stop: threading.Event | None = None) -> None:
+        """Commit the current batch (retrying transient store errors), then acknowledge its messages."""
+        batch, self.batch = self.batch, Batch()
+        if not len(batch) and not batch.acks:
+            return
+        started = time.perf_counter()
+        result = self._commit(batch, stop)
+        if result is None:  # stopping while the store is down: nothing acknowledged, the broker redelivers
+            return
+        elapsed = time.perf_counter() - started
+        for mid, qos in batch.acks:
+            self.client.ack(mid, qos)
+        now = time.time()
+        self.metrics.record_batch(elapsed, result.inserted, result.duplicates, result.statuses,
+                                  [r.reason for r in batch.rejected], [now - e.ts for e in batch.events])
+        if self.on_commit is not None:
+            self.on_commit(result)
+
+    def _commit(self, batch: Batch, stop: threading.Event | None) -> BatchResult | None:
+        delay = 0.2
+        while True:
+            try:
+                return self.store.write_batch(batch.events, batch.rejected, batch.statuses)
+            except self.store.transient_errors as exc:
+                log.warning("store unavailable (%s); retrying the batch in %.1f s", str(exc).strip(), delay)
+                self.store.reset()
+            except Exception as exc:
+                log.warning("batch rejected by the store (%s: %s); storing message by message",
+                            type(exc).__name__, exc)
+                return self._commit_one_by_one(batch)
+            if stop is not None and stop.wait(delay):
+                return None
+            if stop is None:
+                time.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+    def _commit_one_by_one(self, batch: Batch) -> BatchResult:
+        """Isolate the message the store refuses: it becomes a ``store_error`` dead letter, the rest is stored."""
+        inserted = duplicates = dead = 0
+        items: list[Accepted | Rejected] = [*batch.events, *batch.rejected]
+        for item in items:
+            try:
+                r = self.store.write_batch([item]) if isinstance(item, Accepted) else self.store.write_batch([], [item])
+            except self.store.transient_errors:
+                raise
+            except Exception as exc:
+                payload = item.payload if isinstance(item, Rejected) else item.raw.encode()
+                topic = item.topic if isinstance(item, Rejected) else f"{self.config.mqtt.prefix}/?"
+                dead_letter = Rejected(STORE_ERROR, clean_text(f"{type(exc).__name__}: {exc}"), topic, payload)
+                r = self.store.write_batch([], [dead_letter])
+                batch.rejected.append(dead_letter)  # counted in the metrics with the others
+            inserted, duplicates, dead = inserted + r.inserted, duplicates + r.duplicates, dead + r.dead_letters
+        statuses = self.store.write_batch([], [], batch.statuses).statuses if batch.statuses else 0
+        return BatchResult(inserted, duplicates, dead, statuses)
+
+    # -- main loop -----------------------------------------------------------------------------------------
+    def _connect(self, stop: threading.Event) -> bool:
+        m = self.config.mqtt
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = m.session_expiry_s
+        delay = 0.5
+        while not stop.is_set():
+            try:
+                self.client.connect(m.host, m.port, keepalive=m.keepalive_s, clean_start=False, properties=props)
+                return True
+            except (OSError, ssl.SSLError) as exc:
+                log.warning("cannot reach the broker at %s:%s (%s); retrying in %.1f s", m.host, m.port, exc, delay)
+            stop.wait(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 30.0)
+        return False
+
+    def run(self, stop: threading.Event) -> None:
+        """Ingest until ``stop`` is set; then commit and acknowledge what is in hand and disconnect."""
+        if not self._connect(stop):
+            return
+        last_prune = 0.0
+        while not stop.is_set():
+            wait = self.config.ingest.batch_ms / 1000 if len(self.batch) else 0.1
+            rc = self.client.loop(timeout=wait)
+            if self._due():
+                self.flush(stop)
+            if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                self._lost(stop, rc)
+            elif time.monotonic() - last_prune > 3600:
+                last_prune = time.monotonic()
+                self._prune()
+        self.flush()
+        self.client.disconnect()
+        self.client.loop(timeout=0.1)
+
+    def _lost(self, stop: threading.Event, rc: MQTTErrorCode) -> None:
+        """Connection lost: commit what arrived (its acks die with the connection: redelivered, deduplicated)."""
+        log.warning("broker connection lost (%s); reconnecting", rc)
+        self.connected.clear()
+        self.metrics.connected = False
+        self.batch.acks.clear()
+        self.flush(stop)
+        delay = 0.5
+        while not stop.is_set():
+            try:
+                if self.client.reconnect() == MQTTErrorCode.MQTT_ERR_SUCCESS:
+                    return
+            except (OSError, ssl.SSLError) as exc:
+                log.warning("reconnect failed (%s); retrying in %.1f s", exc, delay)
+            stop.wait(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 30.0)
+
+    def _prune(self) -> None:
+        r = self.config.retention
+        try:
+            deleted = self.store.prune(r.events_days, r.dead_letters_days, r.rollups_days)
+        except Exception as exc:
+            log.warning("retention pruning failed: %s", exc)
+            return
+        if any(deleted.values()):
+            log.info("retention: deleted %s", deleted)

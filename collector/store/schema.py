@@ -1,0 +1,52 @@
+"""One schema and one migration list for SQLite and PostgreSQL.
+
+Statements use portable SQL; the only dialect words are the ``{autoid}`` and ``{blob}`` placeholders, filled by
+each backend. Times are epoch seconds (``DOUBLE PRECISION``), hour buckets are epoch seconds at the hour start,
+``events.payload`` is the message text as received, and a missing camera is stored as ``''`` so it can be part
+of a primary key.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (  # 1: events, devices, roll-ups, shelf intervals, sales, dead letters
+        """CREATE TABLE events (
+            id TEXT PRIMARY KEY, kind TEXT NOT NULL, store TEXT NOT NULL, device TEXT NOT NULL, camera TEXT,
+            seq BIGINT NOT NULL, ts DOUBLE PRECISION NOT NULL, stored DOUBLE PRECISION NOT NULL,
+            payload TEXT NOT NULL)""",
+        "CREATE INDEX events_store_ts ON events (store, ts)",
+        "CREATE INDEX events_stored ON events (stored)",
+        """CREATE TABLE devices (
+            store TEXT NOT NULL, device TEXT NOT NULL, seq_min BIGINT NOT NULL, seq_max BIGINT NOT NULL,
+            received BIGINT NOT NULL, last_ts DOUBLE PRECISION NOT NULL, PRIMARY KEY (store, device))""",
+        """CREATE TABLE device_status (
+            store TEXT NOT NULL, device TEXT NOT NULL, state TEXT NOT NULL, ts DOUBLE PRECISION NOT NULL,
+            clean INTEGER, PRIMARY KEY (store, device))""",
+        """CREATE TABLE footfall_hourly (
+            store TEXT NOT NULL, camera TEXT NOT NULL, line TEXT NOT NULL, hour BIGINT NOT NULL,
+            n_in BIGINT NOT NULL, n_out BIGINT NOT NULL, PRIMARY KEY (store, hour, camera, line))""",
+        """CREATE TABLE occupancy_hourly (
+            store TEXT NOT NULL, camera TEXT NOT NULL, zone TEXT NOT NULL, hour BIGINT NOT NULL,
+            samples BIGINT NOT NULL, total DOUBLE PRECISION NOT NULL, peak BIGINT NOT NULL,
+            PRIMARY KEY (store, hour, camera, zone))""",
+        """CREATE TABLE occupancy_live (
+            store TEXT NOT NULL, camera TEXT NOT NULL, zone TEXT NOT NULL, n BIGINT NOT NULL,
+            ts DOUBLE PRECISION NOT NULL, PRIMARY KEY (store, camera, zone))""",
+        """CREATE TABLE dwell_hourly (
+            store TEXT NOT NULL, camera TEXT NOT NULL, zone TEXT NOT NULL, hour BIGINT NOT NULL,
+            visits BIGINT NOT NULL, dwell_sum DOUBLE PRECISION NOT NULL, dwell_max DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (store, hour, camera, zone))""",
+        """CREATE TABLE shelf_oos (
+            id {autoid}, store TEXT NOT NULL, camera TEXT NOT NULL, device TEXT NOT NULL, shelf TEXT NOT NULL,
+            slot TEXT NOT NULL, sku TEXT, start_ts DOUBLE PRECISION NOT NULL, end_ts DOUBLE PRECISION)""",
+        "CREATE INDEX shelf_oos_open ON shelf_oos (store, shelf, slot, end_ts)",
+        """CREATE TABLE sales (
+            id TEXT PRIMARY KEY, store TEXT NOT NULL, sku TEXT NOT NULL, qty DOUBLE PRECISION NOT NULL,
+            price DOUBLE PRECISION, receipt TEXT, ts DOUBLE PRECISION NOT NULL, source TEXT NOT NULL)""",
+        "CREATE INDEX sales_store_ts ON sales (store, ts)",
+        """CREATE TABLE dead_letters (
+            id {autoid}, received DOUBLE PRECISION NOT NULL, topic TEXT NOT NULL, reason TEXT NOT NULL,
+            detail TEXT NOT NULL, payload {blob} NOT NULL)""",
+        "CREATE INDEX dead_letters_received ON dead_letters (received)",
+    ),
+)

@@ -1,0 +1,200 @@
+"""Check one MQTT message: an accepted event, a device status update, or a rejection with a reason.
+
+Never raises: whatever the bytes, the result is :class:`Accepted`, :class:`Status` or :class:`Rejected`
+(which the ingest writes to the dead-letter table with the raw bytes). Envelope and per-kind ``data``
+schemas come from ``edge/schemas`` (``edge.events.load_schema``) and are compiled once with jsonschema-rs.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from typing import Any
+
+import jsonschema_rs
+
+from edge.events import SCHEMA_VERSION, TOPIC_PREFIX, load_schema
+
+#: Rejection reasons (the ``reason`` column of the dead-letter table and the metrics label).
+OVERSIZED, BAD_JSON, UNKNOWN_VERSION, INVALID = "oversized", "bad_json", "unknown_version", "invalid"
+INVALID_DATA, TOPIC_MISMATCH, OUT_OF_RANGE, BAD_TOPIC = "invalid_data", "topic_mismatch", "out_of_range", "bad_topic"
+INTERNAL, STORE_ERROR = "internal", "store_error"
+REASONS = (OVERSIZED, BAD_JSON, UNKNOWN_VERSION, INVALID, INVALID_DATA, TOPIC_MISMATCH, OUT_OF_RANGE, BAD_TOPIC,
+           INTERNAL, STORE_ERROR)
+
+MAX_INT = 2**53  # integers beyond this lose precision in JSON consumers and overflow 64-bit columns in sums
+DETAIL_CHARS = 300
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """A valid event, ready to store. ``ts`` is epoch seconds; ``raw`` is the message text as received."""
+
+    id: str
+    kind: str
+    store: str
+    device: str
+    camera: str | None
+    seq: int
+    ts: float
+    data: dict[str, Any]
+    raw: str
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """A retained device status: ``online`` or ``offline`` at ``ts``."""
+
+    store: str
+    device: str
+    state: str
+    ts: float
+    clean: bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    reason: str
+    detail: str
+    topic: str
+    payload: bytes
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+@cache
+def _validator(name: str) -> Any:
+    """Compiled validator for ``edge/schemas/<name>.schema.json``; ``None`` where that schema does not exist."""
+    try:
+        schema = load_schema(name)
+    except (FileNotFoundError, OSError):
+        return None
+    return jsonschema_rs.validator_for(schema, validate_formats=True)
+
+
+def clean_text(text: str, limit: int = DETAIL_CHARS) -> str:
+    """Printable, storable text (no NUL, no lone surrogates), cut to ``limit`` characters."""
+    return text.encode("utf-8", "replace").decode("utf-8").replace("\x00", "\\0")[:limit]
+
+
+def _first_error(validator: Any, instance: Any) -> str | None:
+    try:
+        if validator.is_valid(instance):
+            return None
+        for error in validator.iter_errors(instance):
+            where = "/".join(str(part) for part in error.instance_path) or "(root)"
+            return f"{where}: {error.message}"
+    except (ValueError, OverflowError, TypeError) as exc:  # numbers jsonschema-rs cannot represent
+        return f"unrepresentable value: {exc}"
+    return None
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _check_scalars(data: dict[str, Any]) -> str | None:
+    """Top-level ``data`` values become columns of roll-ups: bounded numbers, storable strings."""
+    for key, value in data.items():
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, int) and abs(value) > MAX_INT:
+            return f"data/{key}: integer out of range"
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"data/{key}: number is not finite"
+        if isinstance(value, str) and ("\x00" in value or (not value.isascii() and not _encodable(value))):
+            return f"data/{key}: string holds NUL or invalid unicode"
+    return None
+
+
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
+def _decode(topic: str, payload: bytes, max_bytes: int) -> Rejected | tuple[str, Any]:
+    """``(text, message)``, or a rejection when the bytes are not one UTF-8 JSON document of bounded size."""
+    if len(payload) > max_bytes:
+        return Rejected(OVERSIZED, f"{len(payload)} bytes > {max_bytes}", topic, payload)
+    try:
+        text = payload.decode("utf-8")
+        return text, _DECODER.decode(text)
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        return Rejected(BAD_JSON, clean_text(f"{type(exc).__name__}: {exc}"), topic, payload)
+
+
+def check_event(topic: str, payload: bytes, prefix: str = TOPIC_PREFIX, max_bytes: int = 65536) -> Accepted | Rejected:
+    """Validate an event message published on ``topic``; never raises."""
+    try:
+        return _check_event(topic, payload, prefix, max_bytes)
+    except Exception as exc:  # the last guard: a bug here must dead-letter, not kill the collector
+        return Rejected(INTERNAL, clean_text(f"{type(exc).__name__}: {exc}"), topic, payload)
+
+
+def _check_event(topic: str, payload: bytes, prefix: str, max_bytes: int) -> Accepted | Rejected:
+    decoded = _decode(topic, payload, max_bytes)
+    if isinstance(decoded, Rejected):
+        return decoded
+    text, message = decoded
+    if isinstance(message, dict) and "v" in message and message["v"] != SCHEMA_VERSION:
+        return Rejected(UNKNOWN_VERSION, clean_text(f"v={message['v']!r}, this collector reads v={SCHEMA_VERSION}"),
+                        topic, payload)
+    error = _first_error(_validator("event"), message)
+    if error is not None:
+        return Rejected(INVALID, clean_text(error), topic, payload)
+    kind: str = message["kind"]
+    data_validator = _validator(kind)
+    error = _first_error(data_validator, message["data"]) if data_validator is not None else None
+    if error is not None:
+        return Rejected(INVALID_DATA, clean_text(f"{kind}: {error}"), topic, payload)
+    expected = f"{prefix}/{message['store']}/{message['device']}/{kind.replace('.', '/')}"
+    if topic != expected:
+        return Rejected(TOPIC_MISMATCH, clean_text(f"expected topic {expected}"), topic, payload)
+    seq = message["seq"]
+    if seq > 2**63 - 1:
+        return Rejected(OUT_OF_RANGE, "seq beyond 64 bits", topic, payload)
+    error = _check_scalars(message["data"])
+    try:
+        ts = datetime.fromisoformat(message["ts"]).timestamp()
+    except (ValueError, OverflowError) as exc:
+        error = error or f"{type(exc).__name__}: {exc}"
+    if error is not None:
+        return Rejected(OUT_OF_RANGE, clean_text(error), topic, payload)
+    return Accepted(message["id"], kind, message["store"], message["device"], message.get("camera"), seq, ts,
+                    message["data"], text)
+
+
+def is_status_topic(topic: str, prefix: str = TOPIC_PREFIX) -> bool:
+    """``<prefix>/<store>/<device>/status`` (event topics have at least two levels after the device)."""
+    rest = topic[len(prefix) + 1:] if topic.startswith(prefix + "/") else ""
+    parts = rest.split("/")
+    return len(parts) == 3 and parts[2] == "status"
+
+
+def check_status(topic: str, payload: bytes, prefix: str = TOPIC_PREFIX) -> Status | Rejected:
+    """Validate a retained status message; never raises."""
+    try:
+        decoded = _decode(topic, payload, 4096)
+        if isinstance(decoded, Rejected):
+            return decoded
+        message = decoded[1]
+        validator = _validator("status")
+        error = _first_error(validator, message) if validator is not None else None
+        if error is None and not isinstance(message, dict):
+            error = "(root): not an object"
+        if error is not None:
+            return Rejected(INVALID, clean_text(f"status: {error}"), topic, payload)
+        expected = f"{prefix}/{message['store']}/{message['device']}/status"
+        if topic != expected:
+            return Rejected(TOPIC_MISMATCH, clean_text(f"expected topic {expected}"), topic, payload)
+        ts = datetime.fromisoformat(message["ts"]).timestamp()
+        return Status(message["store"], message["device"], message["state"], ts, message.get("clean"))
+    except Exception as exc:
+        return Rejected(INTERNAL, clean_text(f"{type(exc).__name__}: {exc}"), topic, payload)
