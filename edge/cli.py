@@ -40,7 +40,144 @@ def _register_edge(subparsers: Subparsers) -> None:
     check.add_argument("--broker-timeout", type=float, default=10.0, help="seconds to wait for the broker")
 
 
-REGISTRARS: tuple[Callable[[Subparsers], None], ...] = (_register_edge,)
+VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
+
+
+def _model_errors() -> tuple[type[Exception], ...]:
+    from edge.detect import InputError
+    from edge.engines.base import EngineError
+    from edge.models import ModelError
+
+    return ModelError, EngineError, InputError
+
+
+def _models_list(args: argparse.Namespace) -> int:
+    import json
+
+    from edge.models import Manifest, available, describe_file, models_dir
+
+    rows: list[dict[str, object]] = []
+    try:
+        for name in available():
+            manifest = Manifest.load(name)
+            rows.extend(describe_file(manifest, item) for item in manifest.files)
+    except _model_errors() as exc:
+        raise UserError(str(exc)) from None
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"models in {models_dir()}:")
+    for row in rows:
+        size = f"{row['size_mb']:.1f} MB" if row["present"] else "not built"
+        print(f"  {row['model']:<18} {row['engine']:<12} {row['precision']:<5} {size:>10}  {row['path']}")
+    return 0
+
+
+def _models_verify(args: argparse.Namespace) -> int:
+    from edge.models import Manifest, available
+
+    try:
+        manifests = [Manifest.load(name) for name in (args.names or available())]
+    except _model_errors() as exc:
+        raise UserError(str(exc)) from None
+    failed = 0
+    for manifest in manifests:
+        for item, error in manifest.verify():
+            failed += error is not None
+            print(f"{'FAIL' if error else 'ok  '} {manifest.name} {item.engine}/{item.precision}"
+                  f"{': ' + error if error else ''}")
+    return 1 if failed else 0
+
+
+def _register_models(subparsers: Subparsers) -> None:
+    group = command_group(subparsers, "models", "model manifests: list, verify, build")
+    listing = add_command(group, "list", "list the models under models/ and their files", _models_list)
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    verify = add_command(group, "verify", "check every model file against the sha256 in its manifest", _models_verify)
+    verify.add_argument("names", nargs="*", help="models to verify (default: all)")
+
+
+def _add_model_options(parser: argparse.ArgumentParser, default_model: str) -> None:
+    parser.add_argument("--model", default=default_model, help=f"model name, folder or model.yaml "
+                        f"(default: {default_model})")
+    parser.add_argument("--engine", default="openvino", help="openvino | onnxruntime | litert (default: openvino)")
+    parser.add_argument("--device", default=None, help="CPU | GPU | NPU | AUTO (default: CPU)")
+
+
+def _detect(args: argparse.Namespace) -> int:
+    import json
+
+    from edge.detect import detect_paths
+    from edge.detector import Detector
+    from edge.vision.tiling import Tiling
+
+    try:
+        detector = Detector.from_manifest(args.model, engine=args.engine, precision=args.precision,
+                                          device=args.device, conf=args.conf,
+                                          tiling=Tiling(cols=args.tiles[0], rows=args.tiles[1]) if args.tiles else None)
+        for record in detect_paths(detector, args.inputs, args.max_frames, args.annotate):
+            if args.json:
+                print(json.dumps(record), flush=True)
+            else:
+                found = ", ".join(f"{d['label']} {d['score']:.2f}" for d in record["detections"]) or "nothing"
+                print(f"{record['source']}#{record['frame']}: {found}", flush=True)
+    except _model_errors() as exc:
+        raise UserError(str(exc)) from None
+    return 0
+
+
+def _tiles(value: str) -> tuple[int, int]:
+    cols, _, rows = value.partition("x")
+    if not (cols.isdigit() and rows.isdigit() and int(cols) > 0 and int(rows) > 0):
+        raise argparse.ArgumentTypeError(f"expected COLSxROWS such as 2x2, got {value!r}")
+    return int(cols), int(rows)
+
+
+def _register_detect(subparsers: Subparsers) -> None:
+    detect = add_command(subparsers, "detect", "detect objects in images or videos (one JSON object per image or "
+                         "frame with --json)", _detect)
+    detect.add_argument("inputs", nargs="+", type=Path, metavar="IMAGE_OR_VIDEO")
+    _add_model_options(detect, "person-ssdlite")
+    detect.add_argument("--precision", default=None, help="fp32 | fp16 | int8 (default: the manifest's first)")
+    detect.add_argument("--conf", type=float, default=0.25, help="minimum score (default 0.25)")
+    detect.add_argument("--tiles", type=_tiles, default=None, metavar="COLSxROWS",
+                        help="tiled inference: overlapping tiles plus the whole frame, merged by NMS (e.g. 2x2)")
+    detect.add_argument("--max-frames", type=int, default=None, help="stop each video after this many frames")
+    detect.add_argument("--annotate", type=Path, default=None, metavar="VIDEO.mp4", help="also write frames with "
+                        "boxes drawn to this video")
+    detect.add_argument("--json", action="store_true", help="one JSON object per line")
+
+
+def _bench(args: argparse.Namespace) -> int:
+    import json
+
+    from edge.bench import run, table
+
+    if not args.video.is_file():
+        raise UserError(f"{args.video}: no such video")
+    try:
+        report = run(args.model, args.engine, args.precision.split(",") if args.precision else [None],
+                     [args.video], args.seconds, args.device, ultralytics=not args.no_ultralytics)
+    except _model_errors() as exc:
+        raise UserError(str(exc)) from None
+    print(json.dumps(report, indent=2) if args.json else table(report))
+    return 0
+
+
+def _register_bench(subparsers: Subparsers) -> None:
+    bench = add_command(subparsers, "bench", "speed of a model: bare latency and throughput, whole pipeline, "
+                        "ultralytics predict, peak RSS", _bench)
+    _add_model_options(bench, "yolo11n")
+    bench.add_argument("--precision", default=None, help="one or a comma list, e.g. int8,fp32 (ratios between them "
+                       "are reported)")
+    bench.add_argument("--video", type=Path, default=VTEST, help=f"video to decode (default {VTEST})")
+    bench.add_argument("--seconds", type=float, default=10.0, help="duration of each measurement (default 10)")
+    bench.add_argument("--no-ultralytics", action="store_true", help="skip ultralytics predict")
+    bench.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+REGISTRARS: tuple[Callable[[Subparsers], None], ...] = (_register_edge, _register_models, _register_detect,
+                                                      _register_bench)
 
 
 def register(subparsers: Subparsers) -> None:

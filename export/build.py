@@ -78,6 +78,19 @@ def build(name: str, force: bool = False, root: Path | None = None) -> tuple[Man
         return Manifest.load(folder / MANIFEST), False
     start = time.monotonic()
     manifest = BUILDERS[name](folder)
+    _keep_metrics(folder / MANIFEST, manifest)
     manifest.save(folder / MANIFEST)
     log.info("built %s in %.1f s", name, time.monotonic() - start)
     return manifest, True
+
+
+def _keep_metrics(previous_path: Path, manifest: Manifest) -> None:
+    """Carry measured metrics over from the previous manifest for files that came out byte-identical."""
+    try:
+        previous = Manifest.load(previous_path)
+    except ModelError:
+        return
+    measured = {(f.engine, f.precision, f.sha256): f.metrics for f in previous.files}
+    for item in manifest.files:
+        if not item.metrics:
+            item.metrics = measured.get((item.engine, item.precision, item.sha256), {})

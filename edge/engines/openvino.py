@@ -25,6 +25,8 @@ class OpenVINOConfig(EngineConfig):
     streams: int | None = Field(default=None, ge=1)  # CPU streams (None: from the hint)
     requests: int | None = Field(default=None, ge=1)  # async requests in flight (None: the device's optimum)
     cache_dir: str | None = None  # compiled-blob cache (speeds up GPU/NPU start)
+    # execution precision of float layers (None: the device default, bf16 on CPUs with AVX512_BF16 or AMX)
+    inference_precision: Literal["f32", "bf16", "f16"] | None = None
 
     @field_validator("device")
     @classmethod
@@ -105,6 +107,8 @@ class OpenVINOEngine(Engine):
                 props["INFERENCE_NUM_THREADS"] = self.config.threads
             if self.config.streams and on_cpu:
                 props["NUM_STREAMS"] = self.config.streams
+            if self.config.inference_precision:
+                props["INFERENCE_PRECISION_HINT"] = self.config.inference_precision
             if self.config.cache_dir:
                 props["CACHE_DIR"] = self.config.cache_dir
             try:
