@@ -131,6 +131,12 @@ class Camera:
             self._cond.notify_all()
             return self._frame
 
+    def peek(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` s until a frame is ready for :meth:`read`, without taking it."""
+        with self._cond:
+            return self._cond.wait_for(lambda: not self._taken or self._stop.is_set() or self.state == "ended",
+                                       timeout)
+
     # ---- grabber thread --------------------------------------------------------------------------------
     def _publish(self, image: npt.NDArray[np.uint8]) -> None:
         frame = Frame(self.id, self.captured, time.time(), time.monotonic(), image)
@@ -177,7 +183,9 @@ class Camera:
                 break
             if error is None:  # end of a file
                 if not self.config.loop:
-                    self.state = "ended"
+                    with self._cond:
+                        self.state = "ended"
+                        self._cond.notify_all()
                     self._emit("ended", None)
                     return
                 continue

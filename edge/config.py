@@ -13,6 +13,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from edge.analytics.config import CountingConfig, LineConfig, TrackerConfig, ZoneConfig
 from edge.events import TOPIC_PREFIX
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -50,8 +51,17 @@ class CameraConfig(_Model):
     width: int | None = Field(default=None, gt=0)  # V4L2 capture size request
     height: int | None = Field(default=None, gt=0)
     reconnect: Backoff = Backoff()
-    lines: list[dict[str, Any]] = []  # counting lines, validated by edge.analytics when the service builds them
-    zones: list[dict[str, Any]] = []  # occupancy / dwell / queue zones
+    lines: list[LineConfig] = []  # counting lines (edge.analytics.config)
+    zones: list[ZoneConfig] = []  # occupancy / dwell / queue zones
+    tracker: TrackerConfig = TrackerConfig()
+
+    @model_validator(mode="after")
+    def _counting(self) -> CameraConfig:
+        CountingConfig(tracker=self.tracker, lines=self.lines, zones=self.zones)  # unique line/zone names
+        return self
+
+    def counting(self, intervals_s: list[int]) -> CountingConfig:
+        return CountingConfig(tracker=self.tracker, lines=self.lines, zones=self.zones, intervals_s=intervals_s)
 
 
 class ModelConfig(_Model):
@@ -60,6 +70,7 @@ class ModelConfig(_Model):
     precision: Literal["auto", "fp32", "fp16", "int8"] = "auto"
     device: str = "CPU"  # accelerator for engines that have one (OpenVINO: CPU, GPU, NPU, AUTO)
     confidence: float = Field(default=0.4, ge=0, le=1)
+    options: dict[str, Any] = {}  # engine options, e.g. {threads: 2, hint: THROUGHPUT} (see docs/engines.md)
 
 
 class TlsConfig(_Model):
@@ -121,7 +132,7 @@ class EdgeConfig(_Model):
     mqtt: MqttConfig = MqttConfig()
     outbox: OutboxConfig = OutboxConfig()
     health_interval_s: float = Field(default=30.0, gt=0)
-    interval_s: float = Field(default=60.0, gt=0)  # footfall aggregation interval
+    intervals_s: list[int] = Field(default_factory=lambda: [60, 3600])  # footfall aggregation intervals
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @model_validator(mode="after")
@@ -147,12 +158,17 @@ def _location(loc: tuple[int | str, ...]) -> str:
     return ".".join(parts) or "(top level)"
 
 
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def format_validation_error(source: str, exc: ValidationError) -> str:
     """One line per problem: ``file: field.path = value: message``."""
     lines = []
     for err in exc.errors():
         where = _location(tuple(err["loc"]))
-        shown = "" if err["type"] == "missing" else f" = {err['input']!r}"
+        shown = "" if err["type"] == "missing" or isinstance(err["input"], dict) else f" = {_short(err['input'])}"
         lines.append(f"{source}: {where}{shown}: {err['msg']}")
     return "; ".join(lines)
 

@@ -72,13 +72,15 @@ class Publisher:
     """Publishes ``outbox`` to the broker in ``config`` as device ``device`` of ``store``."""
 
     def __init__(self, config: MqttConfig, store: str, device: str, outbox: Outbox,
-                 client_id: str | None = None) -> None:
+                 client_id: str | None = None, announce: bool = True) -> None:
+        """``announce=False`` (``edge check``): no last will and no online/offline status messages."""
         self.config = config
         self.store = store
         self.device = device
         self.outbox = outbox
         self.client_id = client_id or config.client_id or device
         self.status_topic = status_topic(store, device, config.topic_prefix)
+        self.announce = announce
         self.stats = PublisherStats()
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -133,8 +135,9 @@ class Publisher:
         if cfg.tls is not None:
             client.tls_set_context(self._tls_context())
             client.tls_insecure_set(cfg.tls.insecure)
-        client.will_set(self.status_topic, status_payload(self.store, self.device, "offline", utc_now()),
-                        qos=1, retain=True)
+        if self.announce:
+            client.will_set(self.status_topic, status_payload(self.store, self.device, "offline", utc_now()),
+                            qos=1, retain=True)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
@@ -177,12 +180,13 @@ class Publisher:
         self.stats.connected = True
         self.stats.connects += 1
         self.stats.last_error = None
-        client.publish(self.status_topic, status_payload(self.store, self.device, "online"), qos=1, retain=True)
+        if self.announce:
+            client.publish(self.status_topic, status_payload(self.store, self.device, "online"), qos=1, retain=True)
         log.info("mqtt: connected to %s:%d as %r (session present: %s, backlog %d)", self.config.host,
                  self.config.port, self.client_id, flags.session_present, len(self.outbox))
 
     def _on_disconnect(self, _c: paho.Client, _u: object, _f: object, reason: ReasonCode, _p: object) -> None:
-        if self._connected:
+        if self._connected and not self._stop.is_set():
             log.warning("mqtt: disconnected from %s:%d: %s", self.config.host, self.config.port, reason)
         self._connected = False
         self.stats.connected = False
@@ -288,12 +292,13 @@ class Publisher:
             self.stats.acked += len(acks)
 
     def _shutdown(self, client: paho.Client) -> None:
-        if self._connected:
+        if self._connected and self.announce:
             info = client.publish(self.status_topic, status_payload(self.store, self.device, "offline", clean=True),
                                   qos=1, retain=True)
             deadline = time.monotonic() + 2
             while not info.is_published() and time.monotonic() < deadline and self._connected:
                 client.loop(timeout=0.05)
+        if self._connected:
             client.disconnect()
             client.loop(timeout=0.1)
         self._connected = False

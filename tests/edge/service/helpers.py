@@ -13,6 +13,11 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 
+def is_status(topic: str) -> bool:
+    """``<prefix>/<store>/<device>/status`` (the prefix has two levels here), not an event such as queue/status."""
+    return topic.count("/") == 4 and topic.endswith("/status")
+
+
 class Subscriber:
     """Subscribes to ``topic`` on 127.0.0.1:``port`` (QoS 1) and keeps every message as (topic, payload, retain)."""
 
@@ -43,11 +48,11 @@ class Subscriber:
 
     def events(self) -> list[dict[str, Any]]:
         with self._lock:
-            return [json.loads(p) for t, p, _ in self.messages if not t.endswith("/status")]
+            return [json.loads(p) for t, p, _ in self.messages if not is_status(t)]
 
     def statuses(self) -> list[tuple[dict[str, Any], bool]]:
         with self._lock:
-            return [(json.loads(p), r) for t, p, r in self.messages if t.endswith("/status") and p]
+            return [(json.loads(p), r) for t, p, r in self.messages if is_status(t) and p]
 
     def wait_for(self, predicate: Any, timeout: float = 20.0) -> bool:
         deadline = time.monotonic() + timeout

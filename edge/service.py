@@ -1,0 +1,346 @@
+"""The edge service: cameras -> one shared detector -> people counting -> events -> outbox -> MQTT.
+
+The only module that knows all the parts. The main thread runs the frame loop: it takes the newest frame of
+each camera in turn and feeds them to one :class:`Detector` stream (the engine keeps several asynchronous
+requests in flight, so cameras share one model instance), counts people per camera, and stores the resulting
+events in the outbox in one transaction per frame; the MQTT thread drains the outbox. Health events go out
+every ``health_interval_s`` and whenever a camera is lost or recovered.
+
+Signals: SIGTERM/SIGINT finish the current frame, flush the counters and the outbox, mark the device offline
+and exit 0; SIGHUP re-reads the config file and applies changed lines/zones (the tracker keeps its state).
+Logs are one JSON object per line on stdout (journald-friendly).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import statistics
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from edge.capture import Camera, Frame, SourceEvent
+from edge.config import EdgeConfig, load_config
+from edge.events import Event
+from edge.mqtt import Publisher
+from edge.outbox import Outbox
+
+log = logging.getLogger("smartstore.service")
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record: ts, level, logger, msg, and any ``extra`` fields."""
+
+    _skip = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+
+    def format(self, record: logging.LogRecord) -> str:
+        body: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        body.update({k: v for k, v in record.__dict__.items() if k not in self._skip})
+        if record.exc_info:
+            body["exc"] = self.formatException(record.exc_info)
+        return json.dumps(body, default=str)
+
+
+def configure_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+
+
+def cpu_temperature() -> float | None:
+    """The hottest thermal zone in degrees C, where the kernel exposes one."""
+    temps = []
+    for zone in Path("/sys/class/thermal").glob("thermal_zone*/temp"):
+        try:
+            temps.append(int(zone.read_text()) / 1000.0)
+        except (OSError, ValueError):
+            continue
+    return max(temps) if temps else None
+
+
+@dataclass
+class CameraStats:
+    frames: int = 0
+    window_frames: int = 0
+    latencies_ms: deque[float] = field(default_factory=lambda: deque(maxlen=300))
+
+
+@dataclass
+class Pipeline:
+    """The loaded detector and what it runs on."""
+
+    detector: Any
+    engine: str
+    precision: str
+    device: str
+
+
+def load_pipeline(config: EdgeConfig) -> Pipeline:
+    """Load the person detector named in ``config.model`` (engine ``auto`` asks ``hardware`` for the best one)."""
+    from edge.detector import Detector
+    from edge.models import Manifest
+
+    model = config.model
+    manifest = Manifest.load(model.name)
+    engine: str = model.engine
+    precision: str | None = None if model.precision == "auto" else model.precision
+    device = model.device
+    if engine == "auto":
+        engine, precision, device = _auto_engine(manifest, precision, device)
+    options = dict(model.options)
+    detector = Detector.from_manifest(model.name, engine=engine, precision=precision, device=device,
+                                      conf=model.confidence, classes=[manifest.class_id("person")], **options)
+    return Pipeline(detector, engine, detector.file.precision, device)
+
+
+def _auto_engine(manifest: Any, precision: str | None, device: str) -> tuple[str, str | None, str]:
+    try:
+        from hardware.probe import probe
+        from hardware.select import choose_engine
+
+        choice = choose_engine(probe(), available=set(manifest.variants()))
+        log.info("engine chosen: %s", choice.reason)
+        return choice.engine, precision or choice.precision, choice.device
+    except Exception as exc:  # the manifest's first file still runs everywhere its engine is installed
+        first = manifest.files[0]
+        log.warning("engine auto-selection failed (%s); using %s/%s", exc, first.engine, first.precision)
+        return first.engine, precision or first.precision, device
+
+
+class EdgeService:
+    """Runs until SIGTERM/SIGINT, or until every (non-looping) video file has ended."""
+
+    def __init__(self, config: EdgeConfig, config_path: Path | None = None, pipeline: Pipeline | None = None) -> None:
+        self.config = config
+        self.config_path = config_path
+        self.outbox = Outbox(config.outbox.path, config.outbox.cap_bytes, config.mqtt.topic_prefix,
+                             config.outbox.synchronous)
+        self.publisher = Publisher(config.mqtt, config.store, config.device, self.outbox, config.client_id)
+        self.pipeline = pipeline
+        self.cameras = {c.id: Camera(c, on_event=self._on_source_event) for c in config.cameras}
+        self.counters: dict[str, Any] = {}
+        self.stats = {c.id: CameraStats() for c in config.cameras}
+        self._source_events: deque[SourceEvent] = deque()
+        self._stop = threading.Event()
+        self._reload = threading.Event()
+        self._started = time.monotonic()
+        self._last_health = time.monotonic()
+        self._cpu_mark = (time.process_time(), time.monotonic())
+        self.frames = 0
+        self.enqueue_s = 0.0  # time spent building and storing events (the per-frame publishing cost)
+
+    # ---- signals ---------------------------------------------------------------------------------------
+    def install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGTERM, lambda *_: self.stop())
+        signal.signal(signal.SIGINT, lambda *_: self.stop())
+        signal.signal(signal.SIGHUP, lambda *_: self._reload.set())
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _on_source_event(self, event: SourceEvent) -> None:
+        self._source_events.append(event)  # from grabber threads; turned into events on the main thread
+
+    # ---- main loop -------------------------------------------------------------------------------------
+    def run(self) -> int:
+        from edge.sdnotify import FrameWatchdog, Notifier
+
+        notifier = Notifier()
+        watchdog = FrameWatchdog(notifier)
+        if self.pipeline is None:
+            self.pipeline = load_pipeline(self.config)
+        self._build_counters()
+        self.publisher.start()
+        for camera in self.cameras.values():
+            camera.start()
+        self._emit([self._health_event(None, "startup")])
+        log.info("service started", extra={"store": self.config.store, "device": self.config.device,
+                                            "cameras": list(self.cameras), "engine": self.pipeline.engine,
+                                            "precision": self.pipeline.precision, "backlog": len(self.outbox)})
+        notifier.ready(f"{len(self.cameras)} cameras, engine {self.pipeline.engine}")
+        watchdog.start()
+        try:
+            for frame, detections in self.pipeline.detector.stream(self._frames()):
+                self._process(frame, detections)
+                watchdog.beat()
+        finally:
+            watchdog.stop()
+            notifier.stopping("flushing the outbox")
+            self._shutdown()
+            notifier.close()
+        return 0
+
+    def _frames(self) -> Iterator[tuple[Frame, Any]]:
+        """Round-robin over the cameras' newest frames; housekeeping between frames; ends on stop or all ended."""
+        cameras = list(self.cameras.values())
+        while not self._stop.is_set():
+            self._housekeeping()
+            got = False
+            for camera in cameras:
+                frame = camera.read(timeout=0)
+                if frame is not None:
+                    got = True
+                    yield frame, frame.image
+            if not got:
+                if all(c.ended for c in cameras):
+                    log.info("every source has ended")
+                    return
+                self._wait_for_frame(cameras)
+
+    @staticmethod
+    def _wait_for_frame(cameras: list[Camera]) -> None:
+        if len(cameras) == 1:
+            cameras[0].peek(0.05)
+        else:
+            time.sleep(0.002)
+
+    def _process(self, frame: Frame, detections: Any) -> None:
+        result = self.counters[frame.camera].update(detections, frame.ts)
+        stats = self.stats[frame.camera]
+        stats.frames += 1
+        stats.window_frames += 1
+        stats.latencies_ms.append((time.monotonic() - frame.mono) * 1000)
+        self.frames += 1
+        if result.events:
+            start = time.perf_counter()
+            self._emit([Event(e.kind, self.config.store, self.config.device, 0, e.data, camera=frame.camera,
+                              ts=datetime.fromtimestamp(e.ts, UTC)) for e in result.events])
+            self.enqueue_s += time.perf_counter() - start
+
+    def _emit(self, events: list[Event]) -> None:
+        if events:
+            self.outbox.enqueue(events)
+            self.publisher.notify()
+
+    def _housekeeping(self) -> None:
+        while self._source_events:
+            source = self._source_events.popleft()
+            if source.state in ("lost", "recovered"):
+                event = self._health_event(source.camera, f"camera_{source.state}", error=source.error)
+                self._emit([event])
+        if self._reload.is_set():
+            self._reload.clear()
+            self.reload()
+        now = time.monotonic()
+        if now - self._last_health >= self.config.health_interval_s:
+            self._emit(self._health_events("periodic", now - self._last_health))
+            self._last_health = now
+
+    # ---- counters and reload ---------------------------------------------------------------------------
+    def _build_counters(self) -> None:
+        from edge.analytics.counting import PeopleCounter
+
+        for cam in self.config.cameras:
+            fps = cam.fps or 15.0
+            self.counters[cam.id] = PeopleCounter(cam.counting(self.config.intervals_s), fps=fps)
+
+    def reload(self) -> None:
+        """SIGHUP: apply the lines/zones of the config file again; other changes need a restart."""
+        from edge.analytics.counting import PeopleCounter
+
+        if self.config_path is None:
+            return
+        try:
+            fresh = load_config(self.config_path)
+        except ValueError as exc:
+            log.error("reload failed, keeping the current lines/zones: %s", exc)
+            return
+        changed = []
+        for cam in fresh.cameras:
+            old = next((c for c in self.config.cameras if c.id == cam.id), None)
+            if old is None or (old.lines, old.zones) == (cam.lines, cam.zones):
+                continue
+            previous = self.counters[cam.id]
+            self._emit(self._wrap(cam.id, previous.flush()))
+            counter = PeopleCounter(cam.counting(fresh.intervals_s), fps=cam.fps or 15.0)
+            counter.tracker = previous.tracker  # keep the tracks (and their ids) across the reload
+            self.counters[cam.id] = counter
+            changed.append(cam.id)
+        cameras = [next((f for f in fresh.cameras if f.id == c.id), c) for c in self.config.cameras]
+        self.config = self.config.model_copy(update={"cameras": cameras})
+        log.info("reloaded lines/zones", extra={"changed_cameras": changed})
+
+    def _wrap(self, camera: str, records: list[Any]) -> list[Event]:
+        return [Event(r.kind, self.config.store, self.config.device, 0, r.data, camera=camera,
+                      ts=datetime.fromtimestamp(r.ts, UTC)) for r in records]
+
+    # ---- health ----------------------------------------------------------------------------------------
+    def _health_events(self, reason: str, window_s: float) -> list[Event]:
+        events = [self._health_event(None, reason, window_s)]
+        events += [self._health_event(cam_id, reason, window_s) for cam_id in self.cameras]
+        for stats in self.stats.values():
+            stats.window_frames = 0
+        return events
+
+    def _health_event(self, camera: str | None, reason: str, window_s: float | None = None,
+                      error: str | None = None) -> Event:
+        assert self.pipeline is not None
+        window_s = window_s or max(time.monotonic() - self._last_health, 1e-6)
+        data: dict[str, Any] = {"reason": reason, "uptime_s": round(time.monotonic() - self._started, 3)}
+        if camera is None:
+            latencies = [x for s in self.stats.values() for x in s.latencies_ms]
+            data.update({
+                "fps": round(sum(s.window_frames for s in self.stats.values()) / window_s, 2),
+                "inference_ms": round(statistics.median(latencies), 2) if latencies else None,
+                "dropped_frames": sum(c.dropped for c in self.cameras.values()),
+                "cpu_temp_c": cpu_temperature(),
+                "cpu_percent": self._cpu_percent(),
+                "engine": self.pipeline.engine, "accelerator": self.pipeline.device,
+                "model": self.config.model.name,
+                "outbox": self.outbox.stats().as_dict(),
+                "mqtt_connected": self.publisher.connected,
+            })
+        else:
+            cam, stats = self.cameras[camera], self.stats[camera]
+            data.update({
+                "fps": round(stats.window_frames / window_s, 2),
+                "inference_ms": round(statistics.median(stats.latencies_ms), 2) if stats.latencies_ms else None,
+                "dropped_frames": cam.dropped,
+                "camera_state": {"starting": "reconnecting"}.get(cam.state, cam.state),
+                "reconnects": cam.reconnects,
+                "error": error,
+            })
+        return Event("device.health", self.config.store, self.config.device, 0, data, camera=camera)
+
+    def _cpu_percent(self) -> float:
+        """This process's CPU use since the last call, in percent of one core."""
+        cpu, wall = time.process_time(), time.monotonic()
+        last_cpu, last_wall = self._cpu_mark
+        self._cpu_mark = (cpu, wall)
+        return round(100 * (cpu - last_cpu) / max(wall - last_wall, 1e-6), 1)
+
+    # ---- shutdown --------------------------------------------------------------------------------------
+    def _shutdown(self) -> None:
+        for camera in self.cameras.values():
+            camera.stop()
+        for cam_id, counter in self.counters.items():
+            self._emit(self._wrap(cam_id, counter.flush()))
+        self._emit([self._health_event(None, "shutdown")])
+        drained = self.publisher.stop(flush_timeout=10.0)
+        log.info("service stopped", extra={"frames": self.frames, "outbox_pending": len(self.outbox),
+                                            "drained": drained, "published": self.publisher.stats.acked})
+        self.outbox.close()
+
+
+def run_service(config_path: Path) -> int:
+    """``smartstore edge run``: load the config, log JSON to stdout, run until SIGTERM."""
+    config = load_config(config_path)
+    configure_logging(config.log_level)
+    service = EdgeService(config, config_path)
+    service.install_signal_handlers()
+    return service.run()
