@@ -6,11 +6,125 @@ and lists it in ``REGISTRARS``; handlers import their library inside the handler
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from smartstore import Subparsers
+from smartstore import Subparsers, UserError, add_command, command_group
 
-REGISTRARS: tuple[Callable[[Subparsers], None], ...] = ()
+if TYPE_CHECKING:
+    from collector.config import CollectorConfig
+
+
+def _collector_config(args: argparse.Namespace) -> CollectorConfig:
+    from collector.config import load_config
+
+    overrides = {"store": args.db, "schema_name": getattr(args, "schema", None)}
+    if getattr(args, "broker", None):
+        host, _, port = args.broker.rpartition(":")
+        if not host or not port.isdigit():
+            raise UserError(f"--broker {args.broker!r}: expected HOST:PORT")
+        overrides.update({"mqtt.host": host, "mqtt.port": port})
+    for key in ("group", "client_id", "token"):
+        if getattr(args, key, None):
+            overrides[{"group": "mqtt.group", "client_id": "mqtt.client_id", "token": "api.token"}[key]] = getattr(
+                args, key)
+    if getattr(args, "listen", None):
+        host, _, port = args.listen.rpartition(":")
+        if not host or not port.isdigit():
+            raise UserError(f"--listen {args.listen!r}: expected HOST:PORT")
+        overrides.update({"api.host": host, "api.port": port})
+    return load_config(args.config, overrides)
+
+
+def _collector_run(args: argparse.Namespace) -> int:
+    from collector.service import Collector
+
+    config = _collector_config(args)
+    if not args.no_api and not config.api.token:
+        raise UserError("the API needs a token: set api.token in the config, SMARTSTORE_COLLECTOR_TOKEN, or --token "
+                        "(or run with --no-api)")
+    Collector(config, api=not args.no_api).run_forever()
+    return 0
+
+
+def _collector_import_sales(args: argparse.Namespace) -> int:
+    from collector.sales import read_sales
+    from collector.store import open_store
+
+    config = _collector_config(args)
+    rows = list(read_sales(args.csv, args.store))
+    store = open_store(config.store, config.schema_name)
+    try:
+        added = store.import_sales(rows)
+    finally:
+        store.close()
+    print(f"{args.csv}: {len(rows)} sale lines read, {added} new, {len(rows) - added} already stored")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from collector.demo import run_demo
+
+    result = run_demo(args.workdir, once=args.once, video=args.video, api_port=args.port)
+    return 0 if result.events > 0 else 1
+
+
+def _bench_collector(args: argparse.Namespace) -> int:
+    from collector.bench import run_bench
+
+    run_bench(args.db, events=args.events, rate=args.rate, publishers=args.publishers, mode=args.mode,
+              replicas=args.replicas, as_json=args.json)
+    return 0
+
+
+def _store_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, help="collector YAML config (see docs/collector.md)")
+    parser.add_argument("--db", help="SQLite file or postgresql:// URL (default collector.db; "
+                        "env SMARTSTORE_COLLECTOR_DB)")
+    parser.add_argument("--schema", help="PostgreSQL schema for the tables")
+
+
+def _register_collector(subparsers: Subparsers) -> None:
+    group = command_group(subparsers, "collector", "the cloud collector: MQTT ingest, storage, API and dashboard")
+    run = add_command(group, "run", "ingest events from MQTT into the store and serve the API and dashboard",
+                      _collector_run)
+    _store_options(run)
+    run.add_argument("--broker", help="MQTT broker HOST:PORT (default 127.0.0.1:1883)")
+    run.add_argument("--group", help="shared-subscription group (replicas in one group split the load)")
+    run.add_argument("--client-id", dest="client_id", help="MQTT client id (unique per replica; keeps the session)")
+    run.add_argument("--listen", help="API HOST:PORT (default 127.0.0.1:8080)")
+    run.add_argument("--token", help="API bearer token (better: SMARTSTORE_COLLECTOR_TOKEN)")
+    run.add_argument("--no-api", action="store_true", help="ingest only")
+    sales = add_command(group, "import-sales", "import point-of-sale history from a CSV file", _collector_import_sales)
+    sales.add_argument("csv", type=Path, help="CSV with sku/item, time (or date+time), qty, price, receipt, store")
+    sales.add_argument("--store", help="store id for files without a store column")
+    _store_options(sales)
+
+
+def _register_demo(subparsers: Subparsers) -> None:
+    demo = add_command(subparsers, "demo", "end-to-end demo: Mosquitto, collector and edge service on vtest.avi",
+                       _demo)
+    demo.add_argument("--once", action="store_true", help="play the video once, wait for its events, then exit")
+    demo.add_argument("--workdir", type=Path, default=Path("demo-out"), help="where the demo keeps its files")
+    demo.add_argument("--video", type=Path, default=Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi"))
+    demo.add_argument("--port", type=int, default=8080, help="dashboard port (a free one is used if taken)")
+
+
+def _register_bench_collector(subparsers: Subparsers) -> None:
+    bench = add_command(subparsers, "bench-collector", "collector ingest throughput and latency through Mosquitto",
+                        _bench_collector)
+    bench.add_argument("--db", default="sqlite", help="sqlite (a temporary file) or a postgresql:// URL")
+    bench.add_argument("--events", type=int, default=100_000)
+    bench.add_argument("--rate", type=float, default=12_000, help="target publish rate, events/s (live mode)")
+    bench.add_argument("--publishers", type=int, default=2, help="publisher processes")
+    bench.add_argument("--replicas", type=int, default=1, help="collector processes on one shared subscription")
+    bench.add_argument("--mode", choices=("live", "backlog"), default="live",
+                       help="live: publish while ingesting; backlog: queue everything, then drain")
+    bench.add_argument("--json", action="store_true")
+
+REGISTRARS: tuple[Callable[[Subparsers], None], ...] = (_register_collector, _register_demo, _register_bench_collector)
 
 
 def register(subparsers: Subparsers) -> None:

@@ -1,0 +1,225 @@
+"""The collector's HTTP API (FastAPI, OpenAPI at ``/openapi.json``) and the dashboard it serves.
+
+Every data endpoint lives under ``/api/v1`` and needs ``Authorization: Bearer <token>``; without it: 401.
+Open without a token: the static dashboard (``/dashboard/``, it asks for the token), ``/metrics`` (Prometheus)
+and ``/healthz``. Other modules add endpoints with ``create_app(..., routers=[...])``: each router is mounted
+under ``/api/v1`` behind the same token check (the forecaster and recommender do this). Times are epoch seconds.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Path as PathParam
+from fastapi.responses import PlainTextResponse, RedirectResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field
+
+from collector.metrics import Metrics
+from collector.store import Store
+
+WEB_DIR = Path(__file__).resolve().parent / "web"
+NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"  # store/device/camera names, as in the event schema
+LABEL = r"^[^\x00]{1,64}$"  # free-text labels (SKU): no NUL, at most 64 characters
+
+StoreId = Annotated[str, PathParam(pattern=NAME, description="store id")]
+Start = Annotated[datetime | None, Query(description="from this time (inclusive), ISO 8601 or epoch seconds")]
+End = Annotated[datetime | None, Query(description="until this time (exclusive)")]
+Bucket = Annotated[Literal["hour", "day"], Query(description="bucket size (UTC)")]
+
+
+class StoreOut(BaseModel):
+    store: str
+    devices: int
+    events: int
+    last_ts: float | None
+
+
+class DeviceOut(BaseModel):
+    store: str
+    device: str
+    state: Literal["online", "offline", "unknown"]
+    status_ts: float | None
+    last_event_ts: float | None
+    events: int
+    seq_gaps: int
+    seq_max: int | None
+
+
+class FootfallPoint(BaseModel):
+    store: str
+    camera: str | None = Field(description="set with per_camera=true")
+    t: float = Field(description="bucket start, epoch seconds (UTC)")
+    in_: int = Field(alias="in")
+    out: int
+
+
+class ZoneCount(BaseModel):
+    camera: str | None
+    zone: str
+    count: int
+    ts: float
+
+
+class Occupancy(BaseModel):
+    store: str
+    total: int
+    zones: list[ZoneCount]
+
+
+class ZoneStats(BaseModel):
+    zone: str
+    t: float
+    occupancy_mean: float | None
+    occupancy_peak: int | None
+    visits: int
+    dwell_mean_s: float | None
+    dwell_max_s: float | None
+
+
+class Alert(BaseModel):
+    id: int
+    store: str
+    camera: str | None
+    device: str
+    shelf: str
+    slot: str
+    sku: str | None
+    start: float
+    end: float | None
+
+
+class Sale(BaseModel):
+    id: str
+    store: str
+    sku: str
+    qty: float
+    price: float | None
+    receipt: str | None
+    ts: float
+    source: str
+
+
+class DeadLetter(BaseModel):
+    id: int
+    received: float
+    topic: str
+    reason: str
+    detail: str
+    payload: str
+
+
+class Summary(BaseModel):
+    """Everything the dashboard shows for one store, in one request."""
+
+    store: str | None
+    stores: list[StoreOut]
+    devices: list[DeviceOut]
+    footfall: list[FootfallPoint]
+    occupancy: Occupancy | None
+    alerts: list[Alert]
+    ingest_rate: float
+    now: float
+
+
+def _epoch(value: datetime | None) -> float | None:
+    return None if value is None else value.timestamp()
+
+
+def create_app(store: Store, token: str, metrics: Metrics | None = None,
+               routers: Sequence[APIRouter] = ()) -> FastAPI:
+    """The API app over ``store``; ``token`` is the bearer token every ``/api/v1`` endpoint requires."""
+    if not token:
+        raise ValueError("the API needs a token")
+    metrics = metrics or Metrics()
+    bearer = HTTPBearer(auto_error=False)
+
+    def require_token(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
+        if credentials is None or not secrets.compare_digest(credentials.credentials.encode(), token.encode()):
+            raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
+
+    app = FastAPI(title="smartstore collector", version="1",
+                  description="Stores, devices, footfall, occupancy, shelf alerts and sales from smartstore edges.")
+    api = APIRouter(prefix="/api/v1", dependencies=[Depends(require_token)],
+                    responses={401: {"description": "missing or wrong bearer token"}})
+
+    @api.get("/stores", response_model=list[StoreOut], summary="stores seen in events or sales")
+    def stores() -> list[dict[str, Any]]:
+        return store.stores()
+
+    @api.get("/devices", response_model=list[DeviceOut], summary="devices, online status and sequence gaps")
+    def devices(store_id: Annotated[str | None, Query(alias="store", pattern=NAME)] = None) -> list[dict[str, Any]]:
+        return store.devices(store_id)
+
+    @api.get("/stores/{store_id}/footfall", summary="footfall in/out per hour or day",
+             response_model=list[FootfallPoint])
+    def footfall(store_id: StoreId, start: Start = None, end: End = None, bucket: Bucket = "hour",
+                 camera: Annotated[str | None, Query(pattern=NAME)] = None,
+                 per_camera: bool = False) -> list[dict[str, Any]]:
+        return store.footfall_series(store_id, _epoch(start), _epoch(end), bucket, camera, per_camera)
+
+    @api.get("/stores/{store_id}/occupancy", response_model=Occupancy, summary="live occupancy per zone")
+    def occupancy(store_id: StoreId) -> dict[str, Any]:
+        zones = store.occupancy_live(store_id)
+        return {"store": store_id, "total": sum(z["count"] for z in zones), "zones": zones}
+
+    @api.get("/stores/{store_id}/zones", response_model=list[ZoneStats], summary="occupancy and dwell statistics")
+    def zones(store_id: StoreId, start: Start = None, end: End = None, bucket: Bucket = "hour") -> list[dict[str, Any]]:
+        return store.zone_stats(store_id, _epoch(start), _epoch(end), bucket)
+
+    @api.get("/stores/{store_id}/alerts", response_model=list[Alert], summary="shelf out-of-stock alerts")
+    def alerts(store_id: StoreId, state: Literal["open", "all"] = "open") -> list[dict[str, Any]]:
+        return store.shelf_alerts(store_id, open_only=state == "open")
+
+    @api.get("/stores/{store_id}/sales", response_model=list[Sale], summary="point-of-sale lines")
+    def sales(store_id: StoreId, start: Start = None, end: End = None,
+              sku: Annotated[str | None, Query(pattern=LABEL)] = None) -> list[dict[str, Any]]:
+        return store.sales(store_id, _epoch(start), _epoch(end), sku)
+
+    @api.get("/dead-letters", response_model=list[DeadLetter], summary="rejected messages, newest first")
+    def dead_letters(limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+                     reason: Annotated[str | None, Query(pattern=r"^[a-z_]{1,32}$")] = None) -> list[dict[str, Any]]:
+        return [{**r, "payload": r["payload"].decode("utf-8", "replace")} for r in store.dead_letters(limit, reason)]
+
+    @api.get("/summary", response_model=Summary, summary="one store's dashboard data")
+    def summary(store_id: Annotated[str | None, Query(alias="store", pattern=NAME)] = None,
+                hours: Annotated[int, Query(ge=1, le=24 * 31)] = 24) -> dict[str, Any]:
+        all_stores = store.stores()
+        chosen = store_id or (all_stores[0]["store"] if all_stores else None)
+        now = time.time()
+        if chosen is None:
+            return {"store": None, "stores": [], "devices": [], "footfall": [], "occupancy": None, "alerts": [],
+                    "ingest_rate": metrics.ingest_rate(), "now": now}
+        zones_now = store.occupancy_live(chosen)
+        return {
+            "store": chosen, "stores": all_stores, "devices": store.devices(chosen),
+            "footfall": store.footfall_series(chosen, now - hours * 3600, None, "hour"),
+            "occupancy": {"store": chosen, "total": sum(z["count"] for z in zones_now), "zones": zones_now},
+            "alerts": store.shelf_alerts(chosen), "ingest_rate": metrics.ingest_rate(), "now": now,
+        }
+
+    app.include_router(api)
+    for router in routers:
+        app.include_router(router, prefix="/api/v1", dependencies=[Depends(require_token)])
+
+    @app.get("/metrics", response_class=PlainTextResponse, include_in_schema=False)
+    def prometheus() -> str:
+        return metrics.render(store.counts())
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, Any]:
+        return {"ok": True, "mqtt_connected": metrics.connected}
+
+    @app.get("/", include_in_schema=False)
+    def index(request: Request) -> RedirectResponse:
+        return RedirectResponse("/dashboard/")
+
+    app.mount("/dashboard", StaticFiles(directory=WEB_DIR, html=True), name="dashboard")
+    return app

@@ -1,0 +1,113 @@
+"""The collector process: the MQTT ingest thread plus the HTTP API/dashboard (uvicorn), sharing one store.
+
+Extra API routers are picked up from :data:`ROUTER_MODULES` when those modules exist: each exposes
+``make_router(store: Store) -> fastapi.APIRouter`` (mounted under ``/api/v1`` behind the token check).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from collector.config import CollectorConfig
+from collector.ingest import Ingestor
+from collector.metrics import Metrics
+from collector.store import Store, open_store
+
+log = logging.getLogger(__name__)
+ROUTER_MODULES = ("collector.forecast.api", "collector.recommend.api")
+
+
+def extra_routers(store: Store) -> list[Any]:
+    routers = []
+    for name in ROUTER_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name is not None and name.startswith(exc.name):
+                continue
+            raise
+        routers.append(module.make_router(store))
+    return routers
+
+
+@dataclass
+class Collector:
+    """A running collector: ``start()`` then ``stop()``; ``url`` is the API base once started."""
+
+    config: CollectorConfig
+    api: bool = True
+    metrics: Metrics = field(default_factory=Metrics)
+    on_commit: Callable[[Any], None] | None = None
+
+    def __post_init__(self) -> None:
+        self.store = open_store(self.config.store, self.config.schema_name)
+        self.ingestor = Ingestor(self.config, self.store, self.metrics, self.on_commit)
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.server: Any = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.config.api.host}:{self.config.api.port}"
+
+    def start(self) -> None:
+        ingest = threading.Thread(target=self.ingestor.run, args=(self._stop,), name="ingest", daemon=True)
+        ingest.start()
+        self._threads.append(ingest)
+        if self.api:
+            import uvicorn
+
+            from collector.api import create_app
+
+            if not self.config.api.token:
+                raise ValueError("the API needs a token (api.token or SMARTSTORE_COLLECTOR_TOKEN)")
+            app = create_app(self.store, self.config.api.token, self.metrics, extra_routers(self.store))
+            self.server = uvicorn.Server(uvicorn.Config(app, host=self.config.api.host, port=self.config.api.port,
+                                                        log_level="warning", access_log=False))
+            self.server.install_signal_handlers = lambda: None  # the caller owns the signals
+            web = threading.Thread(target=self.server.run, name="api", daemon=True)
+            web.start()
+            self._threads.append(web)
+
+    def wait_ready(self, timeout: float = 30.0) -> bool:
+        """True once connected to the broker and (with the API) serving HTTP."""
+        if not self.ingestor.connected.wait(timeout):
+            return False
+        if self.server is None:
+            return True
+        deadline = threading.Event()
+        for _ in range(int(timeout * 20)):
+            if self.server.started:
+                return True
+            deadline.wait(0.05)
+        return False
+
+    def stop(self) -> None:
+        """Commit and acknowledge what is in hand, stop serving, close the store."""
+        self._stop.set()
+        if self.server is not None:
+            self.server.should_exit = True
+        for thread in self._threads:
+            thread.join(timeout=15)
+        self.store.close()
+
+    def run_forever(self) -> None:
+        """Serve until SIGINT/SIGTERM."""
+        import signal
+
+        self.start()
+        done = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: done.set())
+        log.info("collector running: broker %s:%s, store %s, api %s", self.config.mqtt.host, self.config.mqtt.port,
+                 self.store, self.url if self.api else "off")
+        while not done.wait(0.5):
+            if not all(t.is_alive() for t in self._threads):
+                log.error("a collector thread died; stopping")
+                break
+        self.stop()
