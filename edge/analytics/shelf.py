@@ -13,18 +13,23 @@ alert. Occluded or ambiguous frames pause the timers. Snapshots come every ``sna
 
 from __future__ import annotations
 
+import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from edge.analytics.geometry import inside_polygon
-from edge.vision.detections import Detections
+from edge.analytics.sku import Gallery, GalleryError
+from edge.models import Manifest
+from edge.vision.detections import Detections, box_iou
 
 SlotState = Literal["stocked", "low", "empty", "wrong", "occluded"]
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -342,3 +347,183 @@ def snapshot_data(shelf: str, frame: ShelfFrame) -> dict[str, Any]:
     return {"shelf": shelf, "compliance": frame.compliance, "facings": frame.facings,
             "slots": [{"slot": s.slot, "row": s.row, "state": s.state, "sku": s.sku, "expected_sku": s.expected_sku,
                        "fill": round(min(s.fill, 1.0), 3)} for s in frame.slots]}
+
+
+class SkuCache:
+    """Recognised products of recent frames: a box that barely moved and looks the same keeps its SKU.
+
+    A hit needs IoU >= ``iou`` with a cached box and a mean absolute difference of their 8x8 grey thumbnails
+    below ``max_diff`` (so a product swapped in place is embedded again). Entries unseen for ``ttl`` frames go.
+    """
+
+    def __init__(self, iou: float = 0.9, max_diff: float = 12.0, ttl: int = 10) -> None:
+        self.iou, self.max_diff, self.ttl = iou, max_diff, ttl
+        self.boxes = np.zeros((0, 4), np.float32)
+        self.thumbs = np.zeros((0, 64), np.float32)
+        self.skus: list[str] = []
+        self.scores = np.zeros(0, np.float32)
+        self.age = np.zeros(0, np.int64)
+
+    @staticmethod
+    def thumbnails(gray: npt.NDArray[np.uint8], xyxy: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        h, w = gray.shape[:2]
+        out = np.zeros((len(xyxy), 64), np.float32)
+        for i, (x0, y0, x1, y1) in enumerate(np.round(xyxy).astype(np.int64)):
+            crop = gray[max(y0, 0) : min(y1, h), max(x0, 0) : min(x1, w)]
+            if crop.size:
+                out[i] = cv2.resize(crop, (8, 8), interpolation=cv2.INTER_AREA).reshape(-1)
+        return out
+
+    def lookup(self, xyxy: npt.NDArray[np.float32], thumbs: npt.NDArray[np.float32]) -> npt.NDArray[np.int64]:
+        """Index of the cached entry each box reuses, -1 for a miss."""
+        if not len(self.boxes) or not len(xyxy):
+            return np.full(len(xyxy), -1, np.int64)
+        iou = box_iou(xyxy, self.boxes)
+        best = iou.argmax(axis=1)
+        diff = np.abs(thumbs - self.thumbs[best]).mean(axis=1)
+        hit = (iou[np.arange(len(xyxy)), best] >= self.iou) & (diff < self.max_diff)
+        return np.where(hit, best, -1)
+
+    def store(self, xyxy: npt.NDArray[np.float32], thumbs: npt.NDArray[np.float32], skus: list[str],
+              scores: npt.NDArray[np.float32], reused: npt.NDArray[np.int64]) -> None:
+        """Replace the cache with this frame's products plus older entries not seen again (aged)."""
+        stale = np.setdiff1d(np.arange(len(self.boxes)), reused[reused >= 0])
+        stale = stale[self.age[stale] + 1 < self.ttl]
+        self.boxes = np.concatenate([xyxy, self.boxes[stale]]).astype(np.float32)
+        self.thumbs = np.concatenate([thumbs, self.thumbs[stale]]).astype(np.float32)
+        self.skus = list(skus) + [self.skus[i] for i in stale]
+        self.scores = np.concatenate([scores, self.scores[stale]]).astype(np.float32)
+        self.age = np.concatenate([np.zeros(len(xyxy), np.int64), self.age[stale] + 1])
+
+
+@dataclass(frozen=True, slots=True)
+class ShelfResult:
+    """One processed frame: the shelf state, what was detected, and where the time went."""
+
+    frame: ShelfFrame
+    products: Detections
+    skus: list[str]
+    sku_scores: npt.NDArray[np.float32]
+    gaps: Detections
+    persons: Detections
+    embedded: int  # crops embedded this frame (the rest came from the cache)
+    ms: dict[str, float]
+
+
+class ShelfPipeline:
+    """Frame -> detect products/gaps (and persons) -> embed new crops -> match the gallery -> shelf state."""
+
+    def __init__(self, config: ShelfConfig, base_dir: Path = Path("."), gallery: Gallery | None = None,
+                 **engine_options: Any) -> None:
+        from edge.analytics.sku import Embedder
+        from edge.detector import Detector
+
+        c = config
+        if gallery is None:
+            if c.gallery is None:
+                raise ShelfConfigError("gallery: no gallery given (set 'gallery: FILE.npz' in the shelf config)")
+            path = Path(c.gallery) if Path(c.gallery).is_absolute() else base_dir / c.gallery
+            gallery = Gallery.load(path)
+            c.check_skus(gallery.skus, f"gallery {path}")
+        else:
+            c.check_skus(gallery.skus)
+        self.config, self.gallery = c, gallery
+        self.detector = Detector.from_manifest(c.detector, c.engine, c.precision, conf=min(c.product_score, 0.25),
+                                               **engine_options)
+        self.product_id, self.gap_id = self.detector.class_id("product"), self.detector.class_id("gap")
+        self.embedder = Embedder(c.embedder, c.engine, c.precision, **engine_options)
+        if gallery.embedder and gallery.embedder != self.embedder.name:
+            raise GalleryError(f"the gallery was enrolled with {gallery.embedder}, the shelf uses "
+                               f"{self.embedder.name}: enroll it again with the same embedder")
+        self.persons = None
+        if c.person_detector is not None:
+            manifest = Manifest.load(c.person_detector)
+            precision = c.precision if (c.engine, c.precision) in manifest.variants() else None
+            person = manifest.class_id("person")
+            self.persons = Detector.from_manifest(c.person_detector, c.engine, precision, conf=c.person_score,
+                                                  classes=[person], **engine_options)
+        self.monitor = ShelfMonitor(c)
+        self.cache = SkuCache(c.cache_iou)
+
+    def __call__(self, image: npt.NDArray[np.uint8], ts: float) -> ShelfResult:
+        c = self.config
+        t0 = time.perf_counter()
+        found = self.detector(image)
+        products = found[(found.class_id == self.product_id) & (found.score >= c.product_score)]
+        gaps = found[(found.class_id == self.gap_id) & (found.score >= c.product_score)]
+        t1 = time.perf_counter()
+        persons = self.persons(image) if self.persons is not None else Detections.empty()
+        t2 = time.perf_counter()
+        gray = np.asarray(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), np.uint8)
+        thumbs = SkuCache.thumbnails(gray, products.xyxy)
+        reused = self.cache.lookup(products.xyxy, thumbs)
+        skus = [self.cache.skus[j] if j >= 0 else "" for j in reused]
+        scores = np.array([self.cache.scores[j] if j >= 0 else 0.0 for j in reused], np.float32)
+        miss = np.flatnonzero(reused < 0)
+        if len(miss):
+            h, w = image.shape[:2]
+            boxes = np.round(products.xyxy[miss]).astype(np.int64)
+            crops = [image[max(y0, 0) : min(max(y1, y0 + 1), h), max(x0, 0) : min(max(x1, x0 + 1), w)]
+                     for x0, y0, x1, y1 in boxes]
+            for i, match in zip(miss, self.gallery.match(self.embedder.embed(crops), k=1), strict=True):
+                skus[i], scores[i] = match.sku, match.score
+        self.cache.store(products.xyxy, thumbs, skus, scores, reused)
+        t3 = time.perf_counter()
+        frame = self.monitor.update(products, skus, gaps, persons, ts)
+        t4 = time.perf_counter()
+        ms = {"detect": t1 - t0, "persons": t2 - t1, "recognise": t3 - t2, "state": t4 - t3, "total": t4 - t0}
+        return ShelfResult(frame, products, skus, scores, gaps, persons, len(miss),
+                           {k: round(v * 1000, 2) for k, v in ms.items()})
+
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+STATE_COLOURS = {"stocked": (0, 200, 0), "low": (0, 200, 255), "empty": (0, 0, 255), "wrong": (255, 0, 255),
+                 "occluded": (160, 160, 160)}
+
+
+def read_frames(path: Path) -> Iterator[tuple[float, npt.NDArray[np.uint8]]]:
+    """``(ts seconds, BGR frame)`` of an image (one frame at 0 s) or a video (timestamps from its frame rate)."""
+    if not path.is_file():
+        raise ShelfConfigError(f"{path} does not exist")
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        image = cv2.imread(str(path))
+        if image is None:
+            raise ShelfConfigError(f"cannot read image {path}")
+        yield 0.0, np.asarray(image, np.uint8)
+        return
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        raise ShelfConfigError(f"cannot open video {path}")
+    fps = cap.get(cv2.CAP_PROP_FPS) or 10.0
+    try:
+        index = 0
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            yield index / fps, np.asarray(frame, np.uint8)
+            index += 1
+    finally:
+        cap.release()
+
+
+def draw(image: npt.NDArray[np.uint8], result: ShelfResult, config: ShelfConfig) -> npt.NDArray[np.uint8]:
+    """A copy of ``image`` with slots (coloured by state), products (with SKU), gaps and persons drawn on it."""
+    out = image.copy()
+    states = {s.slot: s.state for s in result.frame.slots}
+    for _, slot in config.slots():
+        colour = STATE_COLOURS[states[slot.name]]
+        polygon = np.round(np.asarray(slot.polygon)).astype(np.int32)
+        cv2.polylines(out, [polygon], True, colour, 2)
+        x, y = polygon.min(axis=0)
+        cv2.putText(out, f"{slot.name}:{states[slot.name]}", (int(x) + 3, int(y) + 14), cv2.FONT_HERSHEY_SIMPLEX,
+                    0.45, colour, 1, cv2.LINE_AA)
+    for box, sku in zip(np.round(result.products.xyxy).astype(int), result.skus, strict=True):
+        cv2.rectangle(out, tuple(box[:2]), tuple(box[2:]), (0, 255, 0), 1)
+        cv2.putText(out, sku[:14], (int(box[0]), int(box[3]) - 3), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (255, 255, 255),
+                    1, cv2.LINE_AA)
+    for box in np.round(result.gaps.xyxy).astype(int):
+        cv2.rectangle(out, tuple(box[:2]), tuple(box[2:]), (0, 0, 255), 2)
+    for box in np.round(result.persons.xyxy).astype(int):
+        cv2.rectangle(out, tuple(box[:2]), tuple(box[2:]), (255, 128, 0), 2)
+    return out

@@ -74,7 +74,7 @@ class Gallery:
                 f"SKU {sku!r}: embeddings have {rows.shape[1]} dimensions, the gallery {self.embeddings.shape[1]}"
             )
         self.embeddings = rows if not len(self) else np.concatenate([self.embeddings, rows])
-        self.labels = np.concatenate([self.labels, np.full(len(rows), sku, dtype=np.str_)])
+        self.labels = np.concatenate([self.labels, np.array([sku] * len(rows), dtype=np.str_)])
         self._index.clear()
 
     def _classes(self) -> tuple[npt.NDArray[np.str_], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
@@ -285,3 +285,19 @@ def enroll_folder(root: str | Path, embedder: Embedder, gallery: Gallery | None 
     for sku in dict.fromkeys(skus.tolist()):
         gallery.enroll(sku, vectors[skus == sku])
     return gallery
+
+
+def image_paths(items: Sequence[str | Path]) -> list[Path]:
+    """Images named directly or found (recursively) under the folders named."""
+    out: list[Path] = []
+    for item in map(Path, items):
+        if item.is_dir():
+            found = sorted(p for p in item.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+            if not found:
+                raise GalleryError(f"{item}: no images found")
+            out += found
+        elif item.is_file():
+            out.append(item)
+        else:
+            raise GalleryError(f"{item} does not exist")
+    return out
