@@ -13,6 +13,9 @@ import os
 import shutil
 from pathlib import Path
 
+import numpy as np
+
+from edge.vision.detections import box_iou
 from export.shelf_synth import build_dataset
 
 log = logging.getLogger(__name__)
@@ -69,3 +72,60 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def average_precision(pred: list[tuple[np.ndarray, np.ndarray]], truth: list[np.ndarray], iou: float = 0.5) -> float:
+    """AP at ``iou``: ``pred`` (boxes xyxy, scores) and ``truth`` boxes per image; all-point interpolation."""
+    scores, hits = [], []
+    for (boxes, conf), gt in zip(pred, truth, strict=True):
+        order = np.argsort(-conf)
+        boxes, conf = boxes[order], conf[order]
+        taken = np.zeros(len(gt), bool)
+        overlap = box_iou(boxes, gt) if len(gt) and len(boxes) else np.zeros((len(boxes), len(gt)))
+        for i in range(len(boxes)):
+            candidates = np.where(taken, -1.0, overlap[i]) if len(gt) else np.zeros(0)
+            j = int(candidates.argmax()) if len(candidates) else -1
+            hit = j >= 0 and candidates[j] >= iou
+            if hit:
+                taken[j] = True
+            scores.append(conf[i])
+            hits.append(hit)
+    n_truth = sum(len(t) for t in truth)
+    if n_truth == 0:
+        return float("nan")
+    order = np.argsort(-np.asarray(scores))
+    tp = np.cumsum(np.asarray(hits, float)[order])
+    recall = tp / n_truth
+    precision = tp / np.arange(1, len(tp) + 1)
+    envelope = np.maximum.accumulate(np.concatenate([precision, [0.0]])[::-1])[::-1]
+    steps = np.diff(np.concatenate([[0.0], recall]))
+    return float(np.sum(steps * envelope[:-1]))
+
+
+def evaluate(model: str | Path, scenes: Path, engine: str = "openvino", precision: str = "int8",
+             split: str = "val") -> dict[str, float]:
+    """mAP50 per class (and their mean) of a shelf detector on composed scenes with YOLO labels."""
+    import cv2
+
+    from edge.detector import Detector
+
+    detector = Detector.from_manifest(str(model), engine, precision, conf=0.001, iou=0.6)
+    labels = detector.labels
+    pred: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {c: [] for c in range(len(labels))}
+    truth: dict[int, list[np.ndarray]] = {c: [] for c in range(len(labels))}
+    images = sorted((scenes / "images" / split).glob("*.jpg"))
+    if not images:
+        raise FileNotFoundError(f"no scenes under {scenes / 'images' / split}")
+    for path in images:
+        image = cv2.imread(str(path))
+        h, w = image.shape[:2]
+        rows = np.loadtxt(scenes / "labels" / split / f"{path.stem}.txt", ndmin=2).reshape(-1, 5)
+        boxes = np.stack([rows[:, 1] - rows[:, 3] / 2, rows[:, 2] - rows[:, 4] / 2,
+                          rows[:, 1] + rows[:, 3] / 2, rows[:, 2] + rows[:, 4] / 2], axis=1) * [w, h, w, h]
+        found = detector(image)
+        for c in pred:
+            pred[c].append((found.xyxy[found.class_id == c], found.score[found.class_id == c]))
+            truth[c].append(boxes[rows[:, 0] == c].astype(np.float32))
+    result = {f"mAP50_{labels[c]}": round(average_precision(pred[c], truth[c]), 4) for c in pred}
+    result["mAP50"] = round(float(np.mean(list(result.values()))), 4)
+    return result

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import yaml
 
+from export.shelf_detector import average_precision
 from export.shelf_synth import CLASSES, Composer, Item, build_dataset, iconic_sprite, scene_rng, yolo_labels
 
 
@@ -84,3 +85,16 @@ def test_scene_rng_depends_on_seed_split_and_index() -> None:
 def test_missing_source_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="grocery-store dataset not found"):
         build_dataset(tmp_path / "nope", tmp_path / "out", n_train=1, n_val=1)
+
+
+def test_average_precision_of_known_cases() -> None:
+    truth = [np.float32([[0, 0, 10, 10], [20, 20, 30, 30]]), np.float32([[0, 0, 5, 5]])]
+    perfect = [(t, np.ones(len(t), np.float32)) for t in truth]
+    assert average_precision(perfect, truth) == pytest.approx(1.0)
+    # one image's boxes found with high scores, a confident false positive, the last box missed
+    pred = [(np.float32([[0, 0, 10, 10], [20, 20, 30, 30], [50, 50, 60, 60]]), np.float32([0.9, 0.8, 0.95])),
+            (np.zeros((0, 4), np.float32), np.zeros(0, np.float32))]
+    # ranked: FP (P=0), TP (R=1/3, P=1/2), TP (R=2/3, P=2/3) -> AP = 1/3 * 2/3 + 1/3 * 2/3
+    assert average_precision(pred, truth) == pytest.approx(4 / 9)
+    shifted = [(t + 4, np.ones(len(t), np.float32)) for t in truth]  # IoU < 0.5 everywhere
+    assert average_precision(shifted, truth) == pytest.approx(0.0)
