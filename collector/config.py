@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import socket
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -25,6 +25,8 @@ class MqttConfig(_Section):
     host: str = "127.0.0.1"
     port: int = Field(1883, ge=1, le=65535)
     prefix: str = Field("smartstore/v1", min_length=1)
+    protocol: Literal["5", "3.1.1"] = Field("5", description="3.1.1 decodes faster; Mosquitto and EMQX "
+                                           "accept $share subscriptions from it too")
     group: str = Field("collector", pattern=r"^[A-Za-z0-9_-]+$", description="shared-subscription group")
     client_id: str = Field(default_factory=lambda: f"collector-{socket.gethostname()}", min_length=1)
     session_expiry_s: int = Field(86400, ge=0, description="how long the broker keeps our queue while we are away")
@@ -56,6 +58,8 @@ class ApiConfig(_Section):
 
 class CollectorConfig(_Section):
     store: str = Field("collector.db", description="SQLite file path or postgresql:// URL")
+    sqlite_synchronous: Literal["full", "normal"] = Field(
+        "full", description="full: a commit survives power loss; normal: survives a crash of the process only")
     schema_name: str | None = Field(None, pattern=r"^[a-z_][a-z0-9_]{0,62}$", description="PostgreSQL schema")
     mqtt: MqttConfig = Field(default_factory=lambda: MqttConfig.model_validate({}))
     ingest: IngestConfig = Field(default_factory=lambda: IngestConfig.model_validate({}))

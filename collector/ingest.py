@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import random
 import ssl
+import struct
 import threading
 import time
 from collections.abc import Callable
@@ -40,6 +41,8 @@ from collector.validation import (
 )
 
 log = logging.getLogger(__name__)
+PUBACK = 0x40  # MQTT control packet type
+PUBACK_HEADER = struct.Struct("!BBH")  # type, remaining length 2, packet id (reason code 0 omitted: MQTT 5 3.4.2.1)
 
 
 @dataclass
@@ -69,8 +72,12 @@ class Ingestor:
 
     def _make_client(self) -> mqtt.Client:
         m = self.config.mqtt
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=m.client_id, protocol=mqtt.MQTTv5,
-                             manual_ack=True)
+        if m.protocol == "5":
+            client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=m.client_id, protocol=mqtt.MQTTv5,
+                                 manual_ack=True)
+        else:
+            client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=m.client_id, protocol=mqtt.MQTTv311,
+                                 clean_session=False, manual_ack=True)
         if m.username:
             client.username_pw_set(m.username, m.password)
         if m.ca_file or m.cert_file:
@@ -135,13 +142,21 @@ class Ingestor:
         if result is None:  # stopping while the store is down: nothing acknowledged, the broker redelivers
             return
         elapsed = time.perf_counter() - started
-        for mid, qos in batch.acks:
-            self.client.ack(mid, qos)
+        self._ack(batch.acks)
         now = time.time()
         self.metrics.record_batch(elapsed, result.inserted, result.duplicates, result.statuses,
                                   [r.reason for r in batch.rejected], [now - e.ts for e in batch.events])
         if self.on_commit is not None:
             self.on_commit(result)
+
+    def _ack(self, acks: list[tuple[int, int]]) -> None:
+        """PUBACK every QoS 1 message of the batch in ONE write (paho's ``ack`` sends one packet per message)."""
+        packet = b"".join(PUBACK_HEADER.pack(PUBACK, 2, mid) for mid, qos in acks if qos == 1)
+        if packet and self.client.is_connected():
+            self.client._packet_queue(PUBACK, packet, 0, 1)
+        for mid, qos in acks:
+            if qos == 2:
+                self.client.ack(mid, qos)
 
     def _commit(self, batch: Batch, stop: threading.Event | None) -> BatchResult | None:
         delay = 0.2
@@ -183,12 +198,17 @@ class Ingestor:
     # -- main loop -----------------------------------------------------------------------------------------
     def _connect(self, stop: threading.Event) -> bool:
         m = self.config.mqtt
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = m.session_expiry_s
+        v5 = m.protocol == "5"
+        props = Properties(PacketTypes.CONNECT) if v5 else None
+        if props is not None:
+            props.SessionExpiryInterval = m.session_expiry_s
         delay = 0.5
         while not stop.is_set():
             try:
-                self.client.connect(m.host, m.port, keepalive=m.keepalive_s, clean_start=False, properties=props)
+                if v5:
+                    self.client.connect(m.host, m.port, keepalive=m.keepalive_s, clean_start=False, properties=props)
+                else:  # MQTT 3.1.1: a persistent session is clean_session=False (set on the client)
+                    self.client.connect(m.host, m.port, keepalive=m.keepalive_s)
                 return True
             except (OSError, ssl.SSLError) as exc:
                 log.warning("cannot reach the broker at %s:%s (%s); retrying in %.1f s", m.host, m.port, exc, delay)

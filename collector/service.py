@@ -45,7 +45,8 @@ class Collector:
     on_commit: Callable[[Any], None] | None = None
 
     def __post_init__(self) -> None:
-        self.store = open_store(self.config.store, self.config.schema_name)
+        self.store = open_store(self.config.store, self.config.schema_name,
+                                synchronous=self.config.sqlite_synchronous)
         self.ingestor = Ingestor(self.config, self.store, self.metrics, self.on_commit)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []

@@ -7,9 +7,10 @@ from collector.store.base import BatchResult, Store
 __all__ = ["BatchResult", "Store", "open_store"]
 
 
-def open_store(url: str, schema: str | None = None, migrate: bool = True) -> Store:
+def open_store(url: str, schema: str | None = None, migrate: bool = True, synchronous: str = "full") -> Store:
     """``postgresql://...`` (or ``postgres://``) opens PostgreSQL, anything else is a SQLite file path
-    (``sqlite:///path`` also accepted). ``schema`` places PostgreSQL tables in their own schema."""
+    (``sqlite:///path`` also accepted). ``schema`` places PostgreSQL tables in their own schema; ``synchronous``
+    is SQLite's durability level (``full`` or ``normal``)."""
     store: Store
     if url.startswith(("postgresql://", "postgres://")):
         from collector.store.postgres import PostgresStore
@@ -18,7 +19,7 @@ def open_store(url: str, schema: str | None = None, migrate: bool = True) -> Sto
     else:
         from collector.store.sqlite import SQLiteStore
 
-        store = SQLiteStore(url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url)
+        store = SQLiteStore(url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url, synchronous)
     if migrate:
         store.migrate()
     return store

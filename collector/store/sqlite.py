@@ -1,5 +1,8 @@
-"""SQLite backend: one file in WAL mode, ``synchronous=FULL`` so a committed (and so acknowledged) batch survives
-a crash or power cut; writers take the lock up front (``BEGIN IMMEDIATE``) so read-then-write is race free."""
+"""SQLite backend: one file in WAL mode.
+
+``synchronous=FULL`` by default, so a committed (and so acknowledged) batch survives a crash or power cut
+(``normal``: survives a crash of the process, not of the machine). Writers take the lock up front
+(``BEGIN IMMEDIATE``) so read-then-write is race free."""
 
 from __future__ import annotations
 
@@ -17,15 +20,18 @@ class SQLiteStore(Store):
     blob = "BLOB"
     transient_errors = (sqlite3.OperationalError,)
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, synchronous: str = "full") -> None:
         super().__init__()
+        if synchronous not in ("full", "normal"):
+            raise ValueError(f"synchronous must be full or normal, not {synchronous!r}")
+        self.synchronous = synchronous
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
         conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute(f"PRAGMA synchronous={self.synchronous.upper()}")
         return conn
 
     @contextmanager
