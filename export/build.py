@@ -38,6 +38,7 @@ def lazy(target: str) -> Builder:
 # name -> builder of models/<name>/ (add one line per model)
 BUILDERS: dict[str, Builder] = {
     "person-ssdlite": lazy("export.person_ssdlite:build"),
+    "yolo11n": lazy("export.yolo:build_yolo11n"),
 }
 
 

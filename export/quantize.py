@@ -1,0 +1,92 @@
+"""INT8 post-training quantisation of an FP32 file per engine, calibrated on the same real images.
+
+* OpenVINO: NNCF ``quantize`` (mixed preset) of the IR.
+* ONNX Runtime: static QDQ quantisation (per-channel int8 weights, uint8 activations, MinMax calibration).
+* LiteRT: the AI Edge quantizer's static int8 recipe (int8 weights and activations, float input/output).
+
+``keep`` lists regular expressions of node (ONNX/OpenVINO) or tensor (LiteRT) names to leave in float: the mixed
+precision knob the accuracy gate turns.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+
+def openvino_int8(src_xml: Path, dst_xml: Path, calib: np.ndarray, keep: Sequence[str] = ()) -> list[str]:
+    """NNCF INT8 of an IR; returns the names of the operations kept in float."""
+    import nncf
+    import openvino as ov
+
+    model = ov.Core().read_model(src_xml)
+    names = [op.get_friendly_name() for op in model.get_ordered_ops()]
+    kept = [n for n in names if any(re.search(p, n) for p in keep)]
+    quantized = nncf.quantize(
+        model,
+        nncf.Dataset([sample[None] for sample in calib]),
+        preset=nncf.QuantizationPreset.MIXED,
+        subset_size=len(calib),
+        ignored_scope=nncf.IgnoredScope(names=kept, validate=False) if kept else None,
+    )
+    dst_xml.parent.mkdir(parents=True, exist_ok=True)
+    ov.save_model(quantized, dst_xml, compress_to_fp16=False)
+    return kept
+
+
+class _Reader:
+    """onnxruntime ``CalibrationDataReader`` over an array of samples."""
+
+    def __init__(self, input_name: str, calib: np.ndarray) -> None:
+        self._items: Iterator[dict[str, np.ndarray]] = iter({input_name: s[None]} for s in calib)
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        return next(self._items, None)
+
+
+def onnx_int8(src: Path, dst: Path, calib: np.ndarray, keep: Sequence[str] = ()) -> list[str]:
+    """ONNX Runtime static QDQ INT8; returns the names of the nodes kept in float."""
+    import onnx
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    with tempfile.TemporaryDirectory() as tmp:
+        prepared = Path(tmp) / "prepared.onnx"
+        quant_pre_process(str(src), str(prepared), skip_symbolic_shape=True)
+        graph = onnx.load(str(prepared)).graph
+        kept = [n.name for n in graph.node if any(re.search(p, n.name) for p in keep)]
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        quantize_static(
+            str(prepared), str(dst), _Reader(graph.input[0].name, calib),
+            quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+            per_channel=True, calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=kept,
+        )
+    return kept
+
+
+def litert_int8(src: Path, dst: Path, calib: np.ndarray, keep: Sequence[str] = ()) -> list[str]:
+    """AI Edge quantizer static INT8 of a ``.tflite``; returns the tensor patterns kept in float."""
+    from ai_edge_litert.interpreter import Interpreter
+    from ai_edge_quantizer import qtyping, quantizer, recipe
+
+    signatures = Interpreter(model_path=str(src)).get_signature_list()
+    signature, spec = next(iter(signatures.items()))
+    input_name = spec["inputs"][0]
+    qt = quantizer.Quantizer(str(src))
+    qt.load_quantization_recipe(recipe.static_wi8_ai8())
+    float_ops = [(".*", qtyping.TFLOperationName.INPUT), (".*", qtyping.TFLOperationName.OUTPUT)]
+    float_ops += [(pattern, qtyping.TFLOperationName.ALL_SUPPORTED) for pattern in keep]
+    for regex, op in float_ops:
+        qt.update_quantization_recipe(regex=regex, operation_name=op,
+                                      algorithm_key=recipe.AlgorithmName.NO_QUANTIZE)
+    result = qt.calibrate({signature: [{input_name: s[None]} for s in calib]})
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    qt.quantize(calibration_result=result).export_model(str(dst), overwrite=True)
+    return list(keep)
