@@ -35,8 +35,11 @@ class TrackerConfig(_Strict):
     low_match_iou: float = Field(default=0.5, gt=0, le=1, description="min IoU for the low-score stage")
     tentative_match_iou: float = Field(default=0.3, gt=0, le=1, description="min IoU to continue a tentative track")
     fuse_score: bool = Field(default=True, description="weight IoU by detection score in the high-score stages")
+    lost_match_distance: float = Field(
+        default=0.5, ge=0, description="re-find lost tracks by centre distance (in track heights; 0: off)"
+    )
     min_hits: int = Field(default=2, ge=1, description="consecutive matches before a track is confirmed and gets an id")
-    track_buffer_s: float = Field(default=1.0, gt=0, description="seconds a lost track is kept for re-identification")
+    track_buffer_s: float = Field(default=2.0, gt=0, description="seconds a lost track is kept for re-identification")
 
     @model_validator(mode="after")
     def _order(self) -> TrackerConfig:

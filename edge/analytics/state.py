@@ -30,8 +30,8 @@ class TrackTable:
             if len(self.ids)
             else (np.zeros(len(ids), bool))
         )
-        fresh = np.unique(ids[~known])
-        if len(fresh):
+        if not known.all():
+            fresh = np.unique(ids[~known])
             self.ids = np.concatenate([self.ids, fresh])
             order = np.argsort(self.ids, kind="stable")
             self.ids = self.ids[order]

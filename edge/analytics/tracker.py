@@ -29,26 +29,20 @@ _F = np.eye(8, dtype=np.float64)
 _F[:4, 4:] = np.eye(4)
 
 
-def _linear_assignment(cost: npt.NDArray[np.float64], limit: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Optimal matching with cost <= ``limit``: (matched pairs (k, 2), unmatched rows, unmatched cols)."""
-    rows, cols = cost.shape
-    if rows == 0 or cols == 0:
-        return np.zeros((0, 2), np.int64), np.arange(rows), np.arange(cols)
+def _linear_assignment(cost: npt.NDArray[np.float64], limit: float) -> np.ndarray:
+    """Optimal matching with cost <= ``limit``: matched (row, col) pairs, shape (k, 2)."""
     try:
         import lap
 
         _, x, _ = lap.lapjv(cost, extend_cost=True, cost_limit=limit)
         r = np.flatnonzero(x >= 0)
-        pairs = np.stack([r, x[r]], axis=1).astype(np.int64)
+        return np.stack([r, x[r]], axis=1).astype(np.int64)
     except ImportError:  # pragma: no cover - lap is in the edge extra
         from scipy.optimize import linear_sum_assignment
 
         r, c = linear_sum_assignment(np.minimum(cost, limit + 1e-3))
         ok = cost[r, c] <= limit
-        pairs = np.stack([r[ok], c[ok]], axis=1).astype(np.int64)
-    unmatched_rows = np.setdiff1d(np.arange(rows), pairs[:, 0])
-    unmatched_cols = np.setdiff1d(np.arange(cols), pairs[:, 1])
-    return pairs, unmatched_rows, unmatched_cols
+        return np.stack([r[ok], c[ok]], axis=1).astype(np.int64)
 
 
 def _xyxy_to_cxcywh(xyxy: np.ndarray) -> np.ndarray:
@@ -138,21 +132,32 @@ class ByteTracker:
             setattr(self, name, getattr(self, name)[mask])
 
     # --- association -----------------------------------------------------------------------------------
-    def _cost(self, rows: np.ndarray, dets: Detections, fuse: bool) -> np.ndarray:
-        iou = box_iou(_cxcywh_to_xyxy(self.mean[rows]), dets.xyxy).astype(np.float64)
-        if fuse:
-            iou = iou * dets.score[None, :]
-        iou[self.class_id[rows][:, None] != dets.class_id[None, :]] = 0.0
-        return 1.0 - iou
+    def _nearness(self, dets: Detections) -> np.ndarray:
+        """Similarity in (0, 1] of tracks and detections of similar size whose centres are within
+        ``lost_match_distance`` track heights (re-finds lost tracks whose prediction drifted off the person)."""
+        m = _xyxy_to_cxcywh(dets.xyxy)
+        h = self.mean[:, 3:4]
+        dist = np.hypot(self.mean[:, None, 0] - m[None, :, 0], self.mean[:, None, 1] - m[None, :, 1]) / h
+        ratio = m[None, :, 3] / h
+        ok = (ratio > 0.7) & (ratio < 1.4) & (self.class_id[:, None] == dets.class_id[None, :])
+        return np.where(ok, np.clip(1.0 - dist / self.config.lost_match_distance, 0.0, 1.0), 0.0)
 
+    @staticmethod
     def _associate(
-        self, rows: np.ndarray, dets: Detections, det_idx: np.ndarray, min_iou: float, fuse: bool
+        sim: np.ndarray, rows: np.ndarray, cols: np.ndarray, min_sim: float
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Match track ``rows`` to ``dets[det_idx]``: (track rows, det indices), unmatched rows, unmatched dets."""
-        cost = self._cost(rows, dets[det_idx], fuse)
-        pairs, free_rows, free_dets = _linear_assignment(cost, 1.0 - min_iou)
-        matched = np.stack([rows[pairs[:, 0]], det_idx[pairs[:, 1]]], axis=1)
-        return matched, rows[free_rows], det_idx[free_dets]
+        """Match track ``rows`` to detection ``cols`` on similarity ``sim`` (tracks x dets) >= ``min_sim``.
+
+        Returns matched (track row, detection index) pairs, unmatched rows and unmatched cols.
+        """
+        if not len(rows) or not len(cols):
+            return np.zeros((0, 2), np.int64), rows, cols
+        pairs = _linear_assignment(1.0 - sim[np.ix_(rows, cols)], 1.0 - min_sim)
+        free_rows = np.ones(len(rows), bool)
+        free_rows[pairs[:, 0]] = False
+        free_cols = np.ones(len(cols), bool)
+        free_cols[pairs[:, 1]] = False
+        return np.stack([rows[pairs[:, 0]], cols[pairs[:, 1]]], axis=1), rows[free_rows], cols[free_cols]
 
     def update(self, dets: Detections) -> Detections:
         """Advance one frame with this frame's detections; returns confirmed tracks matched now (with ``track_id``)."""
@@ -162,15 +167,21 @@ class ByteTracker:
         high = np.flatnonzero(dets.score >= cfg.high_thresh)
         low = np.flatnonzero((dets.score >= cfg.low_thresh) & (dets.score < cfg.high_thresh))
 
+        iou = box_iou(_cxcywh_to_xyxy(self.mean), dets.xyxy).astype(np.float64)
+        iou[self.class_id[:, None] != dets.class_id[None, :]] = 0.0
+        fused = iou * dets.score[None, :] if cfg.fuse_score else iou
+
         pool = np.flatnonzero(self.state != TENTATIVE)
-        m1, pool_left, high_left = self._associate(pool, dets, high, cfg.match_iou, cfg.fuse_score)
+        m1, pool_left, high_left = self._associate(fused, pool, high, cfg.match_iou)
         tracked_left = pool_left[self.state[pool_left] == CONFIRMED]
-        m2, unmatched_tracked, _ = self._associate(tracked_left, dets, low, cfg.low_match_iou, False)
+        m2, unmatched_tracked, _ = self._associate(iou, tracked_left, low, cfg.low_match_iou)
+        m_lost = np.zeros((0, 2), np.int64)
+        if cfg.lost_match_distance > 0:
+            lost = pool_left[self.state[pool_left] == LOST]
+            m_lost, _, high_left = self._associate(self._nearness(dets), lost, high_left, 1e-6)
         tentative = np.flatnonzero(self.state == TENTATIVE)
-        m3, unmatched_tentative, high_left = self._associate(
-            tentative, dets, high_left, cfg.tentative_match_iou, cfg.fuse_score
-        )
-        matched = np.concatenate([m1, m2, m3])
+        m3, unmatched_tentative, high_left = self._associate(fused, tentative, high_left, cfg.tentative_match_iou)
+        matched = np.concatenate([m1, m2, m_lost, m3])
 
         rows, det_rows = matched[:, 0], matched[:, 1]
         if len(rows):

@@ -101,3 +101,18 @@ def test_empty_frames_and_outputs_are_well_formed() -> None:
     tracker = ByteTracker()
     out = tracker.update(Detections.empty())
     assert len(out) == 0 and out.track_id is not None and out.xyxy.shape == (0, 4)
+
+
+def test_lost_track_whose_prediction_drifted_is_refound_by_distance() -> None:
+    """Walks right, stops while hidden: the constant-velocity prediction overshoots and no longer overlaps."""
+    frames = [[box(100 + 3 * t, 200)] for t in range(10)] + [[] for _ in range(15)] + [[box(127, 200)]] * 3
+
+    def last_ids(config: TrackerConfig) -> list[int]:
+        tracker = ByteTracker(config, fps=25)
+        out = Detections.empty()
+        for boxes in frames:
+            out = tracker.update(dets(boxes) if boxes else Detections.empty())
+        return ids_of(out)
+
+    assert last_ids(TrackerConfig(lost_match_distance=0.0)) == [2]  # IoU alone: a new identity
+    assert last_ids(TrackerConfig(lost_match_distance=0.5)) == [1]
