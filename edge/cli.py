@@ -176,8 +176,58 @@ def _register_bench(subparsers: Subparsers) -> None:
     bench.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
+def _track(args: argparse.Namespace) -> int:
+    import json
+
+    from edge.detect import InputError
+    from edge.detector import Detector
+    from edge.engines.base import EngineError
+    from edge.models import ModelError
+    from edge.track import TrackOutputs, counting_config, track_video
+
+    try:
+        config = counting_config(args.line, args.zone, args.queue)
+        detector = Detector.from_manifest(args.model, engine=args.engine, precision=args.precision,
+                                          device=args.device, conf=config.tracker.low_thresh)
+        outputs = TrackOutputs(mot=args.mot, video=args.save_video, blur=args.blur)
+        summary = track_video(detector, args.video, config, outputs, max_frames=args.max_frames)
+    except (ValueError, InputError, ModelError, EngineError, OSError) as exc:
+        raise UserError(str(exc)) from None
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(f"{summary['frames']} frames at {summary['fps']} frames/s")
+        for name, c in summary["lines"].items():
+            print(f"line {name}: in {c['in']} out {c['out']}")
+        for name, z in summary["zones"].items():
+            print(f"zone {name}: max occupancy {z['max_occupancy']}, visits {z['visits']}, "
+                  f"mean dwell {z['mean_dwell_s']} s")
+    return 0
+
+
+def _register_track(subparsers: Subparsers) -> None:
+    p = add_command(subparsers, "track", "track and count people in a video: lines (in/out), zones (occupancy, "
+                    "dwell), queues; MOTChallenge output", _track)
+    p.add_argument("video", type=Path, help="video file")
+    p.add_argument("--model", default="person-ssdlite", help="model name under models/ (default: person-ssdlite)")
+    p.add_argument("--engine", default="openvino", help="openvino | onnxruntime | litert (default: openvino)")
+    p.add_argument("--precision", default="int8", help="fp32 | fp16 | int8 (default: int8)")
+    p.add_argument("--device", default=None, help="engine device, e.g. CPU, GPU, NPU")
+    p.add_argument("--line", action="append", default=[], metavar="[NAME=]x0,y0,x1,y1[,...]",
+                   help="counting line in pixels, drawn so that 'in' is to its right on screen (repeatable)")
+    p.add_argument("--zone", action="append", default=[], metavar="[NAME=]x,y;x,y;x,y[;...]",
+                   help="zone polygon in pixels (repeatable)")
+    p.add_argument("--queue", action="append", default=[], metavar="[NAME=]x,y;x,y;x,y[;...]",
+                   help="queue zone polygon: queue length and wait (repeatable)")
+    p.add_argument("--mot", type=Path, help="write tracks as MOTChallenge CSV (frame,id,x,y,w,h,score,-1,-1,-1)")
+    p.add_argument("--save-video", type=Path, help="write an annotated video (mp4)")
+    p.add_argument("--blur", action="store_true", help="blur people in the saved video")
+    p.add_argument("--max-frames", type=int, help="stop after this many frames")
+    p.add_argument("--json", action="store_true", help="print one JSON summary")
+
+
 REGISTRARS: tuple[Callable[[Subparsers], None], ...] = (_register_edge, _register_models, _register_detect,
-                                                      _register_bench)
+                                                      _register_bench, _register_track)
 
 
 def register(subparsers: Subparsers) -> None:
