@@ -33,7 +33,11 @@ def _step(name: str, action: Callable[[], str]) -> Step:
         return Step(name, False, str(exc) or type(exc).__name__)
 
 
-def check(config_path: Path, broker_timeout: float = 10.0, report: Callable[[Step], None] = print) -> bool:
+def _print(step: Step) -> None:
+    print(step.line(), flush=True)
+
+
+def check(config_path: Path, broker_timeout: float = 10.0, report: Callable[[Step], None] = _print) -> bool:
     """Run every step, reporting each; True when all passed."""
     steps: list[Step] = []
 

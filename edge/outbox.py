@@ -87,6 +87,7 @@ class Outbox:
         self._count, payload_bytes = row.fetchone()
         self._bytes = payload_bytes + self._count * _ROW_OVERHEAD
         self._last_seq = self._load_last_seq()
+        self.dropped_total = int(self._db.execute("SELECT COALESCE(SUM(count), 0) FROM dropped").fetchone()[0])
 
     def _load_last_seq(self) -> int:
         stored = self._db.execute("SELECT value FROM meta WHERE key='last_seq'").fetchone()
@@ -168,6 +169,7 @@ class Outbox:
                 list(counts.items()))
             self._count -= len(victims)
             self._bytes -= freed
+            self.dropped_total += len(victims)
             excess -= freed
 
     def pending(self, after: int = -1, limit: int = 500) -> list[Pending]:

@@ -27,6 +27,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from edge.capture import Camera, Frame, SourceEvent
 from edge.config import EdgeConfig, load_config
 from edge.events import Event
@@ -105,6 +107,7 @@ def load_pipeline(config: EdgeConfig) -> Pipeline:
     options = dict(model.options)
     detector = Detector.from_manifest(model.name, engine=engine, precision=precision, device=device,
                                       conf=model.confidence, classes=[manifest.class_id("person")], **options)
+    detector(np.zeros((manifest.input.height, manifest.input.width, 3), np.uint8))  # compile now, not at frame 1
     return Pipeline(detector, engine, detector.file.precision, device)
 
 
@@ -141,6 +144,8 @@ class EdgeService:
         self._started = time.monotonic()
         self._last_health = time.monotonic()
         self._cpu_mark = (time.process_time(), time.monotonic())
+        self._dropped_reported = self.outbox.dropped_total
+        self._drop_logged = -1e9
         self.frames = 0
         self.enqueue_s = 0.0  # time spent building and storing events (the per-frame publishing cost)
 
@@ -226,6 +231,12 @@ class EdgeService:
         if events:
             self.outbox.enqueue(events)
             self.publisher.notify()
+            if self.outbox.dropped_total > self._dropped_reported and time.monotonic() - self._drop_logged >= 10:
+                self._drop_logged = time.monotonic()
+                stats = self.outbox.stats()
+                log.warning("outbox over its %d-byte cap: dropped %d old events so far", stats.cap_bytes,
+                            self.outbox.dropped_total, extra={"dropped": stats.dropped, "pending": stats.pending})
+                self._dropped_reported = self.outbox.dropped_total
 
     def _housekeeping(self) -> None:
         while self._source_events:
