@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.models import Manifest
 from edge.vision.detections import box_iou
 from export.shelf_synth import build_dataset
 
@@ -52,6 +53,46 @@ def train(data_yaml: Path, out: Path, epochs: int, imgsz: int, hours: float, bat
     return best
 
 
+SOURCE = ("YOLO11n (ultralytics yolo11n.yaml, random init) trained on shelf scenes composed by export/shelf_synth.py "
+          "from the Grocery Store Dataset (github marcusklasson/GroceryStoreDataset, MIT): catalogue cut-outs and "
+          "in-store photos of its train split on synthetic shelves")
+COMMITTED = ("openvino", "onnx")  # INT8 files kept in git: training needs ../shared data and ~40 CPU minutes
+
+
+def export_model(weights: Path, scenes: Path, folder: Path, imgsz: int = 320) -> Manifest:
+    """Export FP32 + INT8 (OpenVINO, ONNX), measure mAP50 of each on the held-out scenes, keep the INT8 files
+    outside ``build/`` (``folder/<format>-int8/``) and write the manifest listing them."""
+    from export.build import file_entry
+    from export.common import FORMAT_ENGINES
+    from export.yolo import FILES, export, rel
+
+    result = export(weights, folder, formats=COMMITTED, precisions=("fp32", "int8"),
+                    calib_sources=[scenes / "images" / "train"], imgsz=imgsz, calib_count=64, name="shelf-products",
+                    origin=SOURCE, licence="AGPL-3.0 (ultralytics YOLO11 code/architecture); data: MIT (Grocery "
+                    "Store Dataset)", description="Class-agnostic shelf detector: 'product' (any packaged or loose "
+                    "item on a shelf) and 'gap' (empty shelf space).")
+    manifest = result.manifest
+    manifest.save(folder / "model.yaml")  # lists the build/ files: evaluate the FP32 ones first
+    fp32 = {f.engine: evaluate(folder, scenes, f.engine, "fp32")["mAP50"] for f in manifest.files
+            if f.precision == "fp32"}
+    files = []
+    for fmt in COMMITTED:
+        src, rel_dst = folder / rel(fmt, "int8"), Path(f"{fmt}-int8") / FILES[fmt]
+        (folder / rel_dst).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(src, folder / rel_dst)
+        extra = []
+        if fmt == "openvino":
+            shutil.copy(src.with_suffix(".bin"), (folder / rel_dst).with_suffix(".bin"))
+            extra = [str(rel_dst.with_suffix(".bin"))]
+        files.append(file_entry(folder, FORMAT_ENGINES[fmt], "int8", str(rel_dst), extra))
+    manifest.files = files
+    manifest.save(folder / "model.yaml")
+    for item in manifest.files:
+        item.metrics = {**evaluate(folder, scenes, item.engine, "int8"), "fp32_mAP50": fp32[item.engine]}
+    manifest.save(folder / "model.yaml")
+    return manifest
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--source", type=Path, default=Path("../shared/data/grocery-store"))
@@ -63,10 +104,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--imgsz", type=int, default=416)
     parser.add_argument("--hours", type=float, default=0.6, help="wall-time cap of training")
+    parser.add_argument("--weights", type=Path, help="export these trained weights instead of training")
+    parser.add_argument("--models", type=Path, default=Path("models/shelf-products"), help="model folder to write")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
     data = args.data or build_dataset(args.source, args.out / "scenes", args.train_scenes, args.val_scenes, args.seed)
-    print(train(data, args.out, args.epochs, args.imgsz, args.hours))
+    weights = args.weights or train(data, args.out, args.epochs, args.imgsz, args.hours)
+    manifest = export_model(weights, data.parent, args.models, args.imgsz)
+    print(manifest.model_dump_json(include={"name", "files"}))
     return 0
 
 
@@ -118,6 +163,8 @@ def evaluate(model: str | Path, scenes: Path, engine: str = "openvino", precisio
         raise FileNotFoundError(f"no scenes under {scenes / 'images' / split}")
     for path in images:
         image = cv2.imread(str(path))
+        if image is None:
+            raise FileNotFoundError(f"cannot read {path}")
         h, w = image.shape[:2]
         rows = np.loadtxt(scenes / "labels" / split / f"{path.stem}.txt", ndmin=2).reshape(-1, 5)
         boxes = np.stack([rows[:, 1] - rows[:, 3] / 2, rows[:, 2] - rows[:, 4] / 2,
