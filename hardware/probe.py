@@ -263,13 +263,21 @@ def probe_openvino(warnings: _Warnings) -> OpenVinoInfo:
     if importlib.util.find_spec("openvino") is None:
         return OpenVinoInfo()
     os.environ.setdefault("OPENVINO_TELEMETRY_DISABLE", "1")
-    import openvino as ov
+    try:
+        import openvino as ov
 
-    core = ov.Core()
-    info = OpenVinoInfo(installed=True, version=ov.get_version(), devices=list(core.available_devices))
+        core = ov.Core()
+        info = OpenVinoInfo(installed=True, version=ov.get_version(), devices=list(core.available_devices))
+    except Exception as exc:  # a broken install or plugin must not take the probe down
+        warnings.add(f"openvino: installed but unusable: {exc}")
+        return OpenVinoInfo()
     for device in info.devices:
         props: dict[str, Any] = {}
-        supported = set(core.get_property(device, "SUPPORTED_PROPERTIES"))
+        try:
+            supported = set(core.get_property(device, "SUPPORTED_PROPERTIES"))
+        except RuntimeError as exc:
+            warnings.add(f"openvino: {device}: cannot list properties: {exc}")
+            supported = set()
         for name in ("FULL_DEVICE_NAME", "OPTIMIZATION_CAPABILITIES", "DEVICE_ARCHITECTURE"):
             if name in supported:
                 try:
@@ -291,12 +299,16 @@ def _version(*distributions: str) -> str | None:
     return None
 
 
-def probe_onnxruntime() -> RuntimeInfo:
+def probe_onnxruntime(warnings: _Warnings) -> RuntimeInfo:
     if importlib.util.find_spec("onnxruntime") is None:
         return RuntimeInfo()
-    import onnxruntime
+    try:
+        import onnxruntime
 
-    return RuntimeInfo(True, onnxruntime.__version__, list(onnxruntime.get_available_providers()))
+        return RuntimeInfo(True, onnxruntime.__version__, list(onnxruntime.get_available_providers()))
+    except Exception as exc:  # e.g. an ImportError from a wheel built for another CPU
+        warnings.add(f"onnxruntime: installed but unusable: {exc}")
+        return RuntimeInfo()
 
 
 def probe_litert(edgetpu_library: str | None) -> RuntimeInfo:
@@ -324,7 +336,7 @@ def probe(
         memory_mb=read_memory_mb(root, warnings),
         pi_model=read_pi_model(root, warnings),
         openvino=openvino if openvino is not None else probe_openvino(warnings),
-        onnxruntime=onnxruntime if onnxruntime is not None else probe_onnxruntime(),
+        onnxruntime=onnxruntime if onnxruntime is not None else probe_onnxruntime(warnings),
         litert=litert if litert is not None else probe_litert(edgetpu_library),
         edgetpu_library=edgetpu_library,
         edgetpu_devices=edgetpu_devices,
