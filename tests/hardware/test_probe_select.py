@@ -194,3 +194,12 @@ def test_cli_probe_reads_a_captured_tree(tmp_path: Path) -> None:
     assert "board:        Raspberry Pi 4 Model B Rev 1.4" in proc.stdout
     assert "cpu-thermal 61.0 °C" in proc.stdout
     assert "(profile rpi4)" in proc.stdout and "why:" in proc.stdout
+
+
+def test_hardware_never_imports_edge() -> None:
+    code = ("import sys, hardware.probe, hardware.select, hardware.serial_sensors, hardware.cli\n"
+            "hardware.select.choose_engine(hardware.probe.probe())\n"
+            "bad = sorted(m for m in sys.modules if m == 'edge' or m.startswith('edge.'))\n"
+            "assert not bad, bad\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
