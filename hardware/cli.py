@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable
+from pathlib import Path
 
 from smartstore import Subparsers, UserError, add_command, command_group
 
@@ -17,6 +18,8 @@ def _probe(args: argparse.Namespace) -> int:
     from hardware.probe import probe
     from hardware.select import ProfileError, choose_engine
 
+    if not Path(args.root).is_dir():
+        raise UserError(f"--root {args.root}: no such directory")
     result = probe(args.root)
     try:
         choice = choose_engine(result, profile=args.profile)

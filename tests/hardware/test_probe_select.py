@@ -130,6 +130,9 @@ def test_unknown_profile_names_the_known_ones(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("smartstore: error: unknown profile 'jetson'")
     assert "Traceback" not in proc.stderr
+    missing = subprocess.run([SMARTSTORE, "hw", "probe", "--root", str(tmp_path / "nope")], capture_output=True,
+                             text=True, timeout=120)
+    assert missing.returncode == 2 and "no such directory" in missing.stderr
 
 
 def test_malformed_profile_names_file_and_field(tmp_path: Path) -> None:
