@@ -29,6 +29,38 @@ def _edge_check(args: argparse.Namespace) -> int:
     return 0 if check(args.config, broker_timeout=args.broker_timeout) else 1
 
 
+def _stream_counts(text: str) -> list[int]:
+    try:
+        counts = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma list of stream counts") from None
+    if any(n < 1 for n in counts):
+        raise argparse.ArgumentTypeError(f"{text!r}: stream counts must be >= 1")
+    return counts
+
+
+def _bench_service(args: argparse.Namespace) -> int:
+    import json
+
+    from edge import bench_service
+
+    if args.outbox:
+        result = bench_service.bench_outbox()
+        print(json.dumps(result, indent=2) if args.json else bench_service.outbox_table(result))
+        return 0
+    if not args.video.is_file():
+        raise UserError(f"{args.video}: no such video")
+    results = []
+    for n in args.streams:
+        try:
+            results.append(bench_service.bench_streams(n, args.video, args.model, args.engine, args.precision,
+                                                       seconds=args.seconds))
+        except (ValueError, OSError) as exc:
+            raise UserError(str(exc)) from None
+        print(json.dumps(results[-1]) if args.json else bench_service.table(results[-1:]), flush=True)
+    return 0
+
+
 def _register_edge(subparsers: Subparsers) -> None:
     group = command_group(subparsers, "edge", "the edge service: cameras -> people counting -> events -> MQTT")
     run = add_command(group, "run", "run the edge service (JSON logs on stdout; SIGTERM stops, SIGHUP reloads "
@@ -151,6 +183,8 @@ def _register_detect(subparsers: Subparsers) -> None:
 def _bench(args: argparse.Namespace) -> int:
     import json
 
+    if args.streams or args.outbox:
+        return _bench_service(args)
     from edge.bench import run, table
 
     if not args.video.is_file():
@@ -174,6 +208,11 @@ def _register_bench(subparsers: Subparsers) -> None:
     bench.add_argument("--seconds", type=float, default=10.0, help="duration of each measurement (default 10)")
     bench.add_argument("--no-ultralytics", action="store_true", help="skip ultralytics predict")
     bench.add_argument("--json", action="store_true", help="print the report as JSON")
+    bench.add_argument("--streams", type=_stream_counts, default=None, metavar="N[,N...]",
+                       help="stream density instead: N paced 15-fps copies of --video through the whole service "
+                       "(use --model person-ssdlite); see edge/bench_service.py")
+    bench.add_argument("--outbox", action="store_true", help="outbox throughput instead: enqueue and drain through "
+                       "a private Mosquitto at QoS 1 (30,000 events, median of 3)")
 
 
 def _track(args: argparse.Namespace) -> int:

@@ -245,8 +245,10 @@ class Publisher:
         """Run one connection until it drops or stop has flushed what it can; True if the broker accepted us."""
         connack_deadline = time.monotonic() + self.config.keepalive_s
         accepted = False
+        published = 0
         while True:
-            rc = client.loop(timeout=0.0 if self._busy() else 0.05)
+            # Spin only while there is something to publish; waiting for PUBACKs blocks in select (woken by them).
+            rc = client.loop(timeout=0.0 if published else 0.02)
             self._flush_acks()
             if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
                 if self._connected:
@@ -258,32 +260,33 @@ class Publisher:
                           self.config.keepalive_s)
                 client.disconnect()
                 return accepted
+            published = 0
             if self._connected:
                 accepted = True
-                self._publish_some(client)
+                published = self._publish_some(client)
                 if self._should_exit():
                     return accepted
-            if not self._busy():
-                self._wake.wait(0.05)
+            if not published and not self._inflight:
+                self._wake.wait(0.05)  # idle: until the pipeline enqueues something
                 self._wake.clear()
 
-    def _busy(self) -> bool:
-        return bool(self._inflight) or self.outbox.last_seq > self._cursor
-
-    def _publish_some(self, client: paho.Client) -> None:
+    def _publish_some(self, client: paho.Client) -> int:
+        """Hand the next events to paho within the in-flight window and the drain rate; returns how many."""
         room = self.config.inflight - len(self._inflight)
         if room <= 0 or self.outbox.last_seq <= self._cursor:
-            return
+            return 0
         room = self._bucket.take(room)
         if room <= 0:
-            return
-        for item in self.outbox.pending(after=self._cursor, limit=room):
+            return 0
+        items = self.outbox.pending(after=self._cursor, limit=room)
+        for item in items:
             info = client.publish(item.topic, item.payload, qos=1)
             self._inflight[info.mid] = item.seq
             self._cursor = item.seq
-            self.stats.published += 1
-        if self._cursor < self.outbox.last_seq and not self.outbox.pending(after=self._cursor, limit=1):
+        self.stats.published += len(items)
+        if not items:
             self._cursor = self.outbox.last_seq  # the rest was dropped under the disk cap
+        return len(items)
 
     def _flush_acks(self) -> None:
         if self._acks:

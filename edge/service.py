@@ -105,6 +105,8 @@ def load_pipeline(config: EdgeConfig) -> Pipeline:
     if engine == "auto":
         engine, precision, device = _auto_engine(manifest, precision, device)
     options = dict(model.options)
+    if engine == "openvino" and len(config.cameras) > 1:
+        options.setdefault("hint", "THROUGHPUT")  # several cameras: keep several requests in flight
     detector = Detector.from_manifest(model.name, engine=engine, precision=precision, device=device,
                                       conf=model.confidence, classes=[manifest.class_id("person")], **options)
     detector(np.zeros((manifest.input.height, manifest.input.width, 3), np.uint8))  # compile now, not at frame 1
