@@ -24,7 +24,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from edge.detect import InputError
+from edge.detect import InputError, read_frames
 from edge.detector import Detector, Frame
 from edge.engines.base import Tensor, create
 from edge.models import Manifest, ModelFile
@@ -45,20 +45,6 @@ def engine_options(engine: str, mode: str, device: str | None, extra: dict[str, 
         options.setdefault("streams", cores)
         options.setdefault("threads", 1)
     return options
-
-
-def video_frames(path: Path, count: int) -> list[Frame]:
-    capture = cv2.VideoCapture(str(path))
-    frames: list[Frame] = []
-    while len(frames) < count:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame)
-    capture.release()
-    if not frames:
-        raise InputError(f"{path}: cannot read as a video")
-    return frames
 
 
 def looped_frames(sources: Sequence[Path], deadline: float) -> Iterator[tuple[int, Frame]]:
@@ -203,7 +189,7 @@ def bench_file(manifest: Manifest, item: ModelFile, sources: Sequence[Path], sec
     """All measurements for one model file."""
     manifest.verify_file(item)
     path = manifest.path_of(item)
-    frames = video_frames(sources[0], 32)
+    frames = [frame for _, frame in read_frames(sources[0], 32)]
     row: dict[str, Any] = {"engine": item.engine, "precision": item.precision, "path": str(path)}
     for mode in ("latency", "throughput"):
         engine = create(item.engine, path, **engine_options(item.engine, mode, device, options))

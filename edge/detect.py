@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 
 from edge.detector import Detector, Frame
+from edge.engines.base import native_stderr_silenced
 from edge.vision.detections import Detections
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
@@ -29,8 +30,9 @@ def read_frames(path: Path, max_frames: int | None = None) -> Iterator[tuple[int
             raise InputError(f"{path}: cannot decode image")
         yield 0, image
         return
-    capture = cv2.VideoCapture(str(path))
-    ok, frame = capture.read() if capture.isOpened() else (False, None)
+    with native_stderr_silenced():  # FFmpeg logs its own complaint about a broken file
+        capture = cv2.VideoCapture(str(path))
+        ok, frame = capture.read() if capture.isOpened() else (False, None)
     if not ok:
         capture.release()
         raise InputError(f"{path}: cannot read as an image or a video")

@@ -14,10 +14,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
-import numpy as np
 import numpy.typing as npt
 
-from edge.engines.base import Engine, EngineError, Tensor, create
+from edge.engines.base import Engine, EngineError, Tensor, create, engine_class
 from edge.models import Manifest, ModelError, ModelFile
 from edge.vision.decoders import DecodeParams, decode_ssd, decode_yolo
 from edge.vision.detections import Detections
@@ -25,7 +24,7 @@ from edge.vision.preprocess import Transform, fit, to_tensor
 from edge.vision.tiling import Tiling, merge, windows
 
 T = TypeVar("T")
-Frame = npt.NDArray[np.uint8]
+Frame = npt.NDArray[Any]  # HxWx3 uint8 BGR
 
 
 class Detector:
@@ -55,6 +54,7 @@ class Detector:
         ``device`` and ``engine_options`` (e.g. ``hint="THROUGHPUT"``, ``threads=2``) go to the engine's config.
         ``verify`` checks the files' sha256 first (:class:`ModelError` on mismatch).
         """
+        engine_class(engine)  # an unknown engine name is the error to report, before any file lookup
         manifest = Manifest.load(name)
         item = manifest.select(engine, precision)
         if verify:

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from edge.engines.base import Engine, EngineConfig, EngineError, T, Tensor, check_input
+from edge.engines.base import Engine, EngineConfig, EngineError, T, Tensor, check_input, native_stderr_silenced
 
 DEVICES = ("CPU", "GPU", "NPU", "AUTO")
 
@@ -49,7 +49,8 @@ class OpenVINOEngine(Engine):
         self._core = ov.Core()
         self._check_device(self.config.device)
         try:
-            self._model = self._core.read_model(str(path))
+            with native_stderr_silenced():  # other frontends log their own parse failures of a bad file
+                self._model = self._core.read_model(str(path))
         except RuntimeError as exc:
             raise EngineError(f"openvino cannot read {path}: {_first_line(exc)}") from None
         if self._model.inputs[0].get_partial_shape().is_dynamic:
@@ -172,6 +173,8 @@ def _output_name(output: Any) -> str:
 
 
 def _first_line(exc: BaseException) -> str:
+    """The informative line of an OpenVINO exception (not its ``Exception from src/...`` location lines)."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return lines[0] if lines else type(exc).__name__
+    useful = [line for line in lines if not line.startswith("Exception from ")]
+    return (useful or lines or [type(exc).__name__])[0]
 
