@@ -96,6 +96,13 @@ class LineDecoder:
         self._buffer = bytearray()
         self._overflowing = False
 
+    def _skip(self, counter: str, message: str, *args: object) -> None:
+        """Count a rejected line; log the first 10 of each kind, then every 1000th (a wrong baud rate floods)."""
+        count = getattr(self.stats, counter) + 1
+        setattr(self.stats, counter, count)
+        if count <= 10 or count % 1000 == 0:
+            log.warning(message + " [%s #%d]", *args, counter, count)
+
     def reset(self) -> None:
         """The port went away: a half-received line is dropped."""
         if self._buffer:
@@ -127,9 +134,8 @@ class LineDecoder:
             return
         self._buffer += chunk
         if len(self._buffer) > self.max_line:
-            self.stats.overflows += 1
             self.stats.garbage_bytes += len(self._buffer)
-            log.warning("serial line longer than %d bytes: discarded", self.max_line)
+            self._skip("overflows", "serial line longer than %d bytes: discarded", self.max_line)
             self._buffer.clear()
             self._overflowing = True
 
@@ -140,18 +146,16 @@ class LineDecoder:
         dollar = line.rfind(b"$")
         if dollar < 0:
             self.stats.garbage_bytes += len(line)
-            self.stats.malformed += 1
-            log.warning("serial line without '$' skipped: %r", line[:40])
+            self._skip("malformed", "serial line without '$' skipped: %r", line[:40])
             return None
         self.stats.garbage_bytes += dollar
         body, star, sent = line[dollar + 1 :].rpartition(b"*")
         if not star or len(sent) != 2:
-            self.stats.malformed += 1
-            log.warning("serial line without '*XX' checksum skipped: %r", line[:40])
+            self._skip("malformed", "serial line without '*XX' checksum skipped: %r", line[:40])
             return None
         if sent.upper().decode("ascii", "replace") != checksum(body):
-            self.stats.checksum_errors += 1
-            log.warning("serial line with bad checksum skipped: %r (expected %s)", line[:40], checksum(body))
+            self._skip("checksum_errors", "serial line with bad checksum skipped: %r (expected %s)", line[:40],
+                       checksum(body))
             return None
         text = body.decode("ascii", "replace")
         if m := _WEIGHT.fullmatch(text):
@@ -160,8 +164,7 @@ class LineDecoder:
         if m := _DOOR.fullmatch(text):
             self.stats.records += 1
             return DoorCount(m[1], int(m[2]), int(m[3]))
-        self.stats.malformed += 1
-        log.warning("malformed serial record skipped: %r", text[:40])
+        self._skip("malformed", "malformed serial record skipped: %r", text[:40])
         return None
 
 

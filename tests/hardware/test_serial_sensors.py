@@ -96,6 +96,16 @@ def test_decoder_counts_every_kind_of_bad_input(caplog: pytest.LogCaptureFixture
     assert decoder.feed(W(7.5)) != []  # the partial line did not poison the next one
 
 
+def test_a_flood_of_garbage_is_counted_but_logged_sparingly(caplog: pytest.LogCaptureFixture) -> None:
+    """A wrong baud rate produces nothing but garbage: every line counted, the log not flooded."""
+    stats = SensorStats()
+    with caplog.at_level(logging.WARNING, logger="hardware.serial_sensors"):
+        LineDecoder(stats).feed(b"\xf0\x0f\xaa~x\n" * 2500)
+    assert stats.malformed == 2500 and stats.records == 0
+    assert len(caplog.records) == 10 + 2  # the first ten, then the 1000th and 2000th
+    assert "[malformed #2000]" in caplog.records[-1].getMessage()
+
+
 # --- weight logic ---------------------------------------------------------------------------------------------
 
 
