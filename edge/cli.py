@@ -220,15 +220,13 @@ def _track(args: argparse.Namespace) -> int:
     import json
 
     from edge.detect import InputError
-    from edge.detector import Detector
     from edge.engines.base import EngineError
     from edge.models import ModelError
-    from edge.track import TrackOutputs, counting_config, track_video
+    from edge.track import TrackOutputs, counting_config, open_detector, track_video
 
     try:
         config = counting_config(args.line, args.zone, args.queue)
-        detector = Detector.from_manifest(args.model, engine=args.engine, precision=args.precision,
-                                          device=args.device, conf=config.tracker.low_thresh)
+        detector = open_detector(args.model, args.engine, args.precision, args.device, config.tracker.low_thresh)
         outputs = TrackOutputs(mot=args.mot, video=args.save_video, blur=args.blur)
         summary = track_video(detector, args.video, config, outputs, max_frames=args.max_frames)
     except (ValueError, InputError, ModelError, EngineError, OSError) as exc:

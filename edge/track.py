@@ -53,6 +53,15 @@ def counting_config(lines: Sequence[str] = (), zones: Sequence[str] = (), queues
         raise ValueError(f"{shown}{message}") from None
 
 
+def open_detector(
+    model: str, engine: str = "openvino", precision: str | None = "int8", device: str | None = None, conf: float = 0.1
+) -> Detector:
+    """The detector for tracking a file: keeps detections down to ``conf`` (the tracker's low threshold) and, on
+    OpenVINO, asks for throughput (frames in flight) rather than single-frame latency."""
+    options: dict[str, Any] = {"hint": "THROUGHPUT"} if engine == "openvino" else {}
+    return Detector.from_manifest(model, engine=engine, precision=precision, device=device, conf=conf, **options)
+
+
 def video_info(path: Path) -> tuple[float, int, int]:
     """``(fps, width, height)`` of a video file (fps 25 when the container does not say)."""
     first = next(read_frames(path, 1), None)
