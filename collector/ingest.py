@@ -6,7 +6,10 @@ acknowledged when the collector died is redelivered, and the store's insert-or-i
 redelivery harmless. Every message is validated (``collector.validation``); anything invalid is committed to the
 dead-letter table, and acknowledged, like a good one. Replicas with the same group split the load
 (``$share/<group>/<prefix>/#``); each also subscribes to the retained device status topics directly, because
-brokers do not send retained messages to shared subscriptions.
+brokers do not send retained messages to shared subscriptions. Status copies that come through the shared
+subscription are skipped (told apart by MQTT 5 subscription identifiers): every replica applies the direct
+copies in broker order, so the last status received is the device's state (a last will carries its session's
+connect time, so time stamps cannot order it against the ``online`` of the same session).
 """
 
 from __future__ import annotations
@@ -42,7 +45,14 @@ from collector.validation import (
 
 log = logging.getLogger(__name__)
 PUBACK = 0x40  # MQTT control packet type
+STATUS_SUBSCRIPTION, SHARED_SUBSCRIPTION = 1, 2  # MQTT 5 subscription identifiers
 PUBACK_HEADER = struct.Struct("!BBH")  # type, remaining length 2, packet id (reason code 0 omitted: MQTT 5 3.4.2.1)
+
+
+def _subscription_id(value: int) -> Properties:
+    props = Properties(PacketTypes.SUBSCRIBE)
+    props.SubscriptionIdentifier = value
+    return props
 
 
 @dataclass
@@ -95,8 +105,13 @@ class Ingestor:
             log.warning("broker refused the connection: %s", reason)
             return
         m = self.config.mqtt
-        client.subscribe([(f"$share/{m.group}/{m.prefix}/#", SubscribeOptions(qos=1)),
-                          (f"{m.prefix}/+/+/status", SubscribeOptions(qos=1))])
+        if m.protocol == "5":  # subscription identifiers tell the direct status copy from the shared one
+            client.subscribe(f"{m.prefix}/+/+/status", options=SubscribeOptions(qos=1),
+                             properties=_subscription_id(STATUS_SUBSCRIPTION))
+            client.subscribe(f"$share/{m.group}/{m.prefix}/#", options=SubscribeOptions(qos=1),
+                             properties=_subscription_id(SHARED_SUBSCRIPTION))
+        else:
+            client.subscribe([(f"{m.prefix}/+/+/status", 1), (f"$share/{m.group}/{m.prefix}/#", 1)])
         self.connected.set()
         self.metrics.connected = True
         log.info("connected to %s:%s as %s (session present: %s)", m.host, m.port, m.client_id,
@@ -109,6 +124,12 @@ class Ingestor:
             topic = bytes(msg._topic).decode("utf-8", "replace")
         prefix, payload = self.config.mqtt.prefix, bytes(msg.payload)
         if is_status_topic(topic, prefix):
+            ids = getattr(msg.properties, "SubscriptionIdentifier", None) if msg.properties else None
+            if ids is not None and STATUS_SUBSCRIPTION not in ids:
+                # the shared subscription's copy: the direct one, which every replica gets in order, counts
+                if msg.qos:
+                    self.batch.acks.append((msg.mid, msg.qos))
+                return
             result: Accepted | Status | Rejected = check_status(topic, payload, prefix)
         else:
             result = check_event(topic, payload, prefix, self.config.ingest.max_payload_bytes)

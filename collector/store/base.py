@@ -142,7 +142,10 @@ class Store:
 
     def write_batch(self, events: Sequence[Accepted], rejected: Sequence[Rejected] = (),
                     statuses: Sequence[Status] = ()) -> BatchResult:
-        """Store a batch in one transaction: events (deduplicated by id), roll-ups, dead letters, statuses."""
+        """Store a batch in one transaction: events (deduplicated by id), roll-ups, dead letters, statuses.
+
+        Statuses apply in order, the last one received wins (see ``collector.ingest`` for why not by time stamp).
+        """
         unique = list({e.id: e for e in events}.values())
         now = time.time()
         with self.write() as cur:
@@ -157,7 +160,7 @@ class Store:
                 cur.execute(self.sql(
                     "INSERT INTO device_status (store, device, state, ts, clean) VALUES (?, ?, ?, ?, ?) "
                     "ON CONFLICT (store, device) DO UPDATE SET state = excluded.state, ts = excluded.ts, "
-                    "clean = excluded.clean WHERE excluded.ts >= device_status.ts"),
+                    "clean = excluded.clean"),
                     (s.store, s.device, s.state, s.ts, None if s.clean is None else int(s.clean)))
         return BatchResult(len(new_ids), len(events) - len(new_ids), len(rejected), len(statuses))
 

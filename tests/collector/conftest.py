@@ -57,9 +57,9 @@ def store(store_url: tuple[str, str | None]) -> Iterator[Store]:
 
 
 def collector_config(url: str, schema: str | None, port: int, client_id: str = "collector-test",
-                     **overrides: Any) -> CollectorConfig:
+                     batch_ms: int = 50) -> CollectorConfig:
     return load_config(None, {"store": url, "schema_name": schema, "mqtt.port": port, "mqtt.client_id": client_id,
-                              "api.token": "test-token-123", **overrides})
+                              "api.token": "test-token-123", "ingest.batch_ms": batch_ms})
 
 
 class RunningIngestor:

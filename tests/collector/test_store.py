@@ -55,10 +55,11 @@ def test_seq_gaps_and_status(store: Store) -> None:
     store.write_batch(accept([events[6]]))  # a late arrival fills part of the gap
     assert store.devices()[0]["seq_gaps"] == 2
     online = check_status(status_topic("s1", "d9"), status_payload("s1", "d9", "online", at(0)))
-    older = check_status(status_topic("s1", "d9"), status_payload("s1", "d9", "offline", at(-5)))
+    will = check_status(status_topic("s1", "d9"), status_payload("s1", "d9", "offline", at(-0.01)))
     store.write_batch([], [], [online])
-    store.write_batch([], [], [older])  # an older retained message never overrides a newer state
     assert store.devices()[0]["state"] == "online"
+    store.write_batch([], [], [will])  # a last will carries its session's connect time: received last, it wins
+    assert store.devices()[0]["state"] == "offline"
     assert store.counts()["seq_gaps"] == 2
 
 
