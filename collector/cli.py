@@ -124,7 +124,66 @@ def _register_bench_collector(subparsers: Subparsers) -> None:
                        help="live: publish while ingesting; backlog: queue everything, then drain")
     bench.add_argument("--json", action="store_true")
 
-REGISTRARS: tuple[Callable[[Subparsers], None], ...] = (_register_collector, _register_demo, _register_bench_collector)
+def _forecast(args: argparse.Namespace) -> int:
+    from collector.forecast.service import run_forecast_command
+
+    return run_forecast_command(args)
+
+
+def _register_forecast(subparsers: Subparsers) -> None:
+    fc = add_command(subparsers, "forecast", "forecast a long table series_id,timestamp,value (footfall, sales)",
+                     _forecast)
+    fc.add_argument("--input", type=Path, required=True, help="CSV with columns series_id,timestamp,value")
+    fc.add_argument("--freq", choices=("h", "D", "W"), required=True, help="hourly, daily or weekly data")
+    fc.add_argument("--horizon", type=int, required=True, help="steps to forecast (e.g. 168 hours)")
+    fc.add_argument("--out", type=Path, help="write forecasts with 80%%/95%% intervals to this CSV")
+    fc.add_argument("--backtest", action="store_true", help="rolling-origin backtest instead of forecasting")
+    fc.add_argument("--folds", type=int, default=8, help="backtest folds (with --backtest)")
+    fc.add_argument("--season", type=int, help="main season in steps (default 168 h, 7 D, 52 W)")
+    fc.add_argument("--models", help="comma-separated candidates (default per frequency; see docs/forecasting.md)")
+    fc.add_argument("--holidays", metavar="COUNTRY[/SUBDIV]", help="public-holiday calendar, e.g. NZ, GB/SCT, US")
+    fc.add_argument("--fill", choices=("interpolate", "zero"), default="interpolate",
+                    help="how to fill missing grid points (zero for sales)")
+    fc.add_argument("--stock", type=Path, help="CSV series_id,stock[,lead_time]: add replenishment suggestions")
+    fc.add_argument("--lead-time", type=int, default=7, help="lead time in steps for --stock (default 7)")
+    fc.add_argument("--json", action="store_true", help="print JSON instead of a summary")
+
+
+def _recommend_fit(args: argparse.Namespace) -> int:
+    from collector.recommend.service import fit_command
+
+    return fit_command(args)
+
+
+def _recommend_query(args: argparse.Namespace) -> int:
+    from collector.recommend.service import query_command
+
+    return query_command(args)
+
+
+def _register_recommend(subparsers: Subparsers) -> None:
+    group = command_group(subparsers, "recommend", "basket recommender: fit on transactions, query baskets")
+    fit = add_command(group, "fit", "fit the recommender on basket lines transaction_id,item[,timestamp,customer_id]",
+                      _recommend_fit)
+    fit.add_argument("--transactions", type=Path, required=True, help="CSV of basket lines")
+    fit.add_argument("--out", type=Path, required=True, help="model file to write (.npz)")
+    fit.add_argument("--embeddings", type=Path, help="optional .npz of SKU image embeddings (for substitutes)")
+    fit.add_argument("--lam", type=float, default=50.0, help="EASE L2 regularisation")
+    query = add_command(group, "query", "frequently bought together for baskets, or substitutes for a SKU",
+                        _recommend_query)
+    query.add_argument("--model", type=Path, required=True)
+    what = query.add_mutually_exclusive_group(required=True)
+    what.add_argument("--basket", help='items in the basket, comma-separated: "Coffee,Bread"')
+    what.add_argument("--baskets", type=Path, help="CSV of basket lines transaction_id,item[,timestamp]")
+    what.add_argument("--substitutes", metavar="SKU", help="substitutes for an out-of-stock SKU")
+    query.add_argument("--at", help="basket time (ISO) for --basket: context of hour and weekday")
+    query.add_argument("--k", type=int, default=10)
+    query.add_argument("--json", action="store_true")
+
+
+REGISTRARS: tuple[Callable[[Subparsers], None], ...] = (
+    _register_collector, _register_demo, _register_bench_collector, _register_forecast, _register_recommend,
+)
 
 
 def register(subparsers: Subparsers) -> None:

@@ -1,0 +1,200 @@
+"""Forecasting models behind one interface: ``model.predict(history, horizon) -> (n_series, horizon)`` array.
+
+``History`` holds each series' values up to its forecast origin and the timestamp of its last value.
+Models: seasonal naive and seasonal mean (baselines), statsforecast models (ETS, Theta, ARIMA, MSTL for
+several seasons) and a global LightGBM model with calendar and public-holiday features fitted across all series.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+
+from collector.forecast.calendar import calendar_features
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class History:
+    """Per-series values up to the forecast origin (ragged lengths allowed)."""
+
+    uids: list[str]
+    values: list[np.ndarray]
+    end: pd.DatetimeIndex  # timestamp of each series' last value
+    freq: str  # h | D | W
+    pandas_freq: str
+
+    @classmethod
+    def from_frame(cls, df: pd.DataFrame, freq: str, pandas_freq: str) -> History:
+        groups = df.groupby("unique_id", sort=False)
+        uids = list(groups.groups)
+        values = [g.to_numpy(dtype=float) for _, g in groups["y"]]
+        end = pd.DatetimeIndex(groups["ds"].max().reindex(uids))
+        return cls(uids, values, end, freq, pandas_freq)
+
+    def future(self, horizon: int) -> pd.DatetimeIndex:
+        """Timestamps of the ``horizon`` steps after each series' end, flattened series-major."""
+        offset = pd.tseries.frequencies.to_offset(self.pandas_freq)
+        steps = [self.end + k * offset for k in range(1, horizon + 1)]
+        return pd.DatetimeIndex(np.stack([s.values for s in steps], axis=1).ravel())
+
+
+class Model(Protocol):
+    name: str
+
+    def predict(self, history: History, horizon: int) -> np.ndarray: ...
+
+
+@dataclass
+class SeasonalNaive:
+    """The value one season ago (``season=1``: the last value)."""
+
+    season: int
+    name: str = "seasonal_naive"
+
+    def predict(self, history: History, horizon: int) -> np.ndarray:
+        pos = (np.arange(horizon) % self.season) - self.season
+        return np.stack([v[pos] for v in history.values])
+
+
+@dataclass
+class SeasonalMean:
+    """The mean of the same position over the last ``k`` seasons (a robust seasonal baseline)."""
+
+    season: int
+    k: int = 4
+    name: str = "seasonal_mean"
+
+    def predict(self, history: History, horizon: int) -> np.ndarray:
+        pos = (np.arange(horizon) % self.season) - self.season
+        out = np.empty((len(history.values), horizon))
+        for i, v in enumerate(history.values):
+            k = max(1, min(self.k, len(v) // self.season))
+            out[i] = np.mean([v[pos - j * self.season] for j in range(k)], axis=0)
+        return out
+
+
+@dataclass
+class StatsModel:
+    """A statsforecast model fitted per series on the last ``window`` points (``kind``: ets|theta|arima|mstl)."""
+
+    kind: str
+    seasons: tuple[int, ...]
+    window: int
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        self.name = self.name or self.kind
+
+    def _model(self, n: int) -> object:
+        from statsforecast.models import MSTL, AutoARIMA, AutoETS, AutoTheta
+
+        season = max([s for s in self.seasons if 2 * s <= n], default=1)
+        if self.kind == "mstl":
+            usable = [s for s in self.seasons if 2 * s <= n] or [1]
+            return MSTL(season_length=usable, trend_forecaster=AutoETS(model="ZZN"), alias=self.name)
+        if self.kind == "ets":
+            return AutoETS(season_length=season, alias=self.name)
+        if self.kind == "theta":
+            return AutoTheta(season_length=season, alias=self.name)
+        if self.kind == "arima":
+            return AutoARIMA(season_length=season, alias=self.name)
+        raise ValueError(f"unknown statistical model {self.kind!r}")
+
+    def predict(self, history: History, horizon: int) -> np.ndarray:
+        out = np.empty((len(history.values), horizon))
+        for i, v in enumerate(history.values):
+            y = v[-self.window:]
+            try:
+                fitted = self._model(len(y)).forecast(y=y, h=horizon)  # type: ignore[attr-defined]
+                out[i] = fitted["mean"]
+            except Exception as exc:  # a statistical fit can fail on degenerate data; fall back to seasonal naive
+                log.debug("%s failed on %s (%s); seasonal naive instead", self.name, history.uids[i], exc)
+                out[i] = SeasonalNaive(max(1, min(max(self.seasons), len(y)))).predict(
+                    History([history.uids[i]], [y], history.end[i:i + 1], history.freq, history.pandas_freq), horizon
+                )[0]
+        return np.maximum(out, 0.0) if min(float(v.min()) for v in history.values) >= 0 else out
+
+
+@dataclass
+class GlobalGBM:
+    """One LightGBM model across all series: seasonal lags (at least ``horizon`` back), level, calendar, holidays.
+
+    Works in log1p space relative to the series level (the mean of the last season known at the origin), so
+    series of very different sizes share one model. Direct: one model serves every step of the horizon.
+    """
+
+    season: int
+    country: str | None = None
+    subdiv: str | None = None
+    window: int = 24 * 7 * 60  # training points per series (60 weeks of hours: last year's holidays included)
+    n_lags: int = 4
+    rounds: int = 200
+    threads: int = 1  # OpenMP threads: more than 1 is several times slower on a busy shared machine
+    params: dict[str, object] = field(default_factory=dict)
+    name: str = "gbm"
+
+    def _lags(self, horizon: int) -> list[int]:
+        first = -(-horizon // self.season) * self.season
+        return [first + k * self.season for k in range(self.n_lags)]
+
+    def _features(self, logy: np.ndarray, t: np.ndarray, ds: pd.DatetimeIndex, sid: int, horizon: int,
+                  freq: str) -> dict[str, np.ndarray]:
+        """Features of target positions ``t`` in one series (log1p values ``logy``; positions < 0 are NaN)."""
+        lags = self._lags(horizon)
+        csum = np.concatenate([[0.0], np.cumsum(np.nan_to_num(logy))])
+        w = self.season
+        end = t - horizon + 1  # level: mean of the last season known at the origin (positions end-w .. end-1)
+        ok = end - w >= 0
+        level = np.full(t.size, np.nan)
+        level[ok] = (csum[end[ok]] - csum[end[ok] - w]) / w
+        feats: dict[str, np.ndarray] = {"sid": np.full(t.size, sid, float), "level": level}
+        for lag in lags:
+            src = t - lag
+            val = np.where(src >= 0, logy[np.clip(src, 0, None)], np.nan)
+            feats[f"lag{lag}"] = val - level
+        feats.update(calendar_features(ds, freq, self.country, self.subdiv))
+        lag_days = ds - pd.tseries.frequencies.to_offset(_PFREQ[freq]) * lags[0]
+        feats["holiday_lag"] = calendar_features(lag_days, freq, self.country, self.subdiv)["holiday"]
+        return feats
+
+    def predict(self, history: History, horizon: int) -> np.ndarray:
+        import lightgbm as lgb
+
+        offset = pd.tseries.frequencies.to_offset(history.pandas_freq)
+        train: list[pd.DataFrame] = []
+        targets: list[np.ndarray] = []
+        test: list[pd.DataFrame] = []
+        min_start = horizon + self.season - 1
+        for sid, v in enumerate(history.values):
+            logy = np.log1p(np.maximum(v, 0.0))
+            n = v.size
+            start = max(min_start, n - self.window)
+            t = np.arange(start, n)
+            ds = pd.date_range(end=history.end[sid], periods=n, freq=offset)
+            if t.size:
+                f = self._features(logy, t, ds[t], sid, horizon, history.freq)
+                train.append(pd.DataFrame(f))
+                targets.append(logy[t] - f["level"])
+            tf = np.arange(n, n + horizon)
+            future = pd.date_range(history.end[sid] + offset, periods=horizon, freq=offset)
+            padded = np.concatenate([logy, np.full(horizon, np.nan)])
+            test.append(pd.DataFrame(self._features(padded, tf, future, sid, horizon, history.freq)))
+        x, y = pd.concat(train, ignore_index=True), np.concatenate(targets)
+        keep = np.isfinite(y)
+        params = {"objective": "l2", "learning_rate": 0.08, "num_leaves": 63, "min_data_in_leaf": 50,
+                  "feature_fraction": 0.9, "bagging_fraction": 0.8, "bagging_freq": 1, "max_bin": 63,
+                  "verbose": -1, "num_threads": self.threads, "seed": 0, "force_col_wise": True, **self.params}
+        booster = lgb.train(params, lgb.Dataset(x[keep], y[keep], categorical_feature=["sid"]), self.rounds)
+        xt = pd.concat(test, ignore_index=True)
+        pred = np.expm1(booster.predict(xt) + xt["level"].to_numpy())
+        pred = np.where(np.isfinite(pred), pred, 0.0)
+        return np.maximum(pred, 0.0).reshape(len(history.values), horizon)
+
+
+_PFREQ = {"h": "h", "D": "D", "W": "7D"}

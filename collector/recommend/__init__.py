@@ -1,0 +1,1 @@
+"""Basket recommender: context-aware EASE, co-occurrence, ALS/SVD comparisons, substitutes."""
