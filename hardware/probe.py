@@ -154,8 +154,9 @@ def read_cpu(root: Path, warnings: _Warnings) -> CpuInfo:
         part = ARM_PARTS.get(fields.get("CPU part", "").lower())
         info.model = fields.get("model name") or (f"ARM {part}" if part else "unknown ARM")
         info.neon = bool({"asimd", "neon"} & features)
-    if info.arch == "unknown" and root == Path("/"):
-        info.arch = platform.machine()
+    if root == Path("/"):
+        info.arch = platform.machine() if info.arch == "unknown" else info.arch
+        info.cores = min(info.cores, len(os.sched_getaffinity(0)))  # a container or taskset may allow fewer
     return info
 
 

@@ -206,3 +206,16 @@ def test_hardware_never_imports_edge() -> None:
             "assert not bad, bad\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_threads_respect_the_cpu_affinity_of_a_container_or_taskset() -> None:
+    import os
+    import shutil
+
+    if shutil.which("taskset") is None or len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs taskset and at least two usable CPUs")
+    proc = subprocess.run(["taskset", "-c", "0", SMARTSTORE, "hw", "probe", "--json"], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["probe"]["cpu"]["cores"] == 1 and out["choice"]["threads"] == 1
