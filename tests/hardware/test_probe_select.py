@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -209,9 +211,6 @@ def test_hardware_never_imports_edge() -> None:
 
 
 def test_threads_respect_the_cpu_affinity_of_a_container_or_taskset() -> None:
-    import os
-    import shutil
-
     if shutil.which("taskset") is None or len(os.sched_getaffinity(0)) < 2:
         pytest.skip("needs taskset and at least two usable CPUs")
     proc = subprocess.run(["taskset", "-c", "0", SMARTSTORE, "hw", "probe", "--json"], capture_output=True,
