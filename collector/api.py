@@ -32,6 +32,7 @@ LABEL = r"^[^\x00]{1,64}$"  # free-text labels (SKU): no NUL, at most 64 charact
 StoreId = Annotated[str, PathParam(pattern=NAME, description="store id")]
 Start = Annotated[datetime | None, Query(description="from this time (inclusive), ISO 8601 or epoch seconds")]
 End = Annotated[datetime | None, Query(description="until this time (exclusive)")]
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(HTTPBearer(auto_error=False))]
 Bucket = Annotated[Literal["hour", "day"], Query(description="bucket size (UTC)")]
 
 
@@ -139,9 +140,8 @@ def create_app(store: Store, token: str, metrics: Metrics | None = None,
     if not token:
         raise ValueError("the API needs a token")
     metrics = metrics or Metrics()
-    bearer = HTTPBearer(auto_error=False)
 
-    def require_token(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
+    def require_token(credentials: Credentials) -> None:
         if credentials is None or not secrets.compare_digest(credentials.credentials.encode(), token.encode()):
             raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
 
