@@ -120,9 +120,12 @@ def test_kill_9_three_times_loses_nothing(broker: Mosquitto, clip: Path, tmp_pat
         if round_ < 2:
             broker.start()
     assert enqueued[0] > 5 and enqueued[0] < enqueued[1] < enqueued[2]
-    final = run(services, tmp_path, edge_config(tmp_path, broker.port, clip), name="final")
-    assert final.wait() == 0
-    assert sub.wait_for(lambda s: len(unique_in_order(s.events())) > enqueued[2])
+    final = run(services, tmp_path, looping, name="final")  # the backlog drains, then a clean stop
+    assert final.wait_log("mqtt: connected", 60)
+    assert sub.wait_for(lambda s: len(unique_in_order(s.events())) > enqueued[2], 60)
+    final.signal(signal.SIGTERM)
+    assert final.wait(30) == 0
+    assert sub.wait_for(lambda s: unique_in_order(s.events())[-1]["data"].get("reason") == "shutdown")
     events = unique_in_order(sub.events())
     assert [e["seq"] for e in events] == list(range(len(events)))  # every enqueued event arrived, none twice
     assert any(s["state"] == "offline" and not s["clean"] for s, _ in sub.statuses())  # the last will
