@@ -16,6 +16,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -75,9 +77,22 @@ def _progress(collector: Collector, started: float, edge: subprocess.Popen[bytes
             f"dead letters {sum(counts['dead_letters'].values())}")
 
 
-def run_demo(workdir: Path, once: bool = False, video: Path = VTEST, api_port: int = 8080, pace: bool | None = None,
-             timeout_s: float = 900.0, quiet: bool = False) -> DemoResult:
-    """Run the demo; returns what was stored (``--once``) or when interrupted."""
+@dataclass
+class DemoSession:
+    collector: Collector
+    broker: LocalBroker
+    edge: subprocess.Popen[bytes]
+    token: str
+
+    @property
+    def dashboard_url(self) -> str:
+        return f"{self.collector.url}/dashboard/#token={self.token}"
+
+
+@contextmanager
+def demo_session(workdir: Path, once: bool = False, video: Path = VTEST, api_port: int = 8080,
+                 pace: bool | None = None) -> Iterator[DemoSession]:
+    """Broker, collector and edge service running; everything stopped (by PID) on exit."""
     if not video.exists():
         raise UserError(f"{video} is missing: apt-get install opencv-doc (make demo does this)")
     workdir.mkdir(parents=True, exist_ok=True)
@@ -96,29 +111,15 @@ def run_demo(workdir: Path, once: bool = False, video: Path = VTEST, api_port: i
     })
     collector = Collector(config)
     edge: subprocess.Popen[bytes] | None = None
-    say = (lambda *_: None) if quiet else print
     try:
         collector.start()
         if not collector.wait_ready(30):
             raise UserError("the collector did not come up within 30 s")
-        url = f"{collector.url}/dashboard/#token={token}"
-        say(f"smartstore demo: broker 127.0.0.1:{broker.port}, collector store {workdir / 'collector.db'}")
-        say(f"  dashboard: {url}")
-        say(f"  API token: {token}   (API: {collector.url}/docs, metrics: {collector.url}/metrics)")
         edge_yaml = edge_config(workdir, broker.port, video, once, pace if pace is not None else not once)
-        log = (workdir / "edge.log").open("wb")
-        edge = subprocess.Popen([sys.executable, "-m", "smartstore", "edge", "run", "--config", str(edge_yaml)],
-                                stdout=log, stderr=subprocess.STDOUT)
-        say(f"  edge service: pid {edge.pid} on {video.name} (log {workdir / 'edge.log'})"
-            + ("; Ctrl-C stops the demo" if not once else ""))
-        _wait(collector, edge, once, timeout_s, say, sys.stdout.isatty())
-        series = collector.store.footfall_series(STORE)
-        result = DemoResult(collector.store.counts()["events"], sum(p["in"] for p in series),
-                            sum(p["out"] for p in series), collector.store.devices(STORE), url, token,
-                            edge.poll())
-        say(f"smartstore demo: {result.events} events stored, footfall in {result.footfall_in} "
-            f"out {result.footfall_out}; devices {json.dumps([(d['device'], d['state']) for d in result.devices])}")
-        return result
+        with (workdir / "edge.log").open("wb") as log:
+            edge = subprocess.Popen([sys.executable, "-m", "smartstore", "edge", "run", "--config", str(edge_yaml)],
+                                    stdout=log, stderr=subprocess.STDOUT)
+        yield DemoSession(collector, broker, edge, token)
     finally:
         if edge is not None and edge.poll() is None:
             edge.send_signal(signal.SIGTERM)
@@ -129,6 +130,27 @@ def run_demo(workdir: Path, once: bool = False, video: Path = VTEST, api_port: i
                 edge.wait()
         collector.stop()
         broker.stop()
+
+
+def run_demo(workdir: Path, once: bool = False, video: Path = VTEST, api_port: int = 8080, pace: bool | None = None,
+             timeout_s: float = 900.0, quiet: bool = False) -> DemoResult:
+    """Run the demo; returns what was stored (``--once``) or when interrupted."""
+    say = (lambda *_, **__: None) if quiet else print
+    with demo_session(workdir, once, video, api_port, pace) as demo:
+        collector = demo.collector
+        say(f"smartstore demo: broker 127.0.0.1:{demo.broker.port}, collector store {workdir / 'collector.db'}")
+        say(f"  dashboard: {demo.dashboard_url}")
+        say(f"  API token: {demo.token}   (API: {collector.url}/docs, metrics: {collector.url}/metrics)")
+        say(f"  edge service: pid {demo.edge.pid} on {video.name} (log {workdir / 'edge.log'})"
+            + ("; Ctrl-C stops the demo" if not once else ""))
+        _wait(collector, demo.edge, once, timeout_s, say, sys.stdout.isatty())
+        series = collector.store.footfall_series(STORE)
+        result = DemoResult(collector.store.counts()["events"], sum(p["in"] for p in series),
+                            sum(p["out"] for p in series), collector.store.devices(STORE), demo.dashboard_url,
+                            demo.token, demo.edge.poll())
+        say(f"smartstore demo: {result.events} events stored, footfall in {result.footfall_in} "
+            f"out {result.footfall_out}; devices {json.dumps([(d['device'], d['state']) for d in result.devices])}")
+        return result
 
 
 def _port_free(port: int) -> bool:

@@ -1,7 +1,8 @@
 """The collector process: the MQTT ingest thread plus the HTTP API/dashboard (uvicorn), sharing one store.
 
-Extra API routers are picked up from :data:`ROUTER_MODULES` when those modules exist: each exposes
-``make_router(store: Store) -> fastapi.APIRouter`` (mounted under ``/api/v1`` behind the token check).
+Extra API routers are picked up from :data:`ROUTER_MODULES` when those modules define
+``collector_router(store: Store) -> fastapi.APIRouter | None`` (mounted under ``/api/v1`` behind the token check;
+``None`` when there is nothing to serve yet, e.g. no fitted model).
 """
 
 from __future__ import annotations
@@ -23,15 +24,17 @@ ROUTER_MODULES = ("collector.forecast.api", "collector.recommend.api")
 
 
 def extra_routers(store: Store) -> list[Any]:
+    """Routers from :data:`ROUTER_MODULES` that define ``collector_router(store) -> APIRouter | None``."""
     routers = []
     for name in ROUTER_MODULES:
         try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name is not None and name.startswith(exc.name):
-                continue
-            raise
-        routers.append(module.make_router(store))
+            factory = getattr(importlib.import_module(name), "collector_router", None)
+            router = factory(store) if factory is not None else None
+        except Exception:  # a broken extension must not take ingest down with it
+            log.exception("could not mount the API routes of %s", name)
+            continue
+        if router is not None:
+            routers.append(router)
     return routers
 
 
