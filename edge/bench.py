@@ -67,27 +67,21 @@ def looped_frames(sources: Sequence[Path], deadline: float) -> Iterator[tuple[in
             capture.release()
 
 
-def sync_latency(detector: Detector, tensors: list[Tensor], seconds: float) -> dict[str, float]:
-    """Bare ``engine.infer`` latency in ms (median, p95) over ``seconds``."""
-    for tensor in tensors[:3]:
-        detector.engine.infer(tensor)
+def sync_latency(detector: Detector, tensors: list[Tensor], seconds: float) -> list[float]:
+    """Bare ``engine.infer`` latencies in ms over about ``seconds``."""
     times = []
     deadline = time.perf_counter() + seconds
     for tensor in itertools.cycle(tensors):
         start = time.perf_counter()
         detector.engine.infer(tensor)
         times.append((time.perf_counter() - start) * 1e3)
-        if start > deadline and len(times) >= 10:
+        if start > deadline and len(times) >= 3:
             break
-    return {"latency_ms_median": statistics.median(times), "latency_ms_p95": float(np.percentile(times, 95)),
-            "latency_runs": len(times)}
+    return times
 
 
 def async_throughput(detector: Detector, tensors: list[Tensor], seconds: float) -> float:
-    """Bare ``engine.infer_stream`` frames per second over ``seconds`` (after a warm-up)."""
-    engine = detector.engine
-    for _ in engine.infer_stream((i, t) for i, t in zip(range(2 * engine.parallelism), itertools.cycle(tensors))):
-        pass
+    """Bare ``engine.infer_stream`` frames per second over ``seconds``."""
     deadline = time.perf_counter() + seconds
     start = time.perf_counter()
 
@@ -97,73 +91,96 @@ def async_throughput(detector: Detector, tensors: list[Tensor], seconds: float) 
                 return
             yield i, tensor
 
-    done = sum(1 for _ in engine.infer_stream(items()))
+    done = sum(1 for _ in detector.engine.infer_stream(items()))
     return done / (time.perf_counter() - start)
 
 
-def pipeline_throughput(detector: Detector, sources: Sequence[Path], seconds: float) -> dict[str, float]:
-    """Decode + preprocess + infer + postprocess frames per second (all sources together) over ``seconds``."""
-    for _ in detector.stream(looped_frames(sources, time.perf_counter() + 0.5)):
-        pass
+def pipeline_throughput(detector: Detector, sources: Sequence[Path], seconds: float) -> tuple[float, float]:
+    """Decode + preprocess + infer + postprocess: (frames per second of all sources together, boxes per frame)."""
     start = time.perf_counter()
     frames = boxes = 0
     for _, dets in detector.stream(looped_frames(sources, start + seconds)):
         frames += 1
         boxes += len(dets)
-    elapsed = time.perf_counter() - start
-    return {"pipeline_fps": frames / elapsed, "pipeline_boxes_per_frame": boxes / max(frames, 1)}
+    return frames / (time.perf_counter() - start), boxes / max(frames, 1)
 
 
-_ULTRALYTICS_SCRIPT = """
+_ULTRALYTICS_WORKER = """
 import json, sys, time, cv2
 from ultralytics import YOLO
-model_path, video, seconds, imgsz = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
+model_path, video, imgsz = sys.argv[1], sys.argv[2], int(sys.argv[3])
 model = YOLO(model_path, task="detect")
 cap = cv2.VideoCapture(video)
-frames = [cap.read()[1] for _ in range(64)]
-frames = [f for f in frames if f is not None]
+frames = [f for f in (cap.read()[1] for _ in range(16)) if f is not None]
 for f in frames[:5]:
     model.predict(f, imgsz=imgsz, verbose=False)
-n, start = 0, time.perf_counter()
-while time.perf_counter() - start < seconds:
-    model.predict(frames[n % len(frames)], imgsz=imgsz, verbose=False)
-    n += 1
-print(json.dumps({"ultralytics_fps": n / (time.perf_counter() - start)}))
+print(json.dumps({"ready": True}), flush=True)
+for line in sys.stdin:
+    n, start = 0, time.perf_counter()
+    while time.perf_counter() - start < float(line):
+        model.predict(frames[n % len(frames)], imgsz=imgsz, verbose=False)
+        n += 1
+    print(json.dumps({"fps": n / (time.perf_counter() - start)}), flush=True)
 """
 
 
-def ultralytics_predict(manifest: Manifest, item: ModelFile, video: Path, seconds: float) -> dict[str, Any]:
-    """ultralytics ``predict`` frames/s on the same file, in a subprocess; ``{}`` with a reason when it cannot run."""
-    if manifest.architecture != "yolo" or item.engine not in ("openvino", "onnxruntime"):
-        return {"ultralytics_skipped": f"not an ultralytics {item.engine} model"}
-    try:
-        import importlib.util
+class UltralyticsWorker:
+    """ultralytics ``predict`` on the same model file, in a child process (the runtime never imports ultralytics).
 
-        if importlib.util.find_spec("ultralytics") is None:
-            return {"ultralytics_skipped": "ultralytics is not installed"}
-    except ValueError:
-        return {"ultralytics_skipped": "ultralytics is not importable"}
-    with tempfile.TemporaryDirectory() as tmp:
+    The child loads the model once; :meth:`measure` runs it for some seconds, so its rounds interleave with ours.
+    """
+
+    def __init__(self, manifest: Manifest, item: ModelFile, video: Path) -> None:
+        self._tmp = tempfile.TemporaryDirectory()
         path = manifest.path_of(item)
         if item.engine == "openvino":  # ultralytics wants a *_openvino_model/ folder: link the same files there
-            folder = Path(tmp) / "model_openvino_model"
+            folder = Path(self._tmp.name) / "model_openvino_model"
             folder.mkdir()
             (folder / "model.xml").symlink_to(path)
             (folder / "model.bin").symlink_to(path.with_suffix(".bin"))
-            names = {i: name for i, name in enumerate(manifest.labels)}
             (folder / "metadata.yaml").write_text(json.dumps({
                 "task": "detect", "stride": 32, "batch": 1, "imgsz": [manifest.input.height, manifest.input.width],
-                "names": names}))
+                "names": dict(enumerate(manifest.labels))}))
             path = folder
         env = {**os.environ, "YOLO_OFFLINE": "1", "YOLO_AUTOINSTALL": "0", "YOLO_VERBOSE": "False"}
-        proc = subprocess.run(
-            [sys.executable, "-c", _ULTRALYTICS_SCRIPT, str(path), str(video), str(seconds),
-             str(manifest.input.width)], capture_output=True, text=True, env=env, timeout=seconds * 4 + 120)
-    if proc.returncode != 0:
-        lines = (proc.stderr or proc.stdout).strip().splitlines()
-        return {"ultralytics_skipped": f"predict failed: {lines[-1] if lines else proc.returncode}"}
-    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
-    return result
+        self._log = open(Path(self._tmp.name) / "stderr.log", "w+")  # noqa: SIM115 (closed in close())
+        self._proc = subprocess.Popen(
+            [sys.executable, "-c", _ULTRALYTICS_WORKER, str(path), str(video), str(manifest.input.width)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, text=True, env=env)
+        self._reply()
+
+    def _reply(self) -> dict[str, Any]:
+        assert self._proc.stdout is not None
+        line = self._proc.stdout.readline()
+        if not line:
+            self._proc.wait(timeout=30)
+            self._log.seek(0)
+            lines = self._log.read().strip().splitlines()
+            raise RuntimeError(f"ultralytics predict failed: {lines[-1] if lines else self._proc.returncode}")
+        reply: dict[str, Any] = json.loads(line)
+        return reply
+
+    def measure(self, seconds: float) -> float:
+        assert self._proc.stdin is not None
+        self._proc.stdin.write(f"{seconds}\n")
+        self._proc.stdin.flush()
+        return float(self._reply()["fps"])
+
+    def close(self) -> None:
+        if self._proc.stdin is not None:
+            self._proc.stdin.close()
+        self._proc.wait(timeout=30)
+        self._log.close()
+        self._tmp.cleanup()
+
+
+def ultralytics_available(manifest: Manifest, item: ModelFile) -> str | None:
+    """None when ultralytics can run this file, else the reason it cannot."""
+    if manifest.architecture != "yolo" or item.engine not in ("openvino", "onnxruntime"):
+        return f"not an ultralytics {item.engine} model"
+    import importlib.util
+
+    return None if importlib.util.find_spec("ultralytics") is not None else "ultralytics is not installed"
 
 
 def cpu_info() -> dict[str, Any]:
@@ -184,46 +201,109 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def bench_file(manifest: Manifest, item: ModelFile, sources: Sequence[Path], seconds: float,
-               device: str | None = None, ultralytics: bool = True, **options: Any) -> dict[str, Any]:
-    """All measurements for one model file."""
-    manifest.verify_file(item)
-    path = manifest.path_of(item)
-    frames = [frame for _, frame in read_frames(sources[0], 32)]
-    row: dict[str, Any] = {"engine": item.engine, "precision": item.precision, "path": str(path)}
-    for mode in ("latency", "throughput"):
-        engine = create(item.engine, path, **engine_options(item.engine, mode, device, options))
-        detector = Detector(manifest, item, engine)
-        tensors = [detector.prepare(frame)[0][0] for frame in frames]
-        if mode == "latency":
-            row.update(sync_latency(detector, tensors, seconds))
-        else:
-            row["async_fps"] = async_throughput(detector, tensors, seconds)
-            row["async_requests"] = engine.parallelism
-            row.update(pipeline_throughput(detector, sources, seconds))
-            row["pipeline_vs_async"] = row["pipeline_fps"] / row["async_fps"]
-        del detector, engine
-    if ultralytics:
-        row.update(ultralytics_predict(manifest, item, sources[0], seconds))
+def edge_process_rss_mb(model: str, item: ModelFile, video: Path, frames: int = 200) -> float:
+    """Peak RSS of a ``smartstore detect`` process on ``frames`` frames: the footprint of one edge pipeline."""
+    command = [sys.executable, "-c", "import sys, smartstore; sys.exit(smartstore.main())", "detect", str(video),
+               "--model", model, "--engine", item.engine, "--precision", item.precision, "--max-frames", str(frames)]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise InputError(f"smartstore detect exited with {proc.returncode}: run it by hand to see why")
+    return usage.ru_maxrss / 1024
+
+
+class Variant:
+    """One model file set up for every measurement: a LATENCY engine, a THROUGHPUT engine, ultralytics."""
+
+    def __init__(self, manifest: Manifest, item: ModelFile, frames: list[Frame], device: str | None,
+                 options: dict[str, Any]) -> None:
+        manifest.verify_file(item)
+        self.item = item
+        path = manifest.path_of(item)
+        self.latency = Detector(manifest, item, create(item.engine, path, **engine_options(
+            item.engine, "latency", device, options)))
+        self.throughput = Detector(manifest, item, create(item.engine, path, **engine_options(
+            item.engine, "throughput", device, options)))
+        self.tensors = [self.latency.prepare(frame)[0][0] for frame in frames]
+        self.latencies: list[float] = []
+        self.samples: dict[str, list[float]] = {"async_fps": [], "pipeline_fps": [], "ultralytics_fps": []}
+        self.boxes_per_frame = 0.0
+        self.ultralytics: UltralyticsWorker | None = None
+
+    def warm_up(self, sources: Sequence[Path]) -> None:
+        sync_latency(self.latency, self.tensors, 0.0)
+        async_throughput(self.throughput, self.tensors, 0.5)
+        pipeline_throughput(self.throughput, sources, 0.5)
+
+    def measure(self, sources: Sequence[Path], seconds: float) -> None:
+        """One round: each measurement for ``seconds``."""
+        self.latencies += sync_latency(self.latency, self.tensors, seconds)
+        self.samples["async_fps"].append(async_throughput(self.throughput, self.tensors, seconds))
+        fps, self.boxes_per_frame = pipeline_throughput(self.throughput, sources, seconds)
+        self.samples["pipeline_fps"].append(fps)
+        if self.ultralytics is not None:
+            self.samples["ultralytics_fps"].append(self.ultralytics.measure(seconds))
+
+    def row(self) -> dict[str, Any]:
+        row: dict[str, Any] = {
+            "engine": self.item.engine, "precision": self.item.precision,
+            "latency_ms_median": statistics.median(self.latencies),
+            "latency_ms_p95": float(np.percentile(self.latencies, 95)), "latency_runs": len(self.latencies),
+            "async_requests": self.throughput.engine.parallelism,
+            "pipeline_boxes_per_frame": self.boxes_per_frame,
+        }
+        for key, values in self.samples.items():
+            if values:
+                row[key] = statistics.median(values)
+                row[key + "_rounds"] = [round(v, 2) for v in values]
+        row["pipeline_vs_async"] = row["pipeline_fps"] / row["async_fps"]
         if "ultralytics_fps" in row:
             row["pipeline_vs_ultralytics"] = row["pipeline_fps"] / row["ultralytics_fps"]
-    return row
+        return row
 
 
 def run(model: str, engine: str, precisions: Sequence[str | None], sources: Sequence[Path], seconds: float,
-        device: str | None = None, ultralytics: bool = True, **options: Any) -> dict[str, Any]:
-    """Bench every precision of ``model`` on ``engine``; the report adds throughput ratios between precisions."""
+        device: str | None = None, ultralytics: bool = True, rounds: int = 5, **options: Any) -> dict[str, Any]:
+    """Bench every precision of ``model`` on ``engine``, interleaved: ``rounds`` rounds in which every variant runs
+    every measurement for ``seconds / rounds``; each figure is the median over rounds, so a load spike on a shared
+    machine hits all variants alike. The report adds throughput ratios between precisions."""
     manifest = Manifest.load(model)
     items = [manifest.select(engine, p) for p in precisions]
-    rows = [bench_file(manifest, item, sources, seconds, device, ultralytics, **options) for item in items]
+    frames = [frame for _, frame in read_frames(sources[0], 16)]
     report: dict[str, Any] = {"model": manifest.name, "engine": engine, "device": device or "default",
-                              "sources": [str(s) for s in sources], "seconds": seconds, "cpu": cpu_info(),
-                              "results": rows}
+                              "sources": [str(s) for s in sources], "seconds": seconds, "rounds": rounds,
+                              "cpu": cpu_info()}
+    report["edge_process_peak_rss_mb"] = edge_process_rss_mb(str(manifest.root), items[0], sources[0])
+    variants = [Variant(manifest, item, frames, device, options) for item in items]
+    skipped = set()
+    try:
+        for variant in variants:
+            reason = ultralytics_available(manifest, variant.item) if ultralytics else "--no-ultralytics"
+            if reason is None:
+                try:
+                    variant.ultralytics = UltralyticsWorker(manifest, variant.item, sources[0])
+                except RuntimeError as exc:
+                    skipped.add(str(exc))
+            else:
+                skipped.add(reason)
+            variant.warm_up(sources)
+        for _ in range(rounds):
+            for variant in variants:
+                variant.measure(sources, seconds / rounds)
+    finally:
+        for variant in variants:
+            if variant.ultralytics is not None:
+                variant.ultralytics.close()
+    rows = [variant.row() for variant in variants]
+    report["results"] = rows
+    if skipped:
+        report["ultralytics_skipped"] = sorted(skipped)
     by_precision = {r["precision"]: r for r in rows}
     if "int8" in by_precision and "fp32" in by_precision:
-        report["int8_vs_fp32_async"] = by_precision["int8"]["async_fps"] / by_precision["fp32"]["async_fps"]
-        report["int8_vs_fp32_pipeline"] = by_precision["int8"]["pipeline_fps"] / by_precision["fp32"]["pipeline_fps"]
-    report["peak_rss_mb"] = peak_rss_mb()
+        for key in ("async_fps", "pipeline_fps", "latency_ms_median"):
+            report[f"int8_vs_fp32_{key}"] = by_precision["int8"][key] / by_precision["fp32"][key]
+    report["bench_peak_rss_mb"] = peak_rss_mb()
     return report
 
 
@@ -233,15 +313,14 @@ def table(report: dict[str, Any]) -> str:
                ("async_fps", "{:.1f}"), ("pipeline_fps", "{:.1f}"), ("pipeline_vs_async", "{:.2f}"),
                ("ultralytics_fps", "{:.1f}"), ("pipeline_vs_ultralytics", "{:.2f}")]
     lines = [f"{report['model']} on {report['engine']} ({report['device']}), {report['cpu']['name']}, "
-             f"{report['cpu']['cores']} cores, {', '.join(report['cpu']['flags'])}"]
+             f"{report['cpu']['cores']} cores, {', '.join(report['cpu']['flags'])}; median of {report['rounds']} "
+             "interleaved rounds"]
     lines.append("  ".join(f"{name:>{max(len(name), 9)}}" for name, _ in columns))
     for row in report["results"]:
         cells = [fmt.format(row[name]) if name in row else "-" for name, fmt in columns]
         lines.append("  ".join(f"{cell:>{max(len(name), 9)}}" for cell, (name, _) in zip(cells, columns, strict=True)))
-    for key in ("int8_vs_fp32_async", "int8_vs_fp32_pipeline"):
-        if key in report:
-            lines.append(f"{key}: {report[key]:.2f}")
-    skipped = {row.get("ultralytics_skipped") for row in report["results"]} - {None}
-    lines.extend(f"ultralytics: {reason}" for reason in skipped)
-    lines.append(f"peak RSS: {report['peak_rss_mb']:.0f} MB")
+    lines.extend(f"{key}: {value:.2f}" for key, value in report.items() if key.startswith("int8_vs_fp32"))
+    lines.extend(f"ultralytics skipped: {reason}" for reason in report.get("ultralytics_skipped", []))
+    lines.append(f"peak RSS: edge process (smartstore detect) {report['edge_process_peak_rss_mb']:.0f} MB, "
+                 f"this bench process {report['bench_peak_rss_mb']:.0f} MB")
     return "\n".join(lines)

@@ -192,7 +192,8 @@ def _bench(args: argparse.Namespace) -> int:
         raise UserError(f"{args.video}: no such video")
     try:
         report = run(args.model, args.engine, args.precision.split(",") if args.precision else [None],
-                     [args.video], args.seconds, args.device, ultralytics=not args.no_ultralytics)
+                     [args.video], args.seconds, args.device, ultralytics=not args.no_ultralytics,
+                     rounds=args.rounds)
     except _model_errors() as exc:
         raise UserError(str(exc)) from None
     print(json.dumps(report, indent=2) if args.json else table(report))
@@ -207,6 +208,8 @@ def _register_bench(subparsers: Subparsers) -> None:
                        "are reported)")
     bench.add_argument("--video", type=Path, default=VTEST, help=f"video to decode (default {VTEST})")
     bench.add_argument("--seconds", type=float, default=10.0, help="duration of each measurement (default 10)")
+    bench.add_argument("--rounds", type=int, default=5, help="interleaved rounds over which each figure is the "
+                       "median (default 5)")
     bench.add_argument("--no-ultralytics", action="store_true", help="skip ultralytics predict")
     bench.add_argument("--json", action="store_true", help="print the report as JSON")
     bench.add_argument("--streams", type=_stream_counts, default=None, metavar="N[,N...]",

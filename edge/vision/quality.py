@@ -1,0 +1,75 @@
+"""Detector quality against ground-truth boxes: precision and recall at an IoU threshold (one-to-one matching).
+
+Matching is optimal one-to-one assignment on IoU (``scipy.optimize.linear_sum_assignment``); a prediction is a true
+positive when its assigned ground-truth box overlaps it by at least ``iou``. ``load_mot_gt`` reads MOTChallenge
+``gt.txt`` (``frame, id, x, y, w, h, conf, ...``; rows with ``conf == 0`` are ignored, as MOTChallenge does).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+from scipy.optimize import linear_sum_assignment
+
+from edge.vision.detections import Detections, box_iou
+
+Boxes = npt.NDArray[np.float32]
+
+
+@dataclass
+class Counts:
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+    frames: int = 0
+
+    @property
+    def precision(self) -> float:
+        return self.tp / max(self.tp + self.fp, 1)
+
+    @property
+    def recall(self) -> float:
+        return self.tp / max(self.tp + self.fn, 1)
+
+    def add(self, pred: Boxes, gt: Boxes, iou: float = 0.5) -> None:
+        tp = matched(pred, gt, iou)
+        self.tp += tp
+        self.fp += len(pred) - tp
+        self.fn += len(gt) - tp
+        self.frames += 1
+
+    def as_dict(self) -> dict[str, float]:
+        return {"precision": round(self.precision, 4), "recall": round(self.recall, 4), "tp": self.tp,
+                "fp": self.fp, "fn": self.fn, "frames": self.frames}
+
+
+def matched(pred: Boxes, gt: Boxes, iou: float = 0.5) -> int:
+    """Number of predictions matched one-to-one to ground truth with IoU >= ``iou``."""
+    if len(pred) == 0 or len(gt) == 0:
+        return 0
+    overlap = box_iou(pred, gt)
+    rows, cols = linear_sum_assignment(-np.where(overlap >= iou, overlap, 0.0))
+    return int(np.count_nonzero(overlap[rows, cols] >= iou))
+
+
+def load_mot_gt(path: Path) -> dict[int, Boxes]:
+    """MOTChallenge ``gt.txt`` -> ``{frame (1-based): xyxy boxes}``."""
+    rows = np.loadtxt(path, delimiter=",", ndmin=2)
+    rows = rows[rows[:, 6] != 0]
+    xyxy = np.concatenate([rows[:, 2:4], rows[:, 2:4] + rows[:, 4:6]], axis=1).astype(np.float32)
+    frames = rows[:, 0].astype(int)
+    return {int(f): xyxy[frames == f] for f in np.unique(frames)}
+
+
+def evaluate(results: Iterable[tuple[int, Detections]], gt: dict[int, Boxes], iou: float = 0.5,
+             conf: float = 0.0) -> Counts:
+    """Counts over ``(frame number, detections)`` pairs (frames absent from ``gt`` have no people)."""
+    counts = Counts()
+    empty = np.zeros((0, 4), np.float32)
+    for frame, dets in results:
+        counts.add(dets.xyxy[dets.score >= conf], gt.get(frame, empty), iou)
+    return counts
