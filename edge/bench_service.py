@@ -149,32 +149,7 @@ def _drain(box: Outbox, port: int, timeout: float = 300.0) -> float:
     return elapsed
 
 
-def _paho_baseline(port: int, events: int, payload: bytes) -> float:
-    """Events/s of bare paho-mqtt publishing ``events`` QoS 1 messages (no outbox): the ceiling for the drain."""
-    import paho.mqtt.client as paho
-    from paho.mqtt.enums import CallbackAPIVersion
-
-    client = paho.Client(CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5)
-    client.max_inflight_messages_set(0)
-    acked = [0]
-    client.on_publish = lambda *_: acked.__setitem__(0, acked[0] + 1)
-    client.connect("127.0.0.1", port)
-    while not client.is_connected():
-        client.loop(0.05)
-    start = time.perf_counter()
-    sent = 0
-    while acked[0] < events:
-        while sent < events and sent - acked[0] < 1000:
-            client.publish("smartstore/v1/bench/bench/footfall/crossing", payload, qos=1)
-            sent += 1
-        client.loop(0.0 if sent < events else 0.02)
-    elapsed = time.perf_counter() - start
-    client.disconnect()
-    return events / elapsed
-
-
 def _one_run(folder: Path, port: int, events: int) -> dict[str, float]:
-    baseline = _paho_baseline(port, events, _crossing(0).to_json())
     box = Outbox(folder / "single.db")
     per_call = []
     for i in range(2000):  # one event per transaction, as a frame with one crossing does
@@ -211,7 +186,6 @@ def _one_run(folder: Path, port: int, events: int) -> dict[str, float]:
         "drain_s": drain_s,
         "drain_per_s": events / drain_s,
         "together_per_s": events / together_s,
-        "paho_baseline_per_s": baseline,
     }
 
 
@@ -245,5 +219,4 @@ def outbox_table(result: dict[str, Any]) -> str:
         f"  enqueue, batches of 100:            {m['enqueue_batch100_per_s']:.0f} events/s",
         f"  drain a {result['events']}-event backlog:      {m['drain_s']:.2f} s ({m['drain_per_s']:.0f} events/s)",
         f"  enqueue + drain together:           {m['together_per_s']:.0f} events/s",
-        f"  bare paho-mqtt QoS 1 (no outbox):   {m['paho_baseline_per_s']:.0f} messages/s (ceiling for the drain)",
     ])
