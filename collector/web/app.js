@@ -49,11 +49,12 @@ function drawChart(points, now) {
   for (let t = end - 23 * 3600; t <= end; t += 3600) hours.push(t);
   const byHour = new Map(points.map((p) => [p.t, p]));
   const max = Math.max(1, ...points.map((p) => Math.max(p.in, p.out)));
-  const step = Math.pow(10, Math.floor(Math.log10(max)));
-  const niceMax = Math.ceil(max / step) * step;
+  const raw = max / 4, mag = Math.pow(10, Math.floor(Math.log10(raw)));
+  const tick = Math.max(1, [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw));
+  const ticks = Math.ceil(max / tick), niceMax = ticks * tick;
   const plotW = W - left - right, plotH = H - top - bottom, slot = plotW / hours.length, bar = Math.max(2, slot * 0.34);
-  for (let i = 0; i <= 4; i++) {
-    const v = (niceMax * i) / 4, y = top + plotH - (v / niceMax) * plotH;
+  for (let i = 0; i <= ticks; i++) {
+    const v = i * tick, y = top + plotH - (v / niceMax) * plotH;
     svg.append(el("line", { svg: 1, x1: left, x2: W - right, y1: y, y2: y, class: "grid-line" }));
     svg.append(el("text", { svg: 1, x: left - 6, y: y + 4, "text-anchor": "end", class: "axis" }, String(Math.round(v))));
   }
