@@ -35,7 +35,12 @@ def polyline_signed_distance(points: Array, line: Array) -> Array:
 
 def inside_polygon(points: Array, polygon: Array) -> np.ndarray:
     """Even-odd rule point-in-polygon for points (n, 2) and a polygon (k, 2): bool (n,)."""
-    a, b = polygon, np.roll(polygon, -1, axis=0)
+    return inside_edges(points, *polygon_edges(polygon))
+
+
+def inside_edges(points: Array, starts: Array, ends: Array) -> np.ndarray:
+    """Even-odd rule point-in-polygon for points (n, 2) and a polygon's edges ``starts`` -> ``ends``: bool (n,)."""
+    a, b = starts, ends
     px, py = points[:, 0:1], points[:, 1:2]
     straddles = (a[None, :, 1] > py) != (b[None, :, 1] > py)
     dy = np.where(b[:, 1] == a[:, 1], 1.0, b[:, 1] - a[:, 1])
@@ -43,10 +48,15 @@ def inside_polygon(points: Array, polygon: Array) -> np.ndarray:
     return np.asarray(np.count_nonzero(straddles & (px < x_at), axis=1) % 2 == 1)
 
 
-def polygon_signed_distance(points: Array, polygon: Array) -> Array:
-    """Signed distance of points (n, 2) to a polygon's border: positive inside."""
-    dist, _, _ = nearest_segment(points, polygon, np.roll(polygon, -1, axis=0))
-    return np.where(inside_polygon(points, polygon), dist, -dist)
+def polygon_edges(polygon: Array) -> tuple[Array, Array]:
+    """Edges of a closed polygon (k, 2) as ``starts``, ``ends`` (k, 2) each."""
+    return polygon, np.roll(polygon, -1, axis=0)
+
+
+def polygon_signed_distance(points: Array, starts: Array, ends: Array) -> Array:
+    """Signed distance of points (n, 2) to a polygon's border given by its edges: positive inside."""
+    dist, _, _ = nearest_segment(points, starts, ends)
+    return np.where(inside_edges(points, starts, ends), dist, -dist)
 
 
 def segments_intersect(p1: Array, p2: Array, q1: Array, q2: Array) -> np.ndarray:

@@ -176,8 +176,8 @@ class ByteTracker:
         tracked_left = pool_left[self.state[pool_left] == CONFIRMED]
         m2, unmatched_tracked, _ = self._associate(iou, tracked_left, low, cfg.low_match_iou)
         m_lost = np.zeros((0, 2), np.int64)
-        if cfg.lost_match_distance > 0:
-            lost = pool_left[self.state[pool_left] == LOST]
+        lost = pool_left[self.state[pool_left] == LOST]
+        if cfg.lost_match_distance > 0 and len(lost) and len(high_left):
             m_lost, _, high_left = self._associate(self._nearness(dets), lost, high_left, 1e-6)
         tentative = np.flatnonzero(self.state == TENTATIVE)
         m3, unmatched_tentative, high_left = self._associate(fused, tentative, high_left, cfg.tentative_match_iou)
@@ -199,7 +199,8 @@ class ByteTracker:
         alive = np.ones(len(self), bool)
         alive[unmatched_tentative] = False
         alive &= ~((self.state == LOST) & (self.frame - self.last_frame > self.max_lost))
-        self._keep(alive)
+        if not alive.all():
+            self._keep(alive)
 
         new = high_left[dets.score[high_left] >= cfg.new_track_thresh]
         self._add(dets[new], confirmed=self.frame == 1 or cfg.min_hits <= 1)

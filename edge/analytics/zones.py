@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from edge.analytics.config import ZoneConfig
-from edge.analytics.geometry import polygon_signed_distance
+from edge.analytics.geometry import polygon_edges, polygon_signed_distance
 from edge.analytics.state import TrackTable
 from edge.events import format_ts
 from edge.vision.detections import Detections
@@ -63,6 +63,7 @@ class Zone:
         self.config = config
         self.name = config.name
         self.polygon = np.asarray(config.polygon, np.float64)
+        self._edges = polygon_edges(self.polygon)
         self.max_occupancy = 0
         self.visit_count = 0
         self.total_dwell_s = 0.0
@@ -89,7 +90,7 @@ class Zone:
                 raise ValueError("Zone needs tracked detections (track_id is None)")
             rows, _ = table.rows(tracks.track_id)
             table["seen"][rows] = ts
-            sd = polygon_signed_distance(tracks.anchors(self.config.anchor).astype(np.float64), self.polygon)
+            sd = polygon_signed_distance(tracks.anchors(self.config.anchor).astype(np.float64), *self._edges)
             inside = table["inside"][rows]
             enter = rows[(sd > self.config.margin_px) & ~inside]
             leave = rows[(sd <= -self.config.margin_px) & inside]
