@@ -9,7 +9,9 @@ shared subscription and ``--publishers`` publisher processes (paho, QoS 1, MQTT 
 * ``backlog``: the collectors' persistent sessions are created, the collectors stop, every event is queued at
   the broker, then the collectors start and drain it: ingest throughput without publishers competing for CPU.
 
-Afterwards every event must be in the store exactly once, with no dead letter.
+Afterwards every event must be in the store exactly once, with no dead letter. ``collector_cpu_us_per_event``
+(CPU time of the collector processes once connected, per stored event) shows the cost independently of other
+load on the machine: ``events_per_cpu_second`` is what one fully available core would sustain.
 """
 
 from __future__ import annotations
@@ -60,9 +62,17 @@ def publish(port: int, count: int, rate: float, device: str) -> None:
     client.disconnect()
 
 
-def _collector(port: int, db: str, schema: str | None, replica: int, workdir: Path) -> subprocess.Popen[bytes]:
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a live process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _collector(port: int, db: str, schema: str | None, replica: int, workdir: Path,
+               protocol: str) -> subprocess.Popen[bytes]:
     cmd = [sys.executable, "-m", "smartstore", "-v", "collector", "run", "--no-api", "--db", db,
-           "--broker", f"127.0.0.1:{port}", "--group", "bench", "--client-id", f"bench-collector-{replica}"]
+           "--broker", f"127.0.0.1:{port}", "--group", "bench", "--client-id", f"bench-collector-{replica}",
+           "--protocol", protocol]
     if schema:
         cmd += ["--schema", schema]
     log = (workdir / f"collector-{replica}.log").open("wb")
@@ -96,7 +106,8 @@ def _count(store: Store) -> int:
 
 
 def run_bench(db: str = "sqlite", events: int = 100_000, rate: float = 12_000, publishers: int = 2,
-              mode: str = "live", replicas: int = 1, as_json: bool = False, timeout_s: float = 600) -> dict[str, Any]:
+              mode: str = "live", replicas: int = 1, as_json: bool = False, timeout_s: float = 600,
+              protocol: str = "5") -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="smartstore-bench-"))
     schema = None
     if db == "sqlite":
@@ -112,8 +123,9 @@ def run_bench(db: str = "sqlite", events: int = 100_000, rate: float = 12_000, p
                "publish(int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), sys.argv[4])"]
     collectors: list[subprocess.Popen[bytes]] = []
     try:
-        collectors = [_collector(broker.port, db, schema, i, workdir) for i in range(replicas)]
+        collectors = [_collector(broker.port, db, schema, i, workdir, protocol) for i in range(replicas)]
         _wait_connected(workdir, replicas)
+        cpu_before = sum(_cpu_seconds(c.pid) for c in collectors)  # imports and startup are not ingest
         if mode == "backlog":
             _stop(collectors)
         pub_rate = rate / publishers if mode == "live" else 0
@@ -127,11 +139,14 @@ def run_bench(db: str = "sqlite", events: int = 100_000, rate: float = 12_000, p
             for i in range(replicas):
                 (workdir / f"collector-{i}.log").unlink()
             started = time.time()
-            collectors = [_collector(broker.port, db, schema, i, workdir) for i in range(replicas)]
+            collectors = [_collector(broker.port, db, schema, i, workdir, protocol) for i in range(replicas)]
+            _wait_connected(workdir, replicas)
+            cpu_before = sum(_cpu_seconds(c.pid) for c in collectors)
         deadline = time.monotonic() + timeout_s
         while _count(store) < total and time.monotonic() < deadline:
             time.sleep(0.2)
         time.sleep(0.5)
+        cpu = sum(_cpu_seconds(c.pid) for c in collectors if c.poll() is None) - cpu_before
         stored = np.sort(np.array([r["stored"] for r in store.rows("SELECT stored FROM events")], dtype=float))
         latency = np.array([r["lag"] for r in store.rows("SELECT stored - ts AS lag FROM events")], dtype=float)
         dead = sum(store.counts()["dead_letters"].values())
@@ -147,6 +162,9 @@ def run_bench(db: str = "sqlite", events: int = 100_000, rate: float = 12_000, p
             "overall_ingest_per_s": round(len(stored) / max(stored[-1] - started, 1e-9), 1) if len(stored) else 0,
             "latency_ms": {q: round(float(np.percentile(latency, p)) * 1000, 1) for q, p in
                            (("p50", 50), ("p95", 95), ("p99", 99))} if mode == "live" and len(latency) else None,
+            "collector_cpu_us_per_event": round(cpu / max(len(stored), 1) * 1e6, 1),
+            "events_per_cpu_second": round(len(stored) / max(cpu, 1e-9)),
+            "mqtt": protocol,
             "machine": f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}",
         }
     finally:

@@ -26,10 +26,10 @@ def _collector_config(args: argparse.Namespace) -> CollectorConfig:
         if not host or not port.isdigit():
             raise UserError(f"--broker {args.broker!r}: expected HOST:PORT")
         overrides.update({"mqtt.host": host, "mqtt.port": port})
-    for key in ("group", "client_id", "token"):
+    names = {"group": "mqtt.group", "client_id": "mqtt.client_id", "token": "api.token", "protocol": "mqtt.protocol"}
+    for key, name in names.items():
         if getattr(args, key, None):
-            overrides[{"group": "mqtt.group", "client_id": "mqtt.client_id", "token": "api.token"}[key]] = getattr(
-                args, key)
+            overrides[name] = getattr(args, key)
     if getattr(args, "listen", None):
         host, _, port = args.listen.rpartition(":")
         if not host or not port.isdigit():
@@ -75,7 +75,7 @@ def _bench_collector(args: argparse.Namespace) -> int:
     from collector.bench import run_bench
 
     run_bench(args.db, events=args.events, rate=args.rate, publishers=args.publishers, mode=args.mode,
-              replicas=args.replicas, as_json=args.json)
+              replicas=args.replicas, as_json=args.json, protocol=args.protocol)
     return 0
 
 
@@ -97,6 +97,7 @@ def _register_collector(subparsers: Subparsers) -> None:
     run.add_argument("--listen", help="API HOST:PORT (default 127.0.0.1:8080)")
     run.add_argument("--token", help="API bearer token (better: SMARTSTORE_COLLECTOR_TOKEN)")
     run.add_argument("--no-api", action="store_true", help="ingest only")
+    run.add_argument("--protocol", choices=("5", "3.1.1"), help="MQTT protocol version (default 5)")
     sales = add_command(group, "import-sales", "import point-of-sale history from a CSV file", _collector_import_sales)
     sales.add_argument("csv", type=Path, help="CSV with sku/item, time (or date+time), qty, price, receipt, store")
     sales.add_argument("--store", help="store id for files without a store column")
@@ -122,6 +123,7 @@ def _register_bench_collector(subparsers: Subparsers) -> None:
     bench.add_argument("--replicas", type=int, default=1, help="collector processes on one shared subscription")
     bench.add_argument("--mode", choices=("live", "backlog"), default="live",
                        help="live: publish while ingesting; backlog: queue everything, then drain")
+    bench.add_argument("--protocol", choices=("5", "3.1.1"), default="5", help="the collectors' MQTT version")
     bench.add_argument("--json", action="store_true")
 
 def _forecast(args: argparse.Namespace) -> int:
