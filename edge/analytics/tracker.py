@@ -25,8 +25,6 @@ TENTATIVE, CONFIRMED, LOST = 0, 1, 2
 
 _STD_POS = 1.0 / 20
 _STD_VEL = 1.0 / 160
-_F = np.eye(8, dtype=np.float64)
-_F[:4, 4:] = np.eye(4)
 
 
 def _linear_assignment(cost: npt.NDArray[np.float64], limit: float) -> np.ndarray:
@@ -70,7 +68,7 @@ class ByteTracker:
         self.frame = 0
         self._next_id = 1
         self.mean = np.zeros((0, 8))
-        self.cov = np.zeros((0, 8, 8))
+        self.cov = np.zeros((0, 3, 4))
         self.state = np.zeros(0, np.int8)
         self.ids = np.zeros(0, np.int64)  # -1 while tentative
         self.hits = np.zeros(0, np.int64)
@@ -82,27 +80,29 @@ class ByteTracker:
         return len(self.state)
 
     # --- Kalman filter, all rows at once -------------------------------------------------------------
+    # The four coordinates are independent (F, Q, R and the initial P are per coordinate), so the 8x8 covariance
+    # is four 2x2 blocks: ``cov[:, 0]`` position variance, ``cov[:, 1]`` position-velocity covariance,
+    # ``cov[:, 2]`` velocity variance, each (n, 4). Predict and update are then elementwise, exactly.
     def _predict(self) -> None:
         if not len(self):
             return
         self.mean[self.state != CONFIRMED, 6:] = 0.0  # lost/tentative boxes keep their size
         wh = self.mean[:, 2:4]
-        q = np.concatenate([_size_std(wh, _STD_POS), _size_std(wh, _STD_VEL)], axis=1) ** 2
-        self.mean = self.mean @ _F.T
-        self.cov = _F @ self.cov @ _F.T
-        self.cov[:, np.arange(8), np.arange(8)] += q
+        q_pos, q_vel = _size_std(wh, _STD_POS) ** 2, _size_std(wh, _STD_VEL) ** 2
+        pp, pv, vv = self.cov[:, 0], self.cov[:, 1], self.cov[:, 2]
+        self.cov = np.stack([pp + 2 * pv + vv + q_pos, pv + vv, vv + q_vel], axis=1)
+        self.mean[:, :4] += self.mean[:, 4:]
 
     def _kf_update(self, rows: np.ndarray, boxes: np.ndarray) -> None:
-        z = _xyxy_to_cxcywh(boxes)
         mean, cov = self.mean[rows], self.cov[rows]
-        r = _size_std(mean[:, 2:4], _STD_POS) ** 2
-        s = cov[:, :4, :4].copy()
-        s[:, np.arange(4), np.arange(4)] += r
-        pht = cov[:, :, :4]  # P H^T, H = [I 0]
-        gain = np.linalg.solve(s, pht.transpose(0, 2, 1)).transpose(0, 2, 1)  # (k, 8, 4)
-        innovation = z - mean[:, :4]
-        self.mean[rows] = mean + np.einsum("kij,kj->ki", gain, innovation)
-        self.cov[rows] = cov - gain @ cov[:, :4, :]
+        pp, pv, vv = cov[:, 0], cov[:, 1], cov[:, 2]
+        s = pp + _size_std(mean[:, 2:4], _STD_POS) ** 2
+        k_pos, k_vel = pp / s, pv / s
+        innovation = _xyxy_to_cxcywh(boxes) - mean[:, :4]
+        mean[:, :4] += k_pos * innovation
+        mean[:, 4:] += k_vel * innovation
+        self.mean[rows] = mean
+        self.cov[rows] = np.stack([(1 - k_pos) * pp, (1 - k_pos) * pv, vv - k_vel * pv], axis=1)
 
     def _add(self, dets: Detections, confirmed: bool) -> None:
         k = len(dets)
@@ -111,9 +111,7 @@ class ByteTracker:
         m = np.zeros((k, 8))
         m[:, :4] = _xyxy_to_cxcywh(dets.xyxy)
         wh = m[:, 2:4]
-        std = np.concatenate([_size_std(wh, 2 * _STD_POS), _size_std(wh, 10 * _STD_VEL)], axis=1)
-        cov = np.zeros((k, 8, 8))
-        cov[:, np.arange(8), np.arange(8)] = std**2
+        cov = np.stack([_size_std(wh, 2 * _STD_POS) ** 2, np.zeros((k, 4)), _size_std(wh, 10 * _STD_VEL) ** 2], axis=1)
         ids = np.full(k, -1, np.int64)
         if confirmed:
             ids = np.arange(self._next_id, self._next_id + k)
