@@ -16,7 +16,7 @@ def nearest_segment(points: Array, starts: Array, ends: Array) -> tuple[Array, A
     """For points (n, 2) and segments (s, 2)->(s, 2): distance (n,), side cross product (n,), nearest index (n,)."""
     d = ends - starts  # (s, 2)
     rel = points[:, None, :] - starts[None, :, :]  # (n, s, 2)
-    t = np.clip(np.einsum("nsk,sk->ns", rel, d) / np.einsum("sk,sk->s", d, d), 0.0, 1.0)
+    t = np.minimum(np.maximum(np.einsum("nsk,sk->ns", rel, d) / np.einsum("sk,sk->s", d, d), 0.0), 1.0)
     gap = rel - t[..., None] * d[None]
     dist = np.hypot(gap[..., 0], gap[..., 1])
     nearest = np.argmin(dist, axis=1) if len(starts) else np.zeros(len(points), np.int64)
