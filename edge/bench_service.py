@@ -4,7 +4,9 @@ Stream density runs the real :class:`edge.service.EdgeService` on ``N`` copies o
 ``fps`` and looped, through one shared detector, the tracker, line/zone counters, events, the SQLite outbox and MQTT
 (to a private Mosquitto on a free loopback port when the ``mosquitto`` binary exists). After a warm-up it measures,
 per stream, frames captured, processed and dropped (replaced by a newer frame before the pipeline took them).
-A stream count is sustained when every stream processes >= 95 % of its frames.
+A stream count is sustained when every stream processes >= 95 % of its frames. Because the development
+machine is shared, it also reports the process's CPU time per frame (all threads) and the stream count that
+CPU cost would allow on this many idle cores (``projected_streams_idle``).
 
 The outbox benchmark measures enqueue rate (one event per transaction, as per frame, and batches of 100),
 the drain of a backlog through Mosquitto at QoS 1 (PUBACK, then delete), enqueue and drain running together,
@@ -82,9 +84,11 @@ def bench_streams(streams: int, video: Path, model: str = "person-ssdlite", engi
 
             def timer() -> None:
                 time.sleep(warmup)
-                marks["start"] = (time.monotonic(), snapshot(), service.enqueue_s, service.frames)
+                marks["start"] = (time.monotonic(), snapshot(), service.enqueue_s, service.enqueue_cpu_s,
+                                  service.frames, time.process_time())
                 time.sleep(seconds)
-                marks["end"] = (time.monotonic(), snapshot(), service.enqueue_s, service.frames)
+                marks["end"] = (time.monotonic(), snapshot(), service.enqueue_s, service.enqueue_cpu_s,
+                                service.frames, time.process_time())
                 service.stop()
 
             thread = threading.Thread(target=timer, daemon=True)
@@ -95,7 +99,9 @@ def bench_streams(streams: int, video: Path, model: str = "person-ssdlite", engi
             if broker is not None:
                 broker.terminate()
                 broker.wait()
-    (t0, s0, e0, f0), (t1, s1, e1, f1) = marks["start"], marks["end"]
+    (t0, s0, e0, c0, f0, p0), (t1, s1, e1, c1, f1, p1) = marks["start"], marks["end"]
+    frames = max(f1 - f0, 1)
+    cpu_ms = 1000 * (p1 - p0) / frames
     wall = t1 - t0
     per_stream = []
     for cid in s0:
@@ -113,18 +119,30 @@ def bench_streams(streams: int, video: Path, model: str = "person-ssdlite", engi
         "dropped": sum(s["dropped"] for s in per_stream),
         "dropped_pct": round(100 * (1 - total_processed / max(total_captured, 1)), 2),
         "sustained": all(s["processed"] >= 0.95 * s["captured"] for s in per_stream),
-        "publish_ms_per_frame": round(1000 * (e1 - e0) / max(f1 - f0, 1), 4),
+        "publish_ms_per_frame": round(1000 * (e1 - e0) / frames, 4),
+        "publish_cpu_ms_per_frame": round(1000 * (c1 - c0) / frames, 4),
+        "cpu_ms_per_frame": round(cpu_ms, 2),  # all threads of the process: decode, inference, tracking, MQTT
+        "projected_streams_idle": round(_cores() * 1000 / cpu_ms / fps, 1),
         "events": service.outbox.last_seq + 1,
         "per_stream": per_stream,
     }
 
 
+def _cores() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0))
+
+
 def table(results: list[dict[str, Any]]) -> str:
-    lines = ["streams  target fps  processed fps (total / slowest stream)  dropped  sustained  publish ms/frame"]
+    lines = ["streams  fps each  processed fps total/slowest  dropped       sustained  publish ms/frame (cpu)  "
+             "cpu ms/frame  streams if idle"]
     for r in results:
-        lines.append(f"{r['streams']:>7}  {r['target_fps']:>10g}  {r['processed_fps_total']:>17.1f} / "
-                     f"{r['min_stream_fps']:<19.1f}  {r['dropped']:>4} ({r['dropped_pct']:.1f} %)  "
-                     f"{'yes' if r['sustained'] else 'no':>9}  {r['publish_ms_per_frame']:>16.3f}")
+        lines.append(f"{r['streams']:>7}  {r['target_fps']:>8g}  {r['processed_fps_total']:>12.1f} / "
+                     f"{r['min_stream_fps']:<13.1f}  {r['dropped']:>5} ({r['dropped_pct']:4.1f} %)  "
+                     f"{'yes' if r['sustained'] else 'no':>9}  {r['publish_ms_per_frame']:>8.3f} "
+                     f"({r['publish_cpu_ms_per_frame']:.3f})       {r['cpu_ms_per_frame']:>12.1f}  "
+                     f"{r['projected_streams_idle']:>15.1f}")
     return "\n".join(lines)
 
 
