@@ -39,6 +39,7 @@ def lazy(target: str) -> Builder:
 BUILDERS: dict[str, Builder] = {
     "person-ssdlite": lazy("export.person_ssdlite:build"),
     "yolo11n": lazy("export.yolo:build_yolo11n"),
+    "efficientnet-lite0": lazy("export.embedder:build_efficientnet_lite0"),
 }
 
 

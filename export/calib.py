@@ -1,4 +1,4 @@
-"""Calibration images: real frames from image folders and videos, letterboxed to the model input.
+"""Calibration images: real frames from image folders and videos, prepared like the runtime prepares frames.
 
 INT8 calibration needs enough varied, real images; :func:`load` refuses fewer than ``MIN_IMAGES`` with a message
 that says how many it found and how many it needs.
@@ -12,6 +12,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edge.models import InputSpec
+from edge.vision.preprocess import fit, to_tensor
 from export.common import ExportError
 
 MIN_IMAGES = 16
@@ -64,19 +66,12 @@ def collect(sources: Sequence[Path], count: int) -> list[np.ndarray]:
     return images[:count]
 
 
-def letterbox(image: np.ndarray, size: int) -> np.ndarray:
-    """BGR HWC uint8 -> RGB CHW float32 in [0, 1], letterboxed like ultralytics (centred, grey 114 padding)."""
-    from ultralytics.data.augment import LetterBox
-
-    boxed = LetterBox(new_shape=(size, size), auto=False, scaleup=True)(image=image)
-    return np.ascontiguousarray(boxed[:, :, ::-1].transpose(2, 0, 1), dtype=np.float32) / 255.0
-
-
-def load(sources: Sequence[Path], size: int, count: int = 64, minimum: int = MIN_IMAGES) -> np.ndarray:
-    """``[N, 3, size, size]`` float32 calibration batch from real images; refuses fewer than ``minimum``."""
+def load(sources: Sequence[Path], spec: InputSpec, count: int = 64, minimum: int = MIN_IMAGES) -> np.ndarray:
+    """``[N, ...]`` calibration batch from real images, prepared exactly as the runtime prepares frames for a model
+    with input ``spec``; refuses fewer than ``minimum`` images."""
     images = collect(sources, count)
     if len(images) < minimum:
         names = ", ".join(str(s) for s in sources)
         raise ExportError(f"too few calibration images in {names}: found {len(images)}, need at least {minimum} "
                           f"(add more real images or a video)")
-    return np.stack([letterbox(img, size) for img in images])
+    return np.concatenate([to_tensor(fit(img, spec)[0], spec) for img in images])
