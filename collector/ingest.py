@@ -190,7 +190,11 @@ class Ingestor:
             except Exception as exc:
                 log.warning("batch rejected by the store (%s: %s); storing message by message",
                             type(exc).__name__, exc)
-                return self._commit_one_by_one(batch)
+                try:
+                    return self._commit_one_by_one(batch)
+                except self.store.transient_errors as again:  # the store went away meanwhile: retry all
+                    log.warning("store unavailable (%s); retrying the batch in %.1f s", str(again).strip(), delay)
+                    self.store.reset()
             if stop is not None and stop.wait(delay):
                 return None
             if stop is None:
