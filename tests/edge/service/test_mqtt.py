@@ -8,10 +8,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from edge.config import Backoff, MqttConfig, TlsConfig
-from edge.events import Event, kinds, validate
+from edge.events import Event, kinds, load_schema, validate
 from edge.mqtt import Publisher
 from edge.outbox import Outbox
 from tests.edge.service.conftest import make_broker
@@ -56,11 +57,14 @@ def test_round_trip_every_field_intact_and_valid(broker: Mosquitto, outbox: Outb
         assert sub.wait_for(lambda s: len(outbox) == 0)  # acked rows deleted
         online = [s for s, _ in sub.statuses() if s["state"] == "online"]
         assert online and online[0]["device"] == "d1"
+        jsonschema.validate(online[0], load_schema("status"))
     finally:
         pub.stop()
         sub.close()
     late = Subscriber(broker.port)  # retained status: a new subscriber learns the device went offline cleanly
     assert late.wait_for(lambda s: any(r and st["state"] == "offline" and st["clean"] for st, r in s.statuses()))
+    for status, _ in late.statuses():
+        jsonschema.validate(status, load_schema("status"))
     late.close()
 
 
@@ -212,7 +216,5 @@ def test_mqtt_311_option(broker: Mosquitto, outbox: Outbox) -> None:
 
 
 def test_every_kind_has_a_data_schema() -> None:
-    from edge.events import load_schema
-
     for kind in kinds():
         assert load_schema(kind)["type"] == "object"
