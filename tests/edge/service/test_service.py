@@ -255,3 +255,23 @@ def test_edge_check_reports_each_step(broker: Mosquitto, clip: Path, tmp_path: P
     assert result.returncode == 1
     assert "FAIL camera entrance: video file" in result.stdout and "FAIL broker: 127.0.0.1" in result.stdout
     assert "Connection refused" in result.stdout
+
+
+def test_two_cameras_share_one_detector(broker: Mosquitto, vtest_video: Path, clip: Path, tmp_path: Path,
+                                        services: list[ServiceProcess]) -> None:
+    short = write_clip(vtest_video, tmp_path / "short.avi", 40)
+    config = edge_config(tmp_path, broker.port, short)
+    second = {**config["cameras"][0], "id": "aisle"}
+    config["cameras"].append(second)
+    sub = Subscriber(broker.port)
+    service = run(services, tmp_path, config)
+    assert service.wait() == 0, service.raw_log()[-2000:]
+    started = [e for e in service.logs() if e["msg"] == "service started"]
+    assert len(started) == 1 and started[0]["cameras"] == ["entrance", "aisle"]
+    assert next(e for e in service.logs() if e["msg"] == "service stopped")["frames"] == 80  # 40 + 40, none lost
+    assert sub.wait_for(lambda s: any(e["data"].get("reason") == "shutdown" for e in s.events()))
+    health = [e for e in sub.events() if e["kind"] == "device.health" and e["data"]["reason"] == "shutdown"]
+    assert health[0]["data"]["engine"] == "openvino"
+    cameras = {e["camera"] for e in sub.events() if e["kind"] == "zone.occupancy"}
+    assert cameras == {"entrance", "aisle"}
+    sub.close()
