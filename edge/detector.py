@@ -21,7 +21,7 @@ from edge.models import Manifest, ModelError, ModelFile
 from edge.vision.decoders import DecodeParams, decode_ssd, decode_yolo
 from edge.vision.detections import Detections
 from edge.vision.preprocess import Transform, fit, to_tensor
-from edge.vision.tiling import Tiling, merge, windows
+from edge.vision.tiling import Tiling, Window, drop_cut, merge, windows
 
 T = TypeVar("T")
 Frame = npt.NDArray[Any]  # HxWx3 uint8 BGR
@@ -72,8 +72,8 @@ class Detector:
     def class_id(self, label: str) -> int:
         return self.manifest.class_id(label)
 
-    def prepare(self, frame: Frame) -> list[tuple[Tensor, Transform]]:
-        """Frame -> model tensors with their box transforms (one per tile; one without tiling)."""
+    def prepare(self, frame: Frame) -> list[tuple[Tensor, Transform, Window]]:
+        """Frame -> model tensors with their box transforms and frame windows (one per tile; one without tiling)."""
         if frame is None or frame.ndim != 3 or frame.shape[2] != 3:
             raise EngineError(f"expected a BGR frame HxWx3, got {None if frame is None else frame.shape}")
         h, w = frame.shape[:2]
@@ -84,18 +84,21 @@ class Detector:
             image, transform = fit(frame[y0:y1, x0:x1], spec)
             tensor = image[None] if self._fused else to_tensor(image, spec)
             out.append((tensor, Transform(transform.scale_x, transform.scale_y, transform.pad_x, transform.pad_y,
-                                          w, h, float(x0), float(y0))))
+                                          w, h, float(x0), float(y0)), (x0, y0, x1, y1)))
         return out
 
-    def decode(self, outputs: list[Tensor], transform: Transform) -> Detections:
-        """Raw outputs of one request -> Detections in frame pixels."""
+    def decode(self, outputs: list[Tensor], transform: Transform, window: Window | None = None) -> Detections:
+        """Raw outputs of one request -> Detections in frame pixels (for a tile ``window``: minus boxes it cut)."""
         spec = self.manifest.input
         if self.manifest.architecture == "yolo":
             dets = decode_yolo(outputs[0], spec.width, spec.height, self.params, self.file.boxes == "normalized")
         else:
             dets = decode_ssd(dict(zip(self.engine.output_names, outputs, strict=True)), spec.width, spec.height,
                               self.params)
-        return Detections(transform.to_frame(dets.xyxy), dets.score, dets.class_id)
+        dets = Detections(transform.to_frame(dets.xyxy), dets.score, dets.class_id)
+        if window is not None and self.tiling is not None:
+            dets = drop_cut(dets, window, transform.frame_w, transform.frame_h)
+        return dets
 
     def _finish(self, parts: list[Detections]) -> Detections:
         if self.tiling is None:
@@ -104,7 +107,7 @@ class Detector:
 
     def __call__(self, frame: Frame) -> Detections:
         """Detect in one frame, synchronously."""
-        return self._finish([self.decode(self.engine.infer(t), tr) for t, tr in self.prepare(frame)])
+        return self._finish([self.decode(self.engine.infer(t), tr, win) for t, tr, win in self.prepare(frame)])
 
     def stream(self, frames: Iterable[tuple[T, Frame]]) -> Iterator[tuple[T, Detections]]:
         """Pipelined detection of ``(tag, frame)`` pairs; yields ``(tag, detections)`` in input order.
@@ -112,15 +115,15 @@ class Detector:
         Preprocessing of the next frames overlaps inference of earlier ones (the engine keeps
         ``engine.parallelism`` requests in flight), so several cameras can share one detector.
         """
-        def requests() -> Iterator[tuple[tuple[int, T, int, Transform], Tensor]]:
-            for seq, (tag, frame) in enumerate(frames):
+        def requests() -> Iterator[tuple[tuple[T, int, Transform, Window], Tensor]]:
+            for tag, frame in frames:
                 prepared = self.prepare(frame)
-                for tensor, transform in prepared:
-                    yield (seq, tag, len(prepared), transform), tensor
+                for tensor, transform, window in prepared:
+                    yield (tag, len(prepared), transform, window), tensor
 
         parts: list[Detections] = []
-        for (_, tag, n_parts, transform), outputs in self.engine.infer_stream(requests()):
-            parts.append(self.decode(outputs, transform))
+        for (tag, n_parts, transform, window), outputs in self.engine.infer_stream(requests()):
+            parts.append(self.decode(outputs, transform, window))
             if len(parts) == n_parts:
                 yield tag, self._finish(parts)
                 parts = []

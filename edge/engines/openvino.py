@@ -23,7 +23,7 @@ class OpenVINOConfig(EngineConfig):
     device: str = "CPU"  # CPU | GPU | NPU | AUTO (also GPU.1, AUTO:GPU,CPU)
     hint: Literal["LATENCY", "THROUGHPUT", "CUMULATIVE_THROUGHPUT"] = "LATENCY"
     streams: int | None = Field(default=None, ge=1)  # CPU streams (None: from the hint)
-    requests: int | None = Field(default=None, ge=1)  # async requests in flight (None: the device's optimum)
+    requests: int | None = Field(default=None, ge=1)  # async requests in flight (None: the device's optimum + 1)
     cache_dir: str | None = None  # compiled-blob cache (speeds up GPU/NPU start)
     # execution precision of float layers (None: the device default, bf16 on CPUs with AVX512_BF16 or AMX)
     inference_precision: Literal["f32", "bf16", "f16"] | None = None
@@ -124,7 +124,8 @@ class OpenVINOEngine(Engine):
     def parallelism(self) -> int:
         if self.config.requests:
             return self.config.requests
-        return int(self._compile().get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
+        # one more than the device runs at once: a queued request keeps it busy while the caller prepares the next
+        return int(self._compile().get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")) + 1
 
     def infer(self, tensor: Tensor) -> list[Tensor]:
         self._compile()

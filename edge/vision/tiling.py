@@ -1,7 +1,9 @@
 """Tiled inference for small objects: overlapping windows over the frame (plus the whole frame), merged by NMS.
 
 Each window is resized to the model input on its own, so a person 40 px tall in a 768x576 frame is seen at about
-twice the size in a 2x2 grid. Boxes from all windows are mapped back to frame pixels and merged with class-aware NMS.
+twice the size in a 2x2 grid. Boxes from all windows are mapped back to frame pixels; boxes a tile cut at one of
+its inner edges are dropped (the whole object comes from a neighbour or the full frame), and the rest are merged
+with class-aware NMS.
 """
 
 from __future__ import annotations
@@ -42,3 +44,13 @@ def windows(width: int, height: int, tiling: Tiling) -> list[Window]:
 def merge(parts: list[Detections], tiling: Tiling, max_det: int | None = None) -> Detections:
     """Detections of all windows (already in frame pixels) -> one set, overlaps resolved by class-aware NMS."""
     return nms(Detections.merge(parts), tiling.iou, class_aware=True, max_det=max_det)
+
+
+def drop_cut(dets: Detections, window: Window, frame_w: int, frame_h: int, margin: float = 2.0) -> Detections:
+    """Drop boxes that touch an edge of ``window`` lying inside the frame: the tile cut those objects, and their
+    whole box comes from a neighbouring tile or the full-frame pass. The full frame itself is never cut."""
+    x0, y0, x1, y1 = window
+    b = dets.xyxy
+    cut = ((x0 > 0) & (b[:, 0] <= x0 + margin)) | ((y0 > 0) & (b[:, 1] <= y0 + margin))
+    cut |= ((x1 < frame_w) & (b[:, 2] >= x1 - margin)) | ((y1 < frame_h) & (b[:, 3] >= y1 - margin))
+    return dets[~cut]
