@@ -81,6 +81,7 @@ class ForecastResult:
     chosen: dict[str, str]
     backtest_mae: dict[str, float]  # per model, over the calibration folds
     filled: int = 0
+    skipped: list[str] = field(default_factory=list)  # series left out (too little history)
 
 
 def _history(panel: Panel) -> History:

@@ -1,0 +1,133 @@
+"""Forecast endpoints (a FastAPI router the collector mounts under ``/api/v1``) and the store adapter.
+
+``forecast_from_store(store, store_id, kind)`` turns the collector store's footfall roll-up (``kind="footfall"``,
+hourly, value = people in) or sale lines (``kind="sales"``, daily quantity per SKU) into a long table and forecasts
+it. Empty buckets are zero (the store omits them).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Protocol
+
+import pandas as pd
+from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel, Field
+
+from collector.forecast.data import ForecastInputError
+from collector.forecast.pipeline import ForecastResult
+from collector.forecast.replenish import replenishment
+from collector.forecast.service import forecast_table, options
+
+
+class StoreReader(Protocol):
+    """What the forecaster reads from ``collector.store`` (both the SQLite and the PostgreSQL store have it)."""
+
+    def footfall_series(self, store: str | None = None, start: float | None = None, end: float | None = None,
+                        bucket: str = "hour", camera: str | None = None, per_camera: bool = False,
+                        ) -> list[dict[str, Any]]: ...
+
+    def sales(self, store: str | None = None, start: float | None = None, end: float | None = None,
+              sku: str | None = None) -> list[dict[str, Any]]: ...
+
+
+def store_table(store: StoreReader, store_id: str, kind: str, per_camera: bool = False) -> pd.DataFrame:
+    """The store's footfall (hourly, per store or camera) or sales (daily quantity per SKU) as a long table."""
+    if kind == "footfall":
+        rows = pd.DataFrame(store.footfall_series(store_id, bucket="hour", per_camera=per_camera))
+        if rows.empty:
+            raise ForecastInputError(f"store {store_id!r} has no footfall yet")
+        sid = rows["camera"].fillna(store_id) if per_camera else rows["store"]
+        return pd.DataFrame({"series_id": sid, "timestamp": pd.to_datetime(rows["t"], unit="s"),
+                             "value": rows["in"]})
+    if kind == "sales":
+        rows = pd.DataFrame(store.sales(store_id))
+        if rows.empty:
+            raise ForecastInputError(f"store {store_id!r} has no sales yet")
+        day = pd.to_datetime(rows["ts"], unit="s").dt.floor("D")
+        daily = rows.assign(day=day).groupby(["sku", "day"])["qty"].sum().unstack(fill_value=0.0)
+        daily = daily.reindex(columns=pd.date_range(day.min(), day.max(), freq="D"), fill_value=0.0)
+        first = pd.Series({sku: day[rows["sku"] == sku].min() for sku in daily.index})
+        long = daily.stack().rename("value").reset_index()
+        long.columns = ["series_id", "timestamp", "value"]
+        # every SKU runs from its first sale to the store's last day: no sale on a day means zero sold
+        return long[long["timestamp"] >= long["series_id"].map(first)].reset_index(drop=True)
+    raise ForecastInputError(f"unknown forecast kind {kind!r}: use footfall or sales")
+
+
+def forecast_from_store(store: StoreReader, store_id: str, kind: Literal["footfall", "sales"], horizon: int,
+                        holidays: str | None = None, models: str | None = None) -> ForecastResult:
+    """Forecast a store's footfall (hourly) or SKU sales (daily) ``horizon`` steps ahead."""
+    freq = "h" if kind == "footfall" else "D"
+    opts = options(freq, None, models, holidays)
+    table = store_table(store, store_id, kind)
+    need = 2 * opts.main_season + opts.calib_folds * horizon
+    sizes = table.groupby("series_id").size()
+    skipped = sorted(sizes.index[sizes < need])
+    if len(skipped) == len(sizes):
+        raise ForecastInputError(f"store {store_id!r}: no {kind} series has the {need} days of history needed")
+    result = forecast_table(table[~table["series_id"].isin(skipped)], freq, horizon, opts, fill="zero")
+    result.skipped = skipped
+    return result
+
+
+class SeriesPoint(BaseModel):
+    series_id: str
+    timestamp: str
+    value: float | None
+
+
+class ForecastRequest(BaseModel):
+    freq: Literal["h", "D", "W"]
+    horizon: int = Field(ge=1, le=24 * 7 * 8)
+    points: list[SeriesPoint] = Field(min_length=1)
+    holidays: str | None = Field(None, pattern=r"^[A-Za-z]{2,3}(/[A-Za-z0-9-]{1,8})?$")
+    models: str | None = None
+    fill: Literal["interpolate", "zero"] = "interpolate"
+
+
+class ReplenishRequest(BaseModel):
+    stock: dict[str, float] = Field(min_length=1)  # SKU -> units on hand
+    lead_time: int = Field(7, ge=1, le=90)  # days
+    holidays: str | None = Field(None, pattern=r"^[A-Za-z]{2,3}(/[A-Za-z0-9-]{1,8})?$")
+
+
+def _payload(result: ForecastResult) -> dict[str, Any]:
+    table = result.table.assign(ds=result.table["ds"].dt.strftime("%Y-%m-%dT%H:%M:%S"))
+    return {"chosen": result.chosen, "backtest_mae": result.backtest_mae, "skipped": result.skipped,
+            "forecasts": table.to_dict(orient="records")}
+
+
+def make_router(store: StoreReader | None = None) -> APIRouter:
+    """``POST /forecasts`` (any posted table); with a store also ``GET /stores/{id}/forecast/{footfall|sales}`` and
+    ``POST /stores/{id}/replenishment``. Bad input answers 422 with the one-line reason."""
+    router = APIRouter(tags=["forecast"])
+
+    def guarded(fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ForecastInputError as exc:
+            raise HTTPException(status_code=422, detail=str(exc)) from exc
+
+    @router.post("/forecasts", summary="forecast a posted long table with 80%/95% intervals")
+    def post_forecast(req: ForecastRequest) -> dict[str, Any]:
+        df = pd.DataFrame([p.model_dump() for p in req.points])
+        opts = options(req.freq, None, req.models, req.holidays)
+        return _payload(guarded(forecast_table, df, req.freq, req.horizon, opts, req.fill))
+
+    if store is None:
+        return router
+
+    @router.get("/stores/{store_id}/forecast/{kind}", summary="forecast a store's footfall (hourly) or sales (daily)")
+    def store_forecast(store_id: str, kind: Literal["footfall", "sales"],
+                       horizon: Annotated[int, Query(ge=1, le=24 * 7 * 8)] = 168,
+                       holidays: Annotated[str | None, Query(pattern=r"^[A-Za-z]{2,3}(/[A-Za-z0-9-]{1,8})?$")] = None,
+                       ) -> dict[str, Any]:
+        return _payload(guarded(forecast_from_store, store, store_id, kind, horizon, holidays))
+
+    @router.post("/stores/{store_id}/replenishment", summary="order suggestion per SKU from the sales forecast")
+    def store_replenishment(store_id: str, req: ReplenishRequest) -> list[dict[str, Any]]:
+        result = guarded(forecast_from_store, store, store_id, "sales", req.lead_time, req.holidays)
+        stock = pd.DataFrame({"series_id": list(req.stock), "stock": list(req.stock.values())})
+        return guarded(replenishment, result.table, stock, req.lead_time).to_dict(orient="records")
+
+    return router
