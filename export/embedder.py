@@ -84,7 +84,7 @@ def export(name: str, out: Path, *, formats: Sequence[str] = ("onnx", "openvino"
     )
     module = embedder_module(efficientnet_lite0())
     return export_all(module, torch.zeros(1, 3, SPEC.height, SPEC.width), out, manifest, formats, precisions, calib,
-                      KEEP[keep_level])
+                      KEEP, keep_level)
 
 
 def build_efficientnet_lite0(folder: Path) -> Manifest:

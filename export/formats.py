@@ -40,8 +40,12 @@ class KeepFloat:
 @dataclass
 class ExportResult:
     manifest: Manifest
+    out: Path
+    calib: np.ndarray | None
+    levels: list[KeepFloat]  # mixed-precision steps the accuracy gate may take, lightest first
     kept: dict[str, str] = field(default_factory=dict)  # "engine/int8" -> the KeepFloat level used
     seconds: dict[str, float] = field(default_factory=dict)
+    formats: dict[str, str] = field(default_factory=dict)  # engine -> format
 
 
 def check(formats: Sequence[str], precisions: Sequence[str]) -> None:
@@ -90,12 +94,14 @@ def _litert(module: Any, example: Any, path: Path) -> None:
 
 
 def export_all(module: Any, example: Any, out: Path, manifest: Manifest, formats: Sequence[str],
-               precisions: Sequence[str], calib: np.ndarray | None, keep: KeepFloat) -> ExportResult:
+               precisions: Sequence[str], calib: np.ndarray | None, levels: list[KeepFloat],
+               keep_level: int = 0) -> ExportResult:
     """Write every ``format x precision`` file of ``module`` under ``out`` and list them in ``manifest``."""
     check(formats, precisions)
     if "int8" in precisions and calib is None:
         raise ExportError("INT8 needs calibration images (--calib)")
-    result = ExportResult(manifest)
+    result = ExportResult(manifest, out, calib, levels, formats={FORMAT_ENGINES[f]: f for f in formats})
+    keep = levels[keep_level]
     _timed(result, "onnx/fp32", _onnx, module, example, out / rel("onnx", "fp32"))
     for fmt in formats:
         if fmt == "openvino":
@@ -103,7 +109,7 @@ def export_all(module: Any, example: Any, out: Path, manifest: Manifest, formats
         elif fmt == "litert":
             _timed(result, "litert/fp32", _litert, module, example, out / rel(fmt, "fp32"))
         for precision in precisions:
-            _variant(result, out, fmt, precision, calib, keep)
+            variant(result, fmt, precision, keep)
     manifest.root = out
     return result
 
@@ -115,9 +121,9 @@ def _timed(result: ExportResult, key: str, fn: Callable[..., object], *args: obj
     log.info("exported %s in %.1f s", key, result.seconds[key])
 
 
-def _variant(result: ExportResult, out: Path, fmt: str, precision: str, calib: np.ndarray | None,
-             keep: KeepFloat) -> None:
-    """Make the ``precision`` file of ``fmt`` from its FP32 file and list it in the manifest."""
+def variant(result: ExportResult, fmt: str, precision: str, keep: KeepFloat) -> None:
+    """Make (or remake) the ``precision`` file of ``fmt`` from its FP32 file and list it in the manifest."""
+    out, calib = result.out, result.calib
     engine = FORMAT_ENGINES[fmt]
     fp32, path = out / rel(fmt, "fp32"), out / rel(fmt, precision)
     if precision == "fp16" and fmt == "litert":
@@ -139,4 +145,8 @@ def _variant(result: ExportResult, out: Path, fmt: str, precision: str, calib: n
     extra = [str(Path(rel(fmt, precision)).with_suffix(".bin"))] if fmt == "openvino" else []
     entry = file_entry(out, engine, precision, rel(fmt, precision), extra)
     files = result.manifest.files
-    result.manifest.files = [f for f in files if (f.engine, f.precision) != (engine, precision)] + [entry]
+    same = [i for i, f in enumerate(files) if (f.engine, f.precision) == (engine, precision)]
+    if same:
+        files[same[0]] = entry
+    else:
+        files.append(entry)

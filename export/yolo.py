@@ -116,7 +116,7 @@ def export(source: str | Path, out: Path, *, formats: Sequence[str] = ("onnx", "
         tools=tool_versions("ultralytics", *TOOLS),
     )
     return export_all(src.module, torch.zeros(1, 3, imgsz, imgsz), out, manifest, formats, precisions, calib,
-                      keep_levels(src.head)[keep_level])
+                      keep_levels(src.head), keep_level)
 
 
 def build_yolo11n(folder: Path) -> Manifest:
