@@ -48,9 +48,8 @@ def publish(port: int, count: int, rate: float, device: str) -> None:
     client.connect("127.0.0.1", port)
     started = time.monotonic()
     for seq in range(count):
-        if rate > 0 and seq % 50 == 0:
-            ahead = seq / rate - (time.monotonic() - started)
-            if ahead > 0:
+        if rate > 0 and seq % 50 == 0:  # pace: loop() returns early on PUBACKs, so loop until it is time
+            while (ahead := seq / rate - (time.monotonic() - started)) > 0:
                 client.loop(timeout=ahead)
         event = Event("footfall.crossing", "bench", device, seq, {"line": "door", "direction": "in", "track_id": seq},
                       camera="cam")
