@@ -36,18 +36,20 @@ def offline_ultralytics(config_dir: Path) -> None:
             shutil.copy(font, config_dir / name)
 
 
-def train(data_yaml: Path, out: Path, epochs: int, imgsz: int, hours: float, batch: int = 16) -> Path:
-    """Train from scratch; returns the path of ``best.pt``."""
+def train(data_yaml: Path, out: Path, epochs: int, imgsz: int, hours: float, batch: int = 16,
+          start: Path | None = None, name: str = "train") -> Path:
+    """Train from scratch (or go on from ``start`` weights); returns the path of ``best.pt``."""
     offline_ultralytics(out / "ultralytics-config")
     from ultralytics import YOLO
 
-    model = YOLO("yolo11n.yaml")
+    model = YOLO(str(start) if start else "yolo11n.yaml")
     model.train(
         data=str(data_yaml), epochs=epochs, imgsz=imgsz, batch=batch, time=hours, device="cpu", workers=2,
-        project=str(out.resolve()), name="train", exist_ok=True, seed=0, deterministic=True, plots=False,
-        pretrained=False, amp=False, patience=100, close_mosaic=3, fliplr=0.5, mosaic=1.0, scale=0.5,
+        project=str(out.resolve()), name=name, exist_ok=True, seed=0, deterministic=True, plots=False,
+        pretrained=start is not None, amp=False, patience=100, close_mosaic=3, fliplr=0.5,
+        mosaic=0.5 if start else 1.0, scale=0.5, warmup_epochs=0 if start else 3,
     )
-    best = out / "train" / "weights" / "best.pt"
+    best = out / name / "weights" / "best.pt"
     if not best.is_file():
         raise FileNotFoundError(f"training left no {best}")
     return best
@@ -64,7 +66,8 @@ def export_model(weights: Path, scenes: Path, folder: Path, imgsz: int = 320) ->
     outside ``build/`` (``folder/<format>-int8/``) and write the manifest listing them."""
     from export.build import file_entry
     from export.common import FORMAT_ENGINES
-    from export.yolo import FILES, export, rel
+    from export.formats import FILES, rel
+    from export.yolo import export
 
     result = export(weights, folder, formats=COMMITTED, precisions=("fp32", "int8"),
                     calib_sources=[scenes / "images" / "train"], imgsz=imgsz, calib_count=64, name="shelf-products",
@@ -93,6 +96,32 @@ def export_model(weights: Path, scenes: Path, folder: Path, imgsz: int = 320) ->
     return manifest
 
 
+def qualitative(model: str | Path, photos: list[Path], out: Path, width: int = 480) -> list[Path]:
+    """Draw the INT8 OpenVINO detector's boxes (green: product, red: gap) on real photos; small JPEGs in ``out``."""
+    import cv2
+
+    from edge.detector import Detector
+
+    detector = Detector.from_manifest(str(model), "openvino", "int8", conf=0.35)
+    gap = detector.class_id("gap")
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for path in photos:
+        image = cv2.imread(str(path))
+        if image is None:
+            raise FileNotFoundError(f"cannot read {path}")
+        found = detector(image)
+        for box, cls in zip(np.round(found.xyxy).astype(int), found.class_id, strict=True):
+            colour = (0, 0, 255) if cls == gap else (0, 255, 0)
+            cv2.rectangle(image, (int(box[0]), int(box[1])), (int(box[2]), int(box[3])), colour, 2)
+        scale = width / image.shape[1]
+        small = cv2.resize(image, (width, round(image.shape[0] * scale)), interpolation=cv2.INTER_AREA)
+        target = out / f"{path.stem}.jpg"
+        cv2.imwrite(str(target), small, [cv2.IMWRITE_JPEG_QUALITY, 70])
+        written.append(target)
+    return written
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--source", type=Path, default=Path("../shared/data/grocery-store"))
@@ -105,11 +134,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--imgsz", type=int, default=416)
     parser.add_argument("--hours", type=float, default=0.6, help="wall-time cap of training")
     parser.add_argument("--weights", type=Path, help="export these trained weights instead of training")
+    parser.add_argument("--continue-from", type=Path, help="go on training from these weights (a second stage)")
     parser.add_argument("--models", type=Path, default=Path("models/shelf-products"), help="model folder to write")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
     data = args.data or build_dataset(args.source, args.out / "scenes", args.train_scenes, args.val_scenes, args.seed)
-    weights = args.weights or train(data, args.out, args.epochs, args.imgsz, args.hours)
+    weights = args.weights or train(data, args.out, args.epochs, args.imgsz, args.hours,
+                                    start=args.continue_from, name="train2" if args.continue_from else "train")
     manifest = export_model(weights, data.parent, args.models, args.imgsz)
     print(manifest.model_dump_json(include={"name", "files"}))
     return 0
