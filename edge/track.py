@@ -133,10 +133,10 @@ def track_video(
     fps, width, height = video_info(path)
     config.check_frame(width, height)
     counter = PeopleCounter(config, fps=fps)
-    try:
-        person: int | None = detector.class_id("person")
+    try:  # None: a person-only model (nothing to filter) or one without a "person" label (everything counts)
+        person = None if detector.labels == ["person"] else detector.class_id("person")
     except ModelError:
-        person = None  # a single-purpose model without a "person" label: every detection counts
+        person = None
     frames, counting_s = 0, 0.0
     with ExitStack() as stack:
         mot: IO[str] | None = stack.enter_context(outputs.mot.open("w")) if outputs.mot else None

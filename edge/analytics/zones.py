@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from edge.analytics.config import ZoneConfig
-from edge.analytics.geometry import polygon_edges, polygon_signed_distance
+from edge.analytics.geometry import inside_edges, polygon_edges, polygon_signed_distance
 from edge.analytics.state import TrackTable
 from edge.events import format_ts
 from edge.vision.detections import Detections
@@ -90,10 +90,16 @@ class Zone:
                 raise ValueError("Zone needs tracked detections (track_id is None)")
             rows, _ = table.rows(tracks.track_id)
             table["seen"][rows] = ts
-            sd = polygon_signed_distance(tracks.anchors(self.config.anchor).astype(np.float64), *self._edges)
+            anchor = tracks.anchors(self.config.anchor).astype(np.float64)
+            if self.config.margin_px > 0:
+                sd = polygon_signed_distance(anchor, *self._edges)
+                now_in, now_out = sd > self.config.margin_px, sd < -self.config.margin_px
+            else:
+                now_in = inside_edges(anchor, *self._edges)
+                now_out = ~now_in
             inside = table["inside"][rows]
-            enter = rows[(sd > self.config.margin_px) & ~inside]
-            leave = rows[(sd <= -self.config.margin_px) & inside]
+            enter = rows[now_in & ~inside]
+            leave = rows[now_out & inside]
             table["inside"][enter] = True
             table["enter"][enter] = ts
             out.entered = [int(i) for i in table.ids[enter]]
