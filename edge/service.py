@@ -148,6 +148,7 @@ class EdgeService:
         self._cpu_mark = (time.process_time(), time.monotonic())
         self._dropped_reported = self.outbox.dropped_total
         self._drop_logged = -1e9
+        self._size_checked: set[str] = set()
         self.frames = 0
         self.enqueue_s = 0.0  # wall time spent building and storing events (the per-frame publishing cost)
         self.enqueue_cpu_s = 0.0  # the same in CPU time of the frame-loop thread (insensitive to machine load)
@@ -218,7 +219,10 @@ class EdgeService:
             time.sleep(0.002)
 
     def _process(self, frame: Frame, detections: Any) -> None:
-        result = self.counters[frame.camera].update(detections, frame.ts)
+        counter = self.counters[frame.camera]
+        if frame.camera not in self._size_checked:
+            self._check_frame_size(frame, counter)
+        result = counter.update(detections, frame.ts)
         stats = self.stats[frame.camera]
         stats.frames += 1
         stats.window_frames += 1
@@ -230,6 +234,15 @@ class EdgeService:
                               ts=datetime.fromtimestamp(e.ts, UTC)) for e in result.events])
             self.enqueue_s += time.perf_counter() - start
             self.enqueue_cpu_s += time.thread_time() - start_cpu
+
+    def _check_frame_size(self, frame: Frame, counter: Any) -> None:
+        """Once per camera (and after a reload): lines/zones outside the frame never count; say so loudly."""
+        self._size_checked.add(frame.camera)
+        height, width = frame.image.shape[:2]
+        try:
+            counter.config.check_frame(width, height)
+        except ValueError as exc:
+            log.error("camera %s: %s (check cameras[].lines/zones)", frame.camera, exc)
 
     def _emit(self, events: list[Event]) -> None:
         if events:
@@ -285,6 +298,7 @@ class EdgeService:
             counter = PeopleCounter(cam.counting(fresh.intervals_s), fps=cam.fps or 15.0)
             counter.tracker = previous.tracker  # keep the tracks (and their ids) across the reload
             self.counters[cam.id] = counter
+            self._size_checked.discard(cam.id)
             changed.append(cam.id)
         cameras = [next((f for f in fresh.cameras if f.id == c.id), c) for c in self.config.cameras]
         self.config = self.config.model_copy(update={"cameras": cameras})

@@ -261,7 +261,7 @@ def test_two_cameras_share_one_detector(broker: Mosquitto, vtest_video: Path, cl
                                         services: list[ServiceProcess]) -> None:
     short = write_clip(vtest_video, tmp_path / "short.avi", 40)
     config = edge_config(tmp_path, broker.port, short)
-    second = {**config["cameras"][0], "id": "aisle"}
+    second = {**config["cameras"][0], "id": "aisle", "lines": [{"name": "far", "points": [[0, 300], [2000, 300]]}]}
     config["cameras"].append(second)
     sub = Subscriber(broker.port)
     service = run(services, tmp_path, config)
@@ -272,6 +272,9 @@ def test_two_cameras_share_one_detector(broker: Mosquitto, vtest_video: Path, cl
     assert sub.wait_for(lambda s: any(e["data"].get("reason") == "shutdown" for e in s.events()))
     health = [e for e in sub.events() if e["kind"] == "device.health" and e["data"]["reason"] == "shutdown"]
     assert health[0]["data"]["engine"] == "openvino"
+    errors = [e["msg"] for e in service.logs() if e["level"] == "error"]
+    assert errors == ["camera aisle: line 'far': point (2000,300) is outside the 768x576 frame "
+                      "(check cameras[].lines/zones)"]
     cameras = {e["camera"] for e in sub.events() if e["kind"] == "zone.occupancy"}
     assert cameras == {"entrance", "aisle"}
     sub.close()
