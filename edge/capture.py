@@ -84,12 +84,15 @@ class Camera:
     """One source with its grabber thread. ``read`` returns the newest frame not yet returned."""
 
     def __init__(self, config: CameraConfig, on_event: Callable[[SourceEvent], None] | None = None,
-                 opener: Callable[[CameraConfig], cv2.VideoCapture] = open_source) -> None:
+                 opener: Callable[[CameraConfig], cv2.VideoCapture] = open_source,
+                 ready: threading.Event | None = None) -> None:
+        """``ready``: set whenever a new frame is available (one event shared by several cameras)."""
         self.config = config
         self.id = config.id
         self.kind = source_kind(config.source)
         self._opener = opener
         self._on_event = on_event
+        self._ready = ready
         # Files as fast as possible hand over every frame (lossless); paced files and live sources keep the newest.
         self.lossless = self.kind == "file" and not config.pace
         self._cond = threading.Condition()
@@ -131,12 +134,6 @@ class Camera:
             self._cond.notify_all()
             return self._frame
 
-    def peek(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` s until a frame is ready for :meth:`read`, without taking it."""
-        with self._cond:
-            return self._cond.wait_for(lambda: not self._taken or self._stop.is_set() or self.state == "ended",
-                                       timeout)
-
     # ---- grabber thread --------------------------------------------------------------------------------
     def _publish(self, image: npt.NDArray[np.uint8]) -> None:
         frame = Frame(self.id, self.captured, time.time(), time.monotonic(), image)
@@ -149,6 +146,8 @@ class Camera:
             self._frame = frame
             self._taken = False
             self._cond.notify_all()
+        if self._ready is not None:
+            self._ready.set()
 
     def _emit(self, state: str, error: str | None) -> None:
         if self._on_event is not None:
@@ -186,6 +185,8 @@ class Camera:
                     with self._cond:
                         self.state = "ended"
                         self._cond.notify_all()
+                    if self._ready is not None:
+                        self._ready.set()
                     self._emit("ended", None)
                     return
                 continue

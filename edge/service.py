@@ -137,7 +137,9 @@ class EdgeService:
                              config.outbox.synchronous)
         self.publisher = Publisher(config.mqtt, config.store, config.device, self.outbox, config.client_id)
         self.pipeline = pipeline
-        self.cameras = {c.id: Camera(c, on_event=self._on_source_event) for c in config.cameras}
+        self._frame_ready = threading.Event()
+        self.cameras = {c.id: Camera(c, on_event=self._on_source_event, ready=self._frame_ready)
+                        for c in config.cameras}
         self.counters: dict[str, Any] = {}
         self.stats = {c.id: CameraStats() for c in config.cameras}
         self._source_events: deque[SourceEvent] = deque()
@@ -209,14 +211,8 @@ class EdgeService:
                 if all(c.ended for c in cameras):
                     log.info("every source has ended")
                     return
-                self._wait_for_frame(cameras)
-
-    @staticmethod
-    def _wait_for_frame(cameras: list[Camera]) -> None:
-        if len(cameras) == 1:
-            cameras[0].peek(0.05)
-        else:
-            time.sleep(0.002)
+                self._frame_ready.wait(0.05)  # set by any grabber with a new frame (or at a file's end)
+                self._frame_ready.clear()
 
     def _process(self, frame: Frame, detections: Any) -> None:
         counter = self.counters[frame.camera]
