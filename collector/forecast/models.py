@@ -136,6 +136,7 @@ class GlobalGBM:
     n_lags: int = 4
     rounds: int = 200
     threads: int = 1  # OpenMP threads: more than 1 is several times slower on a busy shared machine
+    max_rows: int = 250_000  # training rows, sampled evenly over series and time beyond this (speed)
     params: dict[str, object] = field(default_factory=dict)
     name: str = "gbm"
 
@@ -143,58 +144,72 @@ class GlobalGBM:
         first = -(-horizon // self.season) * self.season
         return [first + k * self.season for k in range(self.n_lags)]
 
-    def _features(self, logy: np.ndarray, t: np.ndarray, ds: pd.DatetimeIndex, sid: int, horizon: int,
-                  freq: str) -> dict[str, np.ndarray]:
-        """Features of target positions ``t`` in one series (log1p values ``logy``; positions < 0 are NaN)."""
-        lags = self._lags(horizon)
+    def _series_features(self, logy: np.ndarray, t: np.ndarray, horizon: int) -> dict[str, np.ndarray]:
+        """Level and lag features of target positions ``t`` in one series (log1p values; out of range is NaN)."""
         csum = np.concatenate([[0.0], np.cumsum(np.nan_to_num(logy))])
         w = self.season
-        end = t - horizon + 1  # level: mean of the last season known at the origin (positions end-w .. end-1)
+        end = t - horizon + 1  # level: mean of the season ending ``horizon`` steps before the target
         ok = end - w >= 0
         level = np.full(t.size, np.nan)
         level[ok] = (csum[end[ok]] - csum[end[ok] - w]) / w
-        feats: dict[str, np.ndarray] = {"sid": np.full(t.size, sid, float), "level": level}
-        for lag in lags:
+        feats = {"level": level}
+        for lag in self._lags(horizon):
             src = t - lag
-            val = np.where(src >= 0, logy[np.clip(src, 0, None)], np.nan)
+            val = np.where(src >= 0, logy[np.clip(src, 0, logy.size - 1)], np.nan)
             feats[f"lag{lag}"] = val - level
-        feats.update(calendar_features(ds, freq, self.country, self.subdiv))
-        lag_days = ds - pd.tseries.frequencies.to_offset(_PFREQ[freq]) * lags[0]
-        feats["holiday_lag"] = calendar_features(lag_days, freq, self.country, self.subdiv)["holiday"]
         return feats
+
+    def _frame(self, parts: list[dict[str, np.ndarray]], stamps: list[np.ndarray], horizon: int, freq: str,
+               ) -> pd.DataFrame:
+        """Stack per-series features and add calendar features, computed once per distinct timestamp."""
+        cols = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        ns = np.concatenate(stamps)
+        uniq, inverse = np.unique(ns, return_inverse=True)
+        when = pd.DatetimeIndex(uniq)
+        cal = calendar_features(when, freq, self.country, self.subdiv)
+        lag_when = when - _STEP[freq] * self._lags(horizon)[0]
+        cal["holiday_lag"] = calendar_features(lag_when, freq, self.country, self.subdiv)["holiday"]
+        cols.update({k: v[inverse] for k, v in cal.items()})
+        return pd.DataFrame(cols)
 
     def predict(self, history: History, horizon: int) -> np.ndarray:
         import lightgbm as lgb
 
-        offset = pd.tseries.frequencies.to_offset(history.pandas_freq)
-        train: list[pd.DataFrame] = []
-        targets: list[np.ndarray] = []
-        test: list[pd.DataFrame] = []
+        step = _STEP[history.freq].value
+        train: list[dict[str, np.ndarray]] = []
+        train_ns: list[np.ndarray] = []
+        test: list[dict[str, np.ndarray]] = []
+        test_ns: list[np.ndarray] = []
         min_start = horizon + self.season - 1
+        rng = np.random.default_rng(0)
+        per_series = max(1, self.max_rows // max(1, len(history.values)))
         for sid, v in enumerate(history.values):
             logy = np.log1p(np.maximum(v, 0.0))
             n = v.size
-            start = max(min_start, n - self.window)
-            t = np.arange(start, n)
-            ds = pd.date_range(end=history.end[sid], periods=n, freq=offset)
-            if t.size:
-                f = self._features(logy, t, ds[t], sid, horizon, history.freq)
-                train.append(pd.DataFrame(f))
-                targets.append(logy[t] - f["level"])
+            end_ns = history.end[sid].value
+            t = np.arange(max(min_start, n - self.window), n)
+            if t.size > per_series:
+                t = np.sort(rng.choice(t, per_series, replace=False))
+            f = self._series_features(logy, t, horizon)
+            f["sid"], f["target"] = np.full(t.size, float(sid)), logy[t] - f["level"]
+            train.append(f)
+            train_ns.append(end_ns - (n - 1 - t) * step)
             tf = np.arange(n, n + horizon)
-            future = pd.date_range(history.end[sid] + offset, periods=horizon, freq=offset)
-            padded = np.concatenate([logy, np.full(horizon, np.nan)])
-            test.append(pd.DataFrame(self._features(padded, tf, future, sid, horizon, history.freq)))
-        x, y = pd.concat(train, ignore_index=True), np.concatenate(targets)
+            g = self._series_features(np.concatenate([logy, np.full(horizon, np.nan)]), tf, horizon)
+            g["sid"] = np.full(horizon, float(sid))
+            test.append(g)
+            test_ns.append(end_ns + (tf - n + 1) * step)
+        x = self._frame(train, train_ns, horizon, history.freq)
+        y = x.pop("target").to_numpy()
         keep = np.isfinite(y)
         params = {"objective": "l2", "learning_rate": 0.08, "num_leaves": 63, "min_data_in_leaf": 50,
                   "feature_fraction": 0.9, "bagging_fraction": 0.8, "bagging_freq": 1, "max_bin": 63,
                   "verbose": -1, "num_threads": self.threads, "seed": 0, "force_col_wise": True, **self.params}
         booster = lgb.train(params, lgb.Dataset(x[keep], y[keep], categorical_feature=["sid"]), self.rounds)
-        xt = pd.concat(test, ignore_index=True)
+        xt = self._frame(test, test_ns, horizon, history.freq)[list(x.columns)]
         pred = np.expm1(booster.predict(xt) + xt["level"].to_numpy())
         pred = np.where(np.isfinite(pred), pred, 0.0)
         return np.maximum(pred, 0.0).reshape(len(history.values), horizon)
 
 
-_PFREQ = {"h": "h", "D": "D", "W": "7D"}
+_STEP = {"h": pd.Timedelta(hours=1), "D": pd.Timedelta(days=1), "W": pd.Timedelta(days=7)}
