@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from collector.broker import LocalBroker
+from collector.service import SMARTSTORE
 from collector.store import Store, open_store
 
 
@@ -69,7 +70,7 @@ def _cpu_seconds(pid: int) -> float:
 
 def _collector(port: int, db: str, schema: str | None, replica: int, workdir: Path,
                protocol: str) -> subprocess.Popen[bytes]:
-    cmd = [sys.executable, "-m", "smartstore", "-v", "collector", "run", "--no-api", "--db", db,
+    cmd = [*SMARTSTORE, "-v", "collector", "run", "--no-api", "--db", db,
            "--broker", f"127.0.0.1:{port}", "--group", "bench", "--client-id", f"bench-collector-{replica}",
            "--protocol", protocol]
     if schema:

@@ -26,7 +26,7 @@ import yaml
 
 from collector.broker import LocalBroker, free_port
 from collector.config import load_config
-from collector.service import Collector
+from collector.service import SMARTSTORE, Collector
 from smartstore import UserError
 
 VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
@@ -117,7 +117,7 @@ def demo_session(workdir: Path, once: bool = False, video: Path = VTEST, api_por
             raise UserError("the collector did not come up within 30 s")
         edge_yaml = edge_config(workdir, broker.port, video, once, pace if pace is not None else not once)
         with (workdir / "edge.log").open("wb") as log:
-            edge = subprocess.Popen([sys.executable, "-m", "smartstore", "edge", "run", "--config", str(edge_yaml)],
+            edge = subprocess.Popen([*SMARTSTORE, "edge", "run", "--config", str(edge_yaml)],
                                     stdout=log, stderr=subprocess.STDOUT)
         yield DemoSession(collector, broker, edge, token)
     finally:

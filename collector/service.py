@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +22,9 @@ from collector.store import Store, open_store
 
 log = logging.getLogger(__name__)
 ROUTER_MODULES = ("collector.forecast.api", "collector.recommend.api")
+#: the ``smartstore`` command in this interpreter (``python -m smartstore`` would load smartstore.py twice, and
+#: its ``UserError`` handler would then miss the errors the subcommands raise)
+SMARTSTORE = [sys.executable, "-c", "import sys, smartstore; sys.exit(smartstore.main())"]
 
 
 def extra_routers(store: Store) -> list[Any]:

@@ -6,11 +6,11 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from collector.service import SMARTSTORE
 from collector.store import Store, open_store
 from collector.validation import REASONS
 from edge.events import Event, status_payload, status_topic
@@ -77,7 +77,7 @@ def test_two_replicas_split_the_load_exactly_once(broker: Mosquitto, store_url: 
 
 
 def _collector_process(url: str, schema: str | None, port: int, log: Path) -> subprocess.Popen[bytes]:
-    cmd = [sys.executable, "-m", "smartstore", "-v", "collector", "run", "--no-api", "--db", url, "--broker",
+    cmd = [*SMARTSTORE, "-v", "collector", "run", "--no-api", "--db", url, "--broker",
            f"127.0.0.1:{port}", "--client-id", "collector-k9"]
     if schema:
         cmd += ["--schema", schema]
