@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from edge.engines.base import Engine, EngineConfig, EngineError, Tensor, check_input
+from edge.engines.base import Engine, EngineConfig, EngineError, Tensor, check_input, native_stderr_silenced
 
 
 def _interpreter_class() -> Any:
@@ -34,8 +34,9 @@ class LiteRTEngine(Engine):
         super().__init__(path, config)
         interpreter = _interpreter_class()
         try:
-            self._interp = interpreter(model_path=str(path), num_threads=self.config.threads)
-            self._interp.allocate_tensors()
+            with native_stderr_silenced():  # "INFO: Created TensorFlow Lite XNNPACK delegate" on every load
+                self._interp = interpreter(model_path=str(path), num_threads=self.config.threads)
+                self._interp.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise EngineError(f"litert cannot load {path}: {str(exc).splitlines()[0]}") from None
         self._input = self._interp.get_input_details()[0]
