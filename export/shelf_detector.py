@@ -146,9 +146,6 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
-
 
 def average_precision(pred: list[tuple[np.ndarray, np.ndarray]], truth: list[np.ndarray], iou: float = 0.5) -> float:
     """AP at ``iou``: ``pred`` (boxes xyxy, scores) and ``truth`` boxes per image; all-point interpolation."""
@@ -207,3 +204,7 @@ def evaluate(model: str | Path, scenes: Path, engine: str = "openvino", precisio
     result = {f"mAP50_{labels[c]}": round(average_precision(pred[c], truth[c]), 4) for c in pred}
     result["mAP50"] = round(float(np.mean(list(result.values()))), 4)
     return result
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
