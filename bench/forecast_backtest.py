@@ -50,8 +50,8 @@ def prophet_forecasts(history: History, horizon: int, folds: int, country: str |
         for i, v in enumerate(train.values):
             y = v[-window:]
             ds = pd.date_range(end=train.end[i], periods=y.size, freq=history.pandas_freq)
-            m = Prophet(yearly_seasonality=y.size * pd.Timedelta(ds.freq).days >= 400 if history.freq != "h"
-                        else False, interval_width=0.8)
+            days = y.size * {"h": 1 / 24, "D": 1, "W": 7}[history.freq]
+            m = Prophet(yearly_seasonality=history.freq != "h" and days >= 400, interval_width=0.8)
             if country:
                 m.add_country_holidays(country_name=country)
             m.fit(pd.DataFrame({"ds": ds, "y": y}))

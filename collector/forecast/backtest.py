@@ -67,10 +67,22 @@ def mae(forecast: np.ndarray, actual: np.ndarray, axis: int | tuple[int, ...] | 
     return np.mean(np.abs(forecast - actual), axis=axis)
 
 
-def select(bt: Backtest, folds: Sequence[int], candidates: Sequence[str]) -> list[str]:
-    """Per series, the candidate with the lowest MAE over the given folds."""
-    errs = np.stack([mae(bt.forecasts[c][list(folds)], bt.actuals[list(folds)], axis=(0, 2)) for c in candidates])
-    return [candidates[i] for i in np.argmin(errs, axis=0)]
+#: Fewer backtest points per series than this and one candidate is chosen for the whole panel (per-series
+#: choices on a handful of points mostly follow noise).
+MIN_POINTS_PER_SERIES = 100
+
+
+def select(bt: Backtest, folds: Sequence[int], candidates: Sequence[str],
+           min_points: int = MIN_POINTS_PER_SERIES) -> list[str]:
+    """Per series, the candidate with the lowest MAE over the given folds; with fewer than ``min_points`` backtest
+    points per series, the candidate with the lowest scale-free error (MAE / mean |y|) averaged over all series."""
+    f = list(folds)
+    errs = np.stack([mae(bt.forecasts[c][f], bt.actuals[f], axis=(0, 2)) for c in candidates])
+    if len(f) * bt.actuals.shape[2] >= min_points:
+        return [candidates[i] for i in np.argmin(errs, axis=0)]
+    scale = np.mean(np.abs(bt.actuals[f]), axis=(0, 2)) + 1e-9
+    best = candidates[int(np.argmin(np.mean(errs / scale, axis=1)))]
+    return [best] * bt.actuals.shape[1]
 
 
 def _scale(forecast: np.ndarray, actual_level: np.ndarray) -> np.ndarray:
