@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import socket
@@ -35,7 +36,10 @@ class Mosquitto:
             f"persistence_location {workdir}/\n"
             "max_queued_messages 1000000\n"
             "max_inflight_messages 0\n"
-            "log_dest none\n" + extra_conf
+            "log_dest none\n"
+            # As root, mosquitto drops to the 'mosquitto' user, which cannot write into pytest's 0700 temp dirs.
+            + ("user root\n" if os.geteuid() == 0 else "")
+            + extra_conf
         )
         self.proc: subprocess.Popen[bytes] | None = None
 
