@@ -15,11 +15,13 @@ connect time, so time stamps cannot order it against the ``online`` of the same 
 from __future__ import annotations
 
 import logging
+import queue
 import random
 import ssl
 import struct
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -62,6 +64,7 @@ class Batch:
     statuses: list[Status] = field(default_factory=list)
     acks: list[tuple[int, int]] = field(default_factory=list)  # (mid, qos) to PUBACK after the commit
     started: float = 0.0
+    generation: int = 0  # the connection the messages came on
 
     def __len__(self) -> int:
         return len(self.events) + len(self.rejected) + len(self.statuses)
@@ -77,6 +80,9 @@ class Ingestor:
         self.metrics = metrics or Metrics()
         self.on_commit = on_commit
         self.batch = Batch()
+        self._pending: queue.Queue[Batch | None] = queue.Queue(maxsize=2)
+        self._committed: deque[tuple[int, list[tuple[int, int]]]] = deque()
+        self._generation = 0
         self.connected = threading.Event()
         self.client = self._make_client()
 
@@ -153,22 +159,34 @@ class Ingestor:
         return (len(batch) >= self.config.ingest.batch_size
                 or time.monotonic() - batch.started >= self.config.ingest.batch_ms / 1000)
 
-    def flush(self, stop: threading.Event | None = None) -> None:
-        """Commit the current batch (retrying transient store errors), then acknowledge its messages."""
+    def flush(self) -> None:
+        """Hand the current batch to the writer thread (blocks while two batches are already waiting)."""
         batch, self.batch = self.batch, Batch()
-        if not len(batch) and not batch.acks:
-            return
-        started = time.perf_counter()
-        result = self._commit(batch, stop)
-        if result is None:  # stopping while the store is down: nothing acknowledged, the broker redelivers
-            return
-        elapsed = time.perf_counter() - started
-        self._ack(batch.acks)
-        now = time.time()
-        self.metrics.record_batch(elapsed, result.inserted, result.duplicates, result.statuses,
-                                  [r.reason for r in batch.rejected], [now - e.ts for e in batch.events])
-        if self.on_commit is not None:
-            self.on_commit(result)
+        if len(batch) or batch.acks:
+            batch.generation = self._generation
+            self._pending.put(batch)
+
+    def _writer(self, stop: threading.Event) -> None:
+        """Commit batches in order (retrying transient store errors); their acks go back to the network thread."""
+        while (batch := self._pending.get()) is not None:
+            started = time.perf_counter()
+            result = self._commit(batch, stop)
+            if result is not None:  # None: stopping while the store is down; nothing acknowledged, redelivered
+                now = time.time()
+                self.metrics.record_batch(time.perf_counter() - started, result.inserted, result.duplicates,
+                                          result.statuses, [r.reason for r in batch.rejected],
+                                          [now - e.ts for e in batch.events])
+                self._committed.append((batch.generation, batch.acks))
+                if self.on_commit is not None:
+                    self.on_commit(result)
+            self._pending.task_done()
+
+    def _send_acks(self) -> None:
+        """PUBACK committed batches, oldest first; acks of a previous connection are dropped (redelivered)."""
+        while self._committed:
+            generation, acks = self._committed.popleft()
+            if generation == self._generation:
+                self._ack(acks)
 
     def _ack(self, acks: list[tuple[int, int]]) -> None:
         """PUBACK every QoS 1 message of the batch in ONE write (paho's ``ack`` sends one packet per message)."""
@@ -242,21 +260,32 @@ class Ingestor:
         return False
 
     def run(self, stop: threading.Event) -> None:
-        """Ingest until ``stop`` is set; then commit and acknowledge what is in hand and disconnect."""
+        """Ingest until ``stop`` is set; then commit and acknowledge what is in hand and disconnect.
+
+        This thread reads and validates; a writer thread commits, so the database's fsync or round trip overlaps
+        the next batch's reading. Batches commit, and are acknowledged, in the order they were received.
+        """
         if not self._connect(stop):
             return
+        writer = threading.Thread(target=self._writer, args=(stop,), name="ingest-writer", daemon=True)
+        writer.start()
         last_prune = 0.0
         while not stop.is_set():
-            wait = self.config.ingest.batch_ms / 1000 if len(self.batch) else 0.1
+            busy = self._pending.unfinished_tasks or self._committed
+            wait = 0.005 if busy else self.config.ingest.batch_ms / 1000 if len(self.batch) else 0.1
             rc = self.client.loop(timeout=wait)
+            self._send_acks()
             if self._due():
-                self.flush(stop)
+                self.flush()
             if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
                 self._lost(stop, rc)
             elif time.monotonic() - last_prune > 3600:
                 last_prune = time.monotonic()
                 self._prune()
         self.flush()
+        self._pending.put(None)
+        writer.join()
+        self._send_acks()
         self.client.disconnect()
         self.client.loop(timeout=0.1)
 
@@ -265,8 +294,8 @@ class Ingestor:
         log.warning("broker connection lost (%s); reconnecting", rc)
         self.connected.clear()
         self.metrics.connected = False
-        self.batch.acks.clear()
-        self.flush(stop)
+        self.flush()
+        self._generation += 1
         delay = 0.5
         while not stop.is_set():
             try:
