@@ -24,7 +24,7 @@ class _Strict(BaseModel):
 
 
 class TrackerConfig(_Strict):
-    """ByteTrack thresholds. Defaults were tuned on TUD-Stadtmitte (see docs/counting.md)."""
+    """ByteTrack thresholds. Defaults were tuned on TUD-Campus and TUD-Stadtmitte (see docs/counting.md)."""
 
     high_thresh: float = Field(default=0.5, gt=0, le=1, description="detections at or above start/continue tracks")
     low_thresh: float = Field(default=0.1, ge=0, le=1, description="detections between low and high only rescue tracks")

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from edge.analytics.config import LineConfig
 from edge.analytics.lines import LineCounter
@@ -111,3 +115,17 @@ def test_untracked_detections_are_refused() -> None:
     dets = Detections.from_arrays([[0, 0, 10, 10]], [0.9])
     with pytest.raises(ValueError, match="track_id"):
         LineCounter(DOOR).update(dets, 0.0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(-60, 60, allow_nan=False), min_size=2, max_size=80))
+def test_net_count_is_the_net_change_of_side(offsets: list[float]) -> None:
+    """Any wobbly walk across a long line: in - out = how its committed side changed, never more."""
+    counter = LineCounter(DOOR)
+    path = [(300.0 + 10 * np.sin(i), 200.0 + dy) for i, dy in enumerate(offsets)]
+    run(counter, [people([p], [1]) for p in path])
+    committed = [int(np.sign(dy)) for dy in offsets if abs(dy) > DOOR.margin_px]
+    net = (committed[-1] - committed[0]) // 2 if committed else 0
+    assert counter.count_in - counter.count_out == net
+    flips = sum(a != b for a, b in itertools.pairwise(committed))
+    assert counter.count_in + counter.count_out == flips
