@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -173,6 +174,7 @@ def run_bench(db: str = "sqlite", events: int = 100_000, rate: float = 12_000, p
         if schema:
             store.drop_schema()  # type: ignore[attr-defined]
         store.close()
+        shutil.rmtree(workdir, ignore_errors=True)
     if as_json:
         print(json.dumps(result))
     else:
