@@ -18,17 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.analytics.sku import UNKNOWN, Embedder, Gallery, calibrate_threshold
-
-
-def split(root: Path, name: str) -> tuple[list[Path], list[str]]:
-    classes = {int(r[1]): r[0] for r in csv.reader((root / "classes.csv").open()) if r[1].strip().isdigit()}
-    paths, labels = [], []
-    for line in (root / f"{name}.txt").read_text().splitlines():
-        rel, fine, _ = (x.strip() for x in line.split(","))
-        paths.append(root / rel)
-        labels.append(classes[int(fine)])
-    return paths, labels
+from edge.analytics.sku import UNKNOWN, Embedder, Gallery, calibrate_threshold, load_projection
+from export.sku_projection import cached_embeddings, split
 
 
 def coarse_of(root: Path) -> dict[str, str]:
@@ -55,6 +46,8 @@ def main() -> None:
     parser.add_argument("--model", default="efficientnet-lite0")
     parser.add_argument("--engine", default="openvino")
     parser.add_argument("--precisions", default="fp32,int8")
+    parser.add_argument("--projection", type=Path, help="learned projection .npz (export/sku_projection.py)")
+    parser.add_argument("--cache", type=Path, default=Path("build/sku-embeddings"), help="embedding cache folder")
     args = parser.parse_args()
     root = args.data
     iconic = sorted((root / "iconic-images-and-descriptions").rglob("*_Iconic.jpg"))
@@ -65,16 +58,19 @@ def main() -> None:
     report = {}
     for precision in args.precisions.split(","):
         embedder = Embedder(args.model, args.engine, precision)
+        projection = load_projection(args.projection)[0] if args.projection else None
         start = time.perf_counter()
         e_iconic = embedder.embed_files(iconic)
         per_image_ms = 1000 * (time.perf_counter() - start) / len(iconic)
-        e_train, e_val = embedder.embed_files(train), embedder.embed_files(val)
-        one = Gallery(e_iconic, np.array(iconic_labels), embedder=embedder.name)
+        e_train = cached_embeddings(embedder, train, args.cache / f"train-{precision}.npy")
+        e_val = cached_embeddings(embedder, val, args.cache / f"val-{precision}.npy")
+        one = Gallery.from_raw(e_iconic, iconic_labels, projection, embedder.name)
         one.threshold, one_rates = calibrate_threshold(one, e_train, train_labels)
-        few = Gallery(e_train, np.array(train_labels), embedder=embedder.name)
-        few.threshold, few_rates = calibrate_threshold(few, e_train, train_labels, leave_one_out=True)
+        few = Gallery.from_raw(e_train, train_labels, projection, embedder.name)
+        few.threshold, few_rates = calibrate_threshold(few, None, few.labels.tolist(), leave_one_out=True)
         report[precision] = {
-            "embedder": embedder.name, "enroll_ms_per_image": round(per_image_ms, 1),
+            "embedder": embedder.name, "projection": str(args.projection),
+            "enroll_ms_per_image": round(per_image_ms, 1),
             "one_shot": {**scores(one, e_val, val_labels, coarse), "threshold": round(one.threshold, 4),
                          **{f"train_{k}": round(v, 3) for k, v in one_rates.items()}},
             "few_shot": {**scores(few, e_val, val_labels, coarse), "threshold": round(few.threshold, 4),

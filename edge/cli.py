@@ -270,15 +270,28 @@ def _register_track(subparsers: Subparsers) -> None:
 def _sku_enroll(args: argparse.Namespace) -> int:
     import time
 
-    from edge.analytics.sku import Embedder, Gallery, GalleryError, calibrate_threshold, enroll_folder, labelled_images
+    from edge.analytics.sku import (
+        Embedder,
+        Gallery,
+        GalleryError,
+        calibrate_threshold,
+        enroll_folder,
+        labelled_images,
+        load_projection,
+    )
     from edge.models import ModelError
 
     try:
         embedder = Embedder(args.embedder, args.engine, args.precision)
         gallery = Gallery.load(args.add_to) if args.add_to else None
+        projection = None
+        if args.projection is not None:
+            projection, made_by = load_projection(args.projection)
+            if made_by != embedder.name:
+                raise GalleryError(f"projection {args.projection} was fitted on {made_by}, not {embedder.name}")
         before = len(gallery) if gallery is not None else 0
         start = time.perf_counter()
-        gallery = enroll_folder(args.gallery_dir, embedder, gallery)
+        gallery = enroll_folder(args.gallery_dir, embedder, gallery, projection)
         per_image = (time.perf_counter() - start) / max(len(gallery) - before, 1)
         if args.threshold is not None:
             gallery.threshold, note = args.threshold, "given"
@@ -287,7 +300,7 @@ def _sku_enroll(args: argparse.Namespace) -> int:
                 items = labelled_images(args.calibrate)
                 queries, labels, loo = embedder.embed_files([p for _, p in items]), [s for s, _ in items], False
             else:
-                queries, labels, loo = gallery.embeddings, gallery.labels.tolist(), True
+                queries, labels, loo = None, gallery.labels.tolist(), True
             gallery.threshold, rates = calibrate_threshold(gallery, queries, labels, args.accept, loo)
             note = (f"calibrated on {len(labels)} images: accepts {rates['accepted']:.0%} of known products, "
                     f"rejects {rates['rejected_impostors']:.0%} of unenrolled ones")
@@ -344,6 +357,8 @@ def _register_sku(subparsers: Subparsers) -> None:
     enroll.add_argument("--accept", type=float, default=0.95, help="share of known products to accept "
                         "(default: %(default)s)")
     enroll.add_argument("--threshold", type=float, help="cosine threshold for 'unknown' (skips calibration)")
+    enroll.add_argument("--projection", type=Path, help="learned projection (.npz from export/sku_projection.py, "
+                        "e.g. models/shelf-products/sku-projection.npz) stored in the gallery")
     _model_options(enroll)
     identify = add_command(group, "identify", "top-k SKUs of each image", _sku_identify)
     identify.add_argument("images", nargs="+", help="images or folders of images")

@@ -81,14 +81,17 @@ class ShelfConfig(_Strict):
     @model_validator(mode="after")
     def _check(self) -> ShelfConfig:
         if not self.empty_fill <= self.stocked_fill <= self.low_fill:
-            raise ValueError(f"need empty_fill <= stocked_fill <= low_fill, got {self.empty_fill}, "
-                             f"{self.stocked_fill}, {self.low_fill}")
+            raise ValueError(
+                f"need empty_fill <= stocked_fill <= low_fill, got {self.empty_fill}, "
+                f"{self.stocked_fill}, {self.low_fill}"
+            )
         seen: dict[str, str] = {}
         for row in self.rows:
             for slot in row.slots:
                 if slot.name in seen:
-                    raise ValueError(f"slot name {slot.name!r} is used twice (rows {seen[slot.name]!r} and "
-                                     f"{row.name!r})")
+                    raise ValueError(
+                        f"slot name {slot.name!r} is used twice (rows {seen[slot.name]!r} and {row.name!r})"
+                    )
                 seen[slot.name] = row.name
         SlotMap(self)  # raises on overlapping slots
         return self
@@ -104,8 +107,10 @@ class ShelfConfig(_Strict):
             for j, slot in enumerate(row.slots):
                 if slot.sku is not None and slot.sku not in have:
                     sample = ", ".join(sorted(have)[:8]) + (", ..." if len(have) > 8 else "")
-                    raise ShelfConfigError(f"rows[{i}].slots[{j}].sku: unknown SKU {slot.sku!r} (slot {slot.name!r}); "
-                                           f"{source} has {len(have)} SKUs: {sample}")
+                    raise ShelfConfigError(
+                        f"rows[{i}].slots[{j}].sku: unknown SKU {slot.sku!r} (slot {slot.name!r}); "
+                        f"{source} has {len(have)} SKUs: {sample}"
+                    )
 
 
 def load_shelf_config(path: str | Path) -> ShelfConfig:
@@ -124,8 +129,9 @@ def load_shelf_config(path: str | Path) -> ShelfConfig:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"])
         value = f" (value {err['input']!r})" if where and "input" in err else ""
-        raise ShelfConfigError(f"{path}: {where + ': ' if where else ''}{err['msg'].removeprefix('Value error, ')}"
-                               f"{value}") from None
+        raise ShelfConfigError(
+            f"{path}: {where + ': ' if where else ''}{err['msg'].removeprefix('Value error, ')}{value}"
+        ) from None
 
 
 class SlotMap:
@@ -151,8 +157,10 @@ class SlotMap:
                 smaller = min(self.area[i], self.area[other])
                 if shared > 0.02 * smaller:
                     (row_a, a), (row_b, b) = slots[other], slots[i]
-                    raise ValueError(f"slots {a.name!r} (row {row_a!r}) and {b.name!r} (row {row_b!r}) overlap "
-                                     f"({100 * shared / smaller:.0f}% of the smaller one)")
+                    raise ValueError(
+                        f"slots {a.name!r} (row {row_a!r}) and {b.name!r} (row {row_b!r}) overlap "
+                        f"({100 * shared / smaller:.0f}% of the smaller one)"
+                    )
             self.index[cells & (self.index < 0)] = i
 
     def coverage(self, xyxy: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
@@ -259,10 +267,25 @@ class ShelfFrame:
         return [s.slot for s in self.slots if s.state == "empty"]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ts": self.ts, "compliance": self.compliance, "facings": self.facings, "gaps": self.gaps,
-                "slots": [{"slot": s.slot, "row": s.row, "state": s.state, "sku": s.sku, "expected_sku": s.expected_sku,
-                           "fill": round(s.fill, 3), "facings": s.facings} for s in self.slots],
-                "events": [{"kind": e.kind, "data": e.data} for e in self.events]}
+        return {
+            "ts": self.ts,
+            "compliance": self.compliance,
+            "facings": self.facings,
+            "gaps": self.gaps,
+            "slots": [
+                {
+                    "slot": s.slot,
+                    "row": s.row,
+                    "state": s.state,
+                    "sku": s.sku,
+                    "expected_sku": s.expected_sku,
+                    "fill": round(s.fill, 3),
+                    "facings": s.facings,
+                }
+                for s in self.slots
+            ],
+            "events": [{"kind": e.kind, "data": e.data} for e in self.events],
+        }
 
 
 class ShelfMonitor:
@@ -278,8 +301,9 @@ class ShelfMonitor:
         self._last_ts: float | None = None
         self._next_snapshot: float | None = None
 
-    def update(self, products: Detections, skus: list[str], gaps: Detections, persons: Detections,
-               ts: float) -> ShelfFrame:
+    def update(
+        self, products: Detections, skus: list[str], gaps: Detections, persons: Detections, ts: float
+    ) -> ShelfFrame:
         """One frame: ``products`` with their recognised ``skus`` (``unknown`` allowed), ``gaps``, ``persons``."""
         if len(skus) != len(products):
             raise ValueError(f"{len(skus)} SKUs for {len(products)} products")
@@ -299,21 +323,43 @@ class ShelfMonitor:
             known = Counter(s for s in seen if s != "unknown")
             observed = known.most_common(1)[0][0] if known else ("unknown" if seen else None)
             state = self._state(fill[i], gap[i], hidden[i], slot.sku, observed)
-            empty = None if state == "occluded" else (True if state == "empty" else
-                                                      False if fill[i] >= c.stocked_fill else None)
+            empty = (
+                None
+                if state == "occluded"
+                else (True if state == "empty" else False if fill[i] >= c.stocked_fill else None)
+            )
             events += self._stock_events(i, row, slot, empty, fill[i], ts, dt)
-            wrong = None if state in ("occluded", "empty") or slot.sku is None or observed in (None, "unknown") \
+            wrong = (
+                None
+                if state in ("occluded", "empty") or slot.sku is None or observed in (None, "unknown")
                 else observed != slot.sku
+            )
             if self._wrong[i].update(wrong, ts, dt) == "raised":
-                events.append(ShelfEvent("shelf.planogram_violation", {
-                    "shelf": c.shelf, "row": row, "slot": slot.name, "expected_sku": slot.sku,
-                    "observed_sku": observed, "confidence": round(known[observed or ""] / len(seen), 3)}, ts))
+                events.append(
+                    ShelfEvent(
+                        "shelf.planogram_violation",
+                        {
+                            "shelf": c.shelf,
+                            "row": row,
+                            "slot": slot.name,
+                            "expected_sku": slot.sku,
+                            "observed_sku": observed,
+                            "confidence": round(known[observed or ""] / len(seen), 3),
+                        },
+                        ts,
+                    )
+                )
             if state != "occluded" and slot.sku is not None:
                 visible += 1
                 correct += state in ("stocked", "low") and observed == slot.sku
             views.append(SlotView(slot.name, row, state, slot.sku, observed, float(fill[i]), float(gap[i]), len(seen)))
-        frame = ShelfFrame(ts, views, {r: dict(sorted(f.items())) for r, f in facings.items()},
-                           round(correct / visible, 4) if visible else None, events)
+        frame = ShelfFrame(
+            ts,
+            views,
+            {r: dict(sorted(f.items())) for r, f in facings.items()},
+            round(correct / visible, 4) if visible else None,
+            events,
+        )
         if self._next_snapshot is None or ts >= self._next_snapshot:
             self._next_snapshot = ts + c.snapshot_every_s
             events.append(ShelfEvent("shelf.snapshot", snapshot_data(c.shelf, frame), ts))
@@ -329,8 +375,9 @@ class ShelfMonitor:
             return "wrong"
         return "low" if fill < c.low_fill else "stocked"
 
-    def _stock_events(self, i: int, row: str, slot: SlotConfig, empty: bool | None, fill: float, ts: float,
-                      dt: float) -> list[ShelfEvent]:
+    def _stock_events(
+        self, i: int, row: str, slot: SlotConfig, empty: bool | None, fill: float, ts: float, dt: float
+    ) -> list[ShelfEvent]:
         debounce = self._stock[i]
         change = debounce.update(empty, ts, dt)
         base = {"shelf": self.config.shelf, "row": row, "slot": slot.name, "sku": slot.sku}
@@ -344,9 +391,22 @@ class ShelfMonitor:
 
 def snapshot_data(shelf: str, frame: ShelfFrame) -> dict[str, Any]:
     """``shelf.snapshot`` payload: every slot's state plus facings and compliance."""
-    return {"shelf": shelf, "compliance": frame.compliance, "facings": frame.facings,
-            "slots": [{"slot": s.slot, "row": s.row, "state": s.state, "sku": s.sku, "expected_sku": s.expected_sku,
-                       "fill": round(min(s.fill, 1.0), 3)} for s in frame.slots]}
+    return {
+        "shelf": shelf,
+        "compliance": frame.compliance,
+        "facings": frame.facings,
+        "slots": [
+            {
+                "slot": s.slot,
+                "row": s.row,
+                "state": s.state,
+                "sku": s.sku,
+                "expected_sku": s.expected_sku,
+                "fill": round(min(s.fill, 1.0), 3),
+            }
+            for s in frame.slots
+        ],
+    }
 
 
 class SkuCache:
@@ -384,8 +444,14 @@ class SkuCache:
         hit = (iou[np.arange(len(xyxy)), best] >= self.iou) & (diff < self.max_diff)
         return np.where(hit, best, -1)
 
-    def store(self, xyxy: npt.NDArray[np.float32], thumbs: npt.NDArray[np.float32], skus: list[str],
-              scores: npt.NDArray[np.float32], reused: npt.NDArray[np.int64]) -> None:
+    def store(
+        self,
+        xyxy: npt.NDArray[np.float32],
+        thumbs: npt.NDArray[np.float32],
+        skus: list[str],
+        scores: npt.NDArray[np.float32],
+        reused: npt.NDArray[np.int64],
+    ) -> None:
         """Replace the cache with this frame's products plus older entries not seen again (aged)."""
         stale = np.setdiff1d(np.arange(len(self.boxes)), reused[reused >= 0])
         stale = stale[self.age[stale] + 1 < self.ttl]
@@ -413,8 +479,9 @@ class ShelfResult:
 class ShelfPipeline:
     """Frame -> detect products/gaps (and persons) -> embed new crops -> match the gallery -> shelf state."""
 
-    def __init__(self, config: ShelfConfig, base_dir: Path = Path("."), gallery: Gallery | None = None,
-                 **engine_options: Any) -> None:
+    def __init__(
+        self, config: ShelfConfig, base_dir: Path = Path("."), gallery: Gallery | None = None, **engine_options: Any
+    ) -> None:
         from edge.analytics.sku import Embedder
         from edge.detector import Detector
 
@@ -428,20 +495,24 @@ class ShelfPipeline:
         else:
             c.check_skus(gallery.skus)
         self.config, self.gallery = c, gallery
-        self.detector = Detector.from_manifest(c.detector, c.engine, c.precision, conf=min(c.product_score, 0.25),
-                                               **engine_options)
+        self.detector = Detector.from_manifest(
+            c.detector, c.engine, c.precision, conf=min(c.product_score, 0.25), **engine_options
+        )
         self.product_id, self.gap_id = self.detector.class_id("product"), self.detector.class_id("gap")
         self.embedder = Embedder(c.embedder, c.engine, c.precision, **engine_options)
         if gallery.embedder and gallery.embedder != self.embedder.name:
-            raise GalleryError(f"the gallery was enrolled with {gallery.embedder}, the shelf uses "
-                               f"{self.embedder.name}: enroll it again with the same embedder")
+            raise GalleryError(
+                f"the gallery was enrolled with {gallery.embedder}, the shelf uses "
+                f"{self.embedder.name}: enroll it again with the same embedder"
+            )
         self.persons = None
         if c.person_detector is not None:
             manifest = Manifest.load(c.person_detector)
             precision = c.precision if (c.engine, c.precision) in manifest.variants() else None
             person = manifest.class_id("person")
-            self.persons = Detector.from_manifest(c.person_detector, c.engine, precision, conf=c.person_score,
-                                                  classes=[person], **engine_options)
+            self.persons = Detector.from_manifest(
+                c.person_detector, c.engine, precision, conf=c.person_score, classes=[person], **engine_options
+            )
         self.monitor = ShelfMonitor(c)
         self.cache = SkuCache(c.cache_iou)
 
@@ -463,8 +534,10 @@ class ShelfPipeline:
         if len(miss):
             h, w = image.shape[:2]
             boxes = np.round(products.xyxy[miss]).astype(np.int64)
-            crops = [image[max(y0, 0) : min(max(y1, y0 + 1), h), max(x0, 0) : min(max(x1, x0 + 1), w)]
-                     for x0, y0, x1, y1 in boxes]
+            crops = [
+                image[max(y0, 0) : min(max(y1, y0 + 1), h), max(x0, 0) : min(max(x1, x0 + 1), w)]
+                for x0, y0, x1, y1 in boxes
+            ]
             for i, match in zip(miss, self.gallery.match(self.embedder.embed(crops), k=1), strict=True):
                 skus[i], scores[i] = match.sku, match.score
         self.cache.store(products.xyxy, thumbs, skus, scores, reused)
@@ -472,13 +545,19 @@ class ShelfPipeline:
         frame = self.monitor.update(products, skus, gaps, persons, ts)
         t4 = time.perf_counter()
         ms = {"detect": t1 - t0, "persons": t2 - t1, "recognise": t3 - t2, "state": t4 - t3, "total": t4 - t0}
-        return ShelfResult(frame, products, skus, scores, gaps, persons, len(miss),
-                           {k: round(v * 1000, 2) for k, v in ms.items()})
+        return ShelfResult(
+            frame, products, skus, scores, gaps, persons, len(miss), {k: round(v * 1000, 2) for k, v in ms.items()}
+        )
 
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
-STATE_COLOURS = {"stocked": (0, 200, 0), "low": (0, 200, 255), "empty": (0, 0, 255), "wrong": (255, 0, 255),
-                 "occluded": (160, 160, 160)}
+STATE_COLOURS = {
+    "stocked": (0, 200, 0),
+    "low": (0, 200, 255),
+    "empty": (0, 0, 255),
+    "wrong": (255, 0, 255),
+    "occluded": (160, 160, 160),
+}
 
 
 def read_frames(path: Path) -> Iterator[tuple[float, npt.NDArray[np.uint8]]]:
@@ -516,12 +595,28 @@ def draw(image: npt.NDArray[np.uint8], result: ShelfResult, config: ShelfConfig)
         polygon = np.round(np.asarray(slot.polygon)).astype(np.int32)
         cv2.polylines(out, [polygon], True, colour, 2)
         x, y = polygon.min(axis=0)
-        cv2.putText(out, f"{slot.name}:{states[slot.name]}", (int(x) + 3, int(y) + 14), cv2.FONT_HERSHEY_SIMPLEX,
-                    0.45, colour, 1, cv2.LINE_AA)
+        cv2.putText(
+            out,
+            f"{slot.name}:{states[slot.name]}",
+            (int(x) + 3, int(y) + 14),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.45,
+            colour,
+            1,
+            cv2.LINE_AA,
+        )
     for box, sku in zip(np.round(result.products.xyxy).astype(int), result.skus, strict=True):
         cv2.rectangle(out, tuple(box[:2]), tuple(box[2:]), (0, 255, 0), 1)
-        cv2.putText(out, sku[:14], (int(box[0]), int(box[3]) - 3), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (255, 255, 255),
-                    1, cv2.LINE_AA)
+        cv2.putText(
+            out,
+            sku[:14],
+            (int(box[0]), int(box[3]) - 3),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.35,
+            (255, 255, 255),
+            1,
+            cv2.LINE_AA,
+        )
     for box in np.round(result.gaps.xyxy).astype(int):
         cv2.rectangle(out, tuple(box[:2]), tuple(box[2:]), (0, 0, 255), 2)
     for box in np.round(result.persons.xyxy).astype(int):

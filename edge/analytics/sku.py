@@ -50,12 +50,38 @@ class Gallery:
     labels: npt.NDArray[np.str_]  # (n,) SKU of each row
     threshold: float = 0.0  # best score below this -> unknown
     embedder: str = ""  # which embedder made the rows (name/precision); queries must come from the same one
+    projection: tuple[FloatArray, FloatArray] | None = None  # (mean (d,), matrix (d, p)) applied to raw embeddings
     _index: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.embeddings = np.asarray(self.embeddings, np.float32)
         self.labels = np.asarray(self.labels, dtype=np.str_)
         self._index.clear()
+
+    @classmethod
+    def from_raw(
+        cls,
+        raw: npt.ArrayLike,
+        labels: Sequence[str],
+        projection: tuple[FloatArray, FloatArray] | None = None,
+        embedder: str = "",
+    ) -> Gallery:
+        """A gallery of embedder outputs ``raw`` (projected here when a projection is given)."""
+        gallery = cls(np.zeros((0, 0), np.float32), np.zeros(0, np.str_), embedder=embedder, projection=projection)
+        labels = list(labels)
+        for sku in dict.fromkeys(labels):
+            gallery.enroll(sku, np.asarray(raw)[np.array(labels) == sku])
+        return gallery
+
+    def project(self, raw: npt.ArrayLike) -> FloatArray:
+        """Embedder outputs -> the gallery's space (L2-normalised)."""
+        x = l2_normalise(np.atleast_2d(np.asarray(raw, np.float32)))
+        if self.projection is None:
+            return x
+        mean, matrix = self.projection
+        if x.shape[1] != len(mean):
+            raise GalleryError(f"embeddings have {x.shape[1]} dimensions, the gallery's projection expects {len(mean)}")
+        return l2_normalise((x - mean) @ matrix)
 
     @property
     def skus(self) -> list[str]:
@@ -68,7 +94,7 @@ class Gallery:
         """Add rows for ``sku`` (new or existing): no retraining, the next match sees them."""
         if not sku or sku == UNKNOWN:
             raise GalleryError(f"invalid SKU name {sku!r}")
-        rows = l2_normalise(np.atleast_2d(np.asarray(embeddings, np.float32)))
+        rows = self.project(embeddings)
         if len(self) and rows.shape[1] != self.embeddings.shape[1]:
             raise GalleryError(
                 f"SKU {sku!r}: embeddings have {rows.shape[1]} dimensions, the gallery {self.embeddings.shape[1]}"
@@ -86,14 +112,17 @@ class Gallery:
             self._index.update(names=names, order=order, starts=starts)
         return self._index["names"], self._index["order"], self._index["starts"]
 
-    def class_scores(self, queries: npt.ArrayLike, exclude: npt.NDArray[np.bool_] | None = None) -> FloatArray:
+    def class_scores(self, queries: npt.ArrayLike, exclude: npt.NDArray[np.bool_] | None = None,
+                     projected: bool = False) -> FloatArray:
         """Per query and SKU: the best cosine similarity over that SKU's rows, (q, n_skus) in :meth:`_classes` order.
 
-        ``exclude`` (q, n) masks gallery rows per query (leave-one-out calibration).
+        ``queries`` are embedder outputs (``projected``: already in the gallery's space); ``exclude`` (q, n) masks
+        gallery rows per query (leave-one-out calibration).
         """
         if not len(self):
             raise GalleryError("the gallery is empty: enroll at least one SKU")
-        sims = l2_normalise(queries).reshape(-1, self.embeddings.shape[1]) @ self.embeddings.T
+        q = l2_normalise(np.atleast_2d(np.asarray(queries, np.float32))) if projected else self.project(queries)
+        sims = q @ self.embeddings.T
         if exclude is not None:
             sims = np.where(exclude, -2.0, sims)
         _, order, starts = self._classes()
@@ -123,12 +152,14 @@ class Gallery:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "wb") as handle:  # np.savez would append .npz to a name without it
-            np.savez(
-                handle,
-                embeddings=self.embeddings,
-                labels=self.labels,
-                meta=np.array(json.dumps({"threshold": self.threshold, "embedder": self.embedder})),
-            )
+            arrays: dict[str, npt.NDArray[Any]] = {
+                "embeddings": self.embeddings,
+                "labels": self.labels,
+                "meta": np.array(json.dumps({"threshold": self.threshold, "embedder": self.embedder})),
+            }
+            if self.projection is not None:
+                arrays.update(proj_mean=self.projection[0], proj_matrix=self.projection[1])
+            np.savez(handle, allow_pickle=False, **arrays)
         return path
 
     @classmethod
@@ -143,6 +174,7 @@ class Gallery:
                     names = ", ".join(sorted(missing))
                     raise GalleryError(f"gallery {path} is not a smartstore gallery (missing {names})")
                 embeddings, labels, meta = data["embeddings"], data["labels"], json.loads(str(data["meta"]))
+                projection = (data["proj_mean"], data["proj_matrix"]) if "proj_matrix" in data.files else None
         except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as exc:
             if isinstance(exc, GalleryError):
                 raise
@@ -153,26 +185,42 @@ class Gallery:
             raise GalleryError(f"gallery {path} is empty: it has no SKUs (enroll some with smartstore sku enroll)")
         if not np.isfinite(embeddings).all():
             raise GalleryError(f"gallery {path}: embeddings contain NaN or infinity")
+        if projection is not None and projection[1].shape != (len(projection[0]), embeddings.shape[1]):
+            raise GalleryError(f"gallery {path}: projection {projection[1].shape} does not fit the embeddings")
         return cls(
             l2_normalise(embeddings),
             labels.astype(np.str_),
             float(meta.get("threshold", 0.0)),
             str(meta.get("embedder", "")),
+            projection,
         )
 
 
 def calibrate_threshold(
-    gallery: Gallery, queries: npt.ArrayLike, labels: Sequence[str], accept: float = 0.95, leave_one_out: bool = False
+    gallery: Gallery,
+    queries: npt.ArrayLike | None,
+    labels: Sequence[str],
+    accept: float = 0.95,
+    leave_one_out: bool = False,
+    burst: int = 5,
 ) -> tuple[float, dict[str, float]]:
     """Cosine threshold that accepts ``accept`` of genuine matches of labelled ``queries``.
 
     Genuine score: best similarity to the query's own SKU; impostor score: best similarity to any other SKU (what
-    an un-enrolled product would score). With ``leave_one_out`` the queries are the gallery rows themselves and
-    each is kept from matching itself. Returns the threshold and ``{accepted, rejected_impostors}`` rates.
+    an un-enrolled product would score). With ``leave_one_out`` the queries are the gallery rows themselves
+    (``queries`` ignored) and each is kept from matching itself and, for SKUs with enough rows, the ``burst`` rows
+    enrolled just before and after it (near-duplicate shots would make genuine scores look too good). Returns the
+    threshold and ``{accepted, rejected_impostors}`` rates.
     """
-    q = np.asarray(queries, np.float32)
-    exclude = np.eye(len(q), len(gallery), dtype=bool) if leave_one_out else None
-    scores = gallery.class_scores(q, exclude)
+    q = gallery.embeddings if leave_one_out else np.asarray(queries, np.float32)
+    exclude = None
+    if leave_one_out:  # a row never matches itself nor its burst neighbours (photos taken one after another)
+        rows = np.arange(len(q))
+        same = gallery.labels[:, None] == gallery.labels[None, :]
+        _, inverse, counts = np.unique(gallery.labels, return_inverse=True, return_counts=True)
+        reach = np.where(counts[inverse] > 2 * burst + 2, burst, 0)  # small SKUs: only the row itself
+        exclude = same & (np.abs(rows[:, None] - rows[None, :]) <= reach[:, None])
+    scores = gallery.class_scores(q, exclude, projected=leave_one_out)
     names = gallery._classes()[0]
     position = {str(n): i for i, n in enumerate(names)}
     known = np.array([lab in position for lab in labels])
@@ -273,11 +321,18 @@ class Embedder:
         return self.embed(images)
 
 
-def enroll_folder(root: str | Path, embedder: Embedder, gallery: Gallery | None = None) -> Gallery:
-    """Enroll every ``root/<SKU>/*.jpg`` into ``gallery`` (a new one when None); threshold left as it is."""
+def enroll_folder(
+    root: str | Path,
+    embedder: Embedder,
+    gallery: Gallery | None = None,
+    projection: tuple[FloatArray, FloatArray] | None = None,
+) -> Gallery:
+    """Enroll every ``root/<SKU>/*.jpg`` into ``gallery`` (a new one, with ``projection``, when None)."""
     items = labelled_images(root)
     if gallery is None:
-        gallery = Gallery(np.zeros((0, 0), np.float32), np.zeros(0, np.str_), embedder=embedder.name)
+        gallery = Gallery(
+            np.zeros((0, 0), np.float32), np.zeros(0, np.str_), embedder=embedder.name, projection=projection
+        )
     elif gallery.embedder and gallery.embedder != embedder.name:
         raise GalleryError(f"gallery was built with {gallery.embedder}, not {embedder.name}")
     vectors = embedder.embed_files([p for _, p in items])
@@ -301,3 +356,24 @@ def image_paths(items: Sequence[str | Path]) -> list[Path]:
         else:
             raise GalleryError(f"{item} does not exist")
     return out
+
+
+def save_projection(path: str | Path, mean: FloatArray, matrix: FloatArray, embedder: str) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as handle:
+        np.savez(handle, mean=mean.astype(np.float32), matrix=matrix.astype(np.float32), embedder=np.array(embedder))
+    return path
+
+
+def load_projection(path: str | Path) -> tuple[tuple[FloatArray, FloatArray], str]:
+    """``((mean, matrix), embedder name)`` from a projection file made by ``export/sku_projection.py``."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            mean, matrix, embedder = data["mean"], data["matrix"], str(data["embedder"])
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as exc:
+        raise GalleryError(f"projection {path} is missing or corrupt ({exc})") from None
+    if matrix.ndim != 2 or matrix.shape[0] != len(mean):
+        raise GalleryError(f"projection {path}: matrix {matrix.shape} and mean {mean.shape} do not fit")
+    return (mean.astype(np.float32), matrix.astype(np.float32)), embedder

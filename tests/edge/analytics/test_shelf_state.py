@@ -18,10 +18,19 @@ SLOTS = {"A": "Oatly-Oat-Milk", "B": "Arla-Standard-Milk", "C": "Bravo-Apple-Jui
 
 
 def config(**overrides: float) -> ShelfConfig:
-    slots = [{"name": name, "sku": sku, "polygon": [[100 * i, 0], [100 * i + 100, 0], [100 * i + 100, 200],
-                                                     [100 * i, 200]]} for i, (name, sku) in enumerate(SLOTS.items())]
-    base = {"shelf": "bay-1", "rows": [{"name": "top", "slots": slots}], "out_of_stock_after_s": 5.0,
-            "restock_after_s": 2.0, "violation_after_s": 3.0, "grace_s": 1.0, "snapshot_every_s": 30.0}
+    slots = [
+        {"name": name, "sku": sku, "polygon": [[100 * i, 0], [100 * i + 100, 0], [100 * i + 100, 200], [100 * i, 200]]}
+        for i, (name, sku) in enumerate(SLOTS.items())
+    ]
+    base = {
+        "shelf": "bay-1",
+        "rows": [{"name": "top", "slots": slots}],
+        "out_of_stock_after_s": 5.0,
+        "restock_after_s": 2.0,
+        "violation_after_s": 3.0,
+        "grace_s": 1.0,
+        "snapshot_every_s": 30.0,
+    }
     return ShelfConfig.model_validate({**base, **overrides})
 
 
@@ -50,12 +59,18 @@ class Scripted:
         self.events: list[tuple[str, dict]] = []
         self.last: ShelfFrame | None = None
 
-    def run(self, seconds: float, stocked: dict[str, str | None] | None = None, persons: Detections | None = None,
-            gaps: Detections | None = None) -> ShelfFrame:
+    def run(
+        self,
+        seconds: float,
+        stocked: dict[str, str | None] | None = None,
+        persons: Detections | None = None,
+        gaps: Detections | None = None,
+    ) -> ShelfFrame:
         for _ in range(round(seconds * FPS)):
             boxes, skus = products(stocked or {})
-            self.last = self.monitor.update(boxes, skus, gaps or Detections.empty(), persons or Detections.empty(),
-                                            self.frames / FPS)
+            self.last = self.monitor.update(
+                boxes, skus, gaps or Detections.empty(), persons or Detections.empty(), self.frames / FPS
+            )
             self.events += [(e.kind, e.data) for e in self.last.events if e.kind != "shelf.snapshot"]
             self.frames += 1
         assert self.last is not None
@@ -168,8 +183,9 @@ def test_gap_detection_marks_a_sparse_slot_empty() -> None:
     gap = Detections.from_arrays([[233, 15, 298, 198]], [0.8], [1])
     frame = s.monitor.update(sparse, [skus[i] for i in np.flatnonzero(keep)], gap, Detections.empty(), 0.0)
     assert frame.slots[2].state == "empty"
-    frame = s.monitor.update(sparse, [skus[i] for i in np.flatnonzero(keep)], Detections.empty(), Detections.empty(),
-                             0.1)
+    frame = s.monitor.update(
+        sparse, [skus[i] for i in np.flatnonzero(keep)], Detections.empty(), Detections.empty(), 0.1
+    )
     assert frame.slots[2].state == "low"
 
 
@@ -180,12 +196,16 @@ def test_periodic_snapshots_follow_the_schema() -> None:
         frame = s.run(0.1, {"A": None})
         snapshots += [e for e in frame.events if e.kind == "shelf.snapshot"]
     assert [round(e.ts, 1) for e in snapshots] == [0.0, 10.0, 20.0]
-    assert {d["slot"]: d["state"] for d in snapshots[-1].data["slots"]} == {"A": "empty", "B": "stocked",
-                                                                            "C": "stocked"}
+    assert {d["slot"]: d["state"] for d in snapshots[-1].data["slots"]} == {
+        "A": "empty",
+        "B": "stocked",
+        "C": "stocked",
+    }
 
 
-@pytest.mark.parametrize("kind", ["shelf.out_of_stock", "shelf.restocked", "shelf.planogram_violation",
-                                  "shelf.snapshot"])
+@pytest.mark.parametrize(
+    "kind", ["shelf.out_of_stock", "shelf.restocked", "shelf.planogram_violation", "shelf.snapshot"]
+)
 def test_event_payloads_validate_against_their_schemas(kind: str) -> None:
     s = Scripted(snapshot_every_s=5.0)
     events = []
@@ -204,9 +224,11 @@ def test_event_payloads_validate_against_their_schemas(kind: str) -> None:
 
 def test_overlapping_slots_are_refused_with_both_names(tmp_path: Path) -> None:
     path = tmp_path / "shelf.yaml"
-    path.write_text("shelf: bay-1\nrows:\n  - name: top\n    slots:\n"
-                    "      - {name: A, sku: x, polygon: [[0, 0], [100, 0], [100, 100], [0, 100]]}\n"
-                    "      - {name: B, sku: y, polygon: [[60, 0], [160, 0], [160, 100], [60, 100]]}\n")
+    path.write_text(
+        "shelf: bay-1\nrows:\n  - name: top\n    slots:\n"
+        "      - {name: A, sku: x, polygon: [[0, 0], [100, 0], [100, 100], [0, 100]]}\n"
+        "      - {name: B, sku: y, polygon: [[60, 0], [160, 0], [160, 100], [60, 100]]}\n"
+    )
     with pytest.raises(ShelfConfigError, match=r"shelf.yaml: .*slots 'A' \(row 'top'\) and 'B' \(row 'top'\) overlap"):
         load_shelf_config(path)
 
@@ -222,14 +244,22 @@ def test_planogram_naming_an_unknown_sku_is_refused() -> None:
         config().check_skus(["Oatly-Oat-Milk", "Bravo-Apple-Juice"])
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("shelf: bay 1\nrows: []\n", "shelf: String should match pattern"),
-    ("shelf: b\nrows:\n  - name: r\n    slots:\n      - {name: A, polygon: [[0, 0], [1, 1]]}\n",
-     r"rows.0.slots.0.polygon: List should have at least 3 items"),
-    ("shelf: b\nempty_fill: 0.5\nstocked_fill: 0.3\nrows:\n  - name: r\n    slots:\n"
-     "      - {name: A, polygon: [[0, 0], [9, 0], [9, 9]]}\n", "need empty_fill <= stocked_fill"),
-    ("- just a list\n", "must be a mapping"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("shelf: bay 1\nrows: []\n", "shelf: String should match pattern"),
+        (
+            "shelf: b\nrows:\n  - name: r\n    slots:\n      - {name: A, polygon: [[0, 0], [1, 1]]}\n",
+            r"rows.0.slots.0.polygon: List should have at least 3 items",
+        ),
+        (
+            "shelf: b\nempty_fill: 0.5\nstocked_fill: 0.3\nrows:\n  - name: r\n    slots:\n"
+            "      - {name: A, polygon: [[0, 0], [9, 0], [9, 9]]}\n",
+            "need empty_fill <= stocked_fill",
+        ),
+        ("- just a list\n", "must be a mapping"),
+    ],
+)
 def test_bad_configs_name_the_field(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "shelf.yaml"
     path.write_text(text)

@@ -10,8 +10,9 @@ import pytest
 from edge.analytics.sku import UNKNOWN, Gallery, GalleryError, calibrate_threshold, l2_normalise, labelled_images
 
 
-def clustered(n_skus: int = 6, per_sku: int = 5, dim: int = 32, spread: float = 0.15,
-              seed: int = 0) -> tuple[np.ndarray, list[str], np.ndarray]:
+def clustered(
+    n_skus: int = 6, per_sku: int = 5, dim: int = 32, spread: float = 0.15, seed: int = 0
+) -> tuple[np.ndarray, list[str], np.ndarray]:
     """Embeddings scattered around one random centre per SKU; returns (vectors, labels, centres)."""
     rng = np.random.default_rng(seed)
     centres = l2_normalise(rng.normal(size=(n_skus, dim)))
@@ -106,10 +107,13 @@ def test_empty_gallery_is_refused(tmp_path: Path) -> None:
         Gallery.load(path)
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    (b"not a zip file at all", "is corrupt or not a .npz file"),
-    (b"PK\x03\x04truncated", "is corrupt or not a .npz file"),
-])
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"not a zip file at all", "is corrupt or not a .npz file"),
+        (b"PK\x03\x04truncated", "is corrupt or not a .npz file"),
+    ],
+)
 def test_corrupt_gallery_file_is_refused(tmp_path: Path, content: bytes, message: str) -> None:
     path = tmp_path / "bad.npz"
     path.write_bytes(content)
@@ -135,8 +139,9 @@ def test_foreign_npz_and_missing_file_are_refused(tmp_path: Path) -> None:
         Gallery.load(tmp_path / "nope.npz")
     nan = tmp_path / "nan.npz"
     with open(nan, "wb") as handle:
-        np.savez(handle, embeddings=np.full((2, 4), np.nan, np.float32), labels=np.array(["a", "b"]),
-                 meta=np.array("{}"))
+        np.savez(
+            handle, embeddings=np.full((2, 4), np.nan, np.float32), labels=np.array(["a", "b"]), meta=np.array("{}")
+        )
     with pytest.raises(GalleryError, match="NaN"):
         Gallery.load(nan)
 
@@ -146,7 +151,10 @@ def test_labelled_images_use_the_folder_name(tmp_path: Path) -> None:
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_bytes(b"x")
     assert [(s, p.name) for s, p in labelled_images(tmp_path)] == [
-        ("Granny-Smith", "a.jpg"), ("Granny-Smith", "b.png"), ("Oatly", "c.jpg")]
+        ("Granny-Smith", "a.jpg"),
+        ("Granny-Smith", "b.png"),
+        ("Oatly", "c.jpg"),
+    ]
     (tmp_path / "loose.jpg").write_bytes(b"x")
     with pytest.raises(GalleryError, match="must sit in a folder named after their SKU"):
         labelled_images(tmp_path)

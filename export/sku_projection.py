@@ -1,0 +1,119 @@
+"""A learned linear projection of product embeddings (regularised LDA), fitted on the Grocery Store train split.
+
+The frozen ImageNet embedder separates coarse kinds of products well but confuses look-alike SKUs (Arla milks,
+apple varieties). Linear discriminant analysis on the train split finds the directions that separate the SKUs
+while ignoring within-SKU variation (angle, light, hands); it is a (d, p) matrix applied after the embedder, so
+enrolment stays retraining-free. The gallery stores it (``Gallery.projection``) and applies it to every query.
+
+    .venv/bin/python -m export.sku_projection --data ../shared/data/grocery-store \
+        --out models/shelf-products/sku-projection.npz
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import logging
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from edge.analytics.sku import Embedder, Gallery, save_projection
+
+log = logging.getLogger(__name__)
+
+
+def split(root: Path, name: str) -> tuple[list[Path], list[str]]:
+    """Image paths and fine class names of a Grocery Store split (``train.txt``/``val.txt``)."""
+    classes = {int(r[1]): r[0] for r in list(csv.reader((root / "classes.csv").open()))[1:]}
+    paths, labels = [], []
+    for line in (root / f"{name}.txt").read_text().splitlines():
+        rel, fine, _ = (x.strip() for x in line.split(","))
+        paths.append(root / rel)
+        labels.append(classes[int(fine)])
+    return paths, labels
+
+
+def cached_embeddings(embedder: Embedder, paths: list[Path], cache: Path) -> npt.NDArray[np.float32]:
+    """Embeddings of ``paths``, kept in ``cache`` (.npy) keyed by the embedder and the file list."""
+    if cache.is_file():
+        data = np.load(cache)
+        if len(data) == len(paths):
+            return np.asarray(data, np.float32)
+    vectors = embedder.embed_files(paths)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.save(cache, vectors)
+    return vectors
+
+
+def fit_lda(x: npt.NDArray[np.float32], labels: list[str], dims: int = 128,
+            shrinkage: float = 0.1) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    """(mean, matrix (d, dims)): LDA directions with the within-class scatter shrunk towards its mean variance."""
+    x = np.asarray(x, np.float64)
+    names, y = np.unique(np.asarray(labels), return_inverse=True)
+    mean = x.mean(axis=0)
+    centres = np.stack([x[y == k].mean(axis=0) for k in range(len(names))])
+    within = x - centres[y]
+    sw = within.T @ within / len(x)
+    sw = (1 - shrinkage) * sw + shrinkage * np.trace(sw) / len(sw) * np.eye(len(sw))
+    counts = np.bincount(y).astype(np.float64)
+    between = (centres - mean) * np.sqrt(counts / len(x))[:, None]
+    sb = between.T @ between
+    # whiten the within-class scatter, then the principal directions of the whitened between-class scatter
+    evals, evecs = np.linalg.eigh(sw)
+    whiten = evecs / np.sqrt(np.maximum(evals, 1e-12))
+    b_evals, b_evecs = np.linalg.eigh(whiten.T @ sb @ whiten)
+    order = np.argsort(b_evals)[::-1][: min(dims, len(names) - 1)]
+    matrix = whiten @ b_evecs[:, order]
+    return mean.astype(np.float32), matrix.astype(np.float32)
+
+
+def top1(gallery: Gallery, queries: npt.NDArray[np.float32], labels: list[str]) -> float:
+    return float(np.mean([m.top[0][0] == t for m, t in zip(gallery.match(queries), labels, strict=True)]))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=Path("../shared/data/grocery-store"))
+    parser.add_argument("--out", type=Path, default=Path("models/shelf-products/sku-projection.npz"))
+    parser.add_argument("--cache", type=Path, default=Path("build/sku-embeddings"))
+    parser.add_argument("--precision", default="int8")
+    parser.add_argument("--dims", type=int, default=128)
+    parser.add_argument("--shrinkage", type=float, default=0.1)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO)
+    embedder = Embedder("efficientnet-lite0", "openvino", args.precision)
+    train, train_labels = split(args.data, "train")
+    val, val_labels = split(args.data, "val")
+    x_train = cached_embeddings(embedder, train, args.cache / f"train-{args.precision}.npy")
+    x_val = cached_embeddings(embedder, val, args.cache / f"val-{args.precision}.npy")
+    raw = Gallery(x_train, np.array(train_labels))
+    print(f"few-shot val top-1, raw embeddings: {top1(raw, x_val, val_labels):.3f}")
+    # does it generalise to SKUs it was not fitted on? fit on 61 classes, test few-shot on the other 20
+    names = sorted(set(train_labels))
+    held = set(names[::4])
+    fit = np.array([t not in held for t in train_labels])
+    mean, matrix = fit_lda(x_train[fit], [t for t, f in zip(train_labels, fit, strict=True) if f], args.dims,
+                           args.shrinkage)
+    gt = ~fit
+    vq = np.array([t in held for t in val_labels])
+    qlabels = [t for t, h in zip(val_labels, vq, strict=True) if h]
+    base = top1(Gallery(x_train[gt], np.array(train_labels)[gt]), x_val[vq], qlabels)
+    proj = Gallery(np.zeros((0, 0), np.float32), np.zeros(0, np.str_), projection=(mean, matrix))
+    for sku in sorted(held):
+        proj.enroll(sku, x_train[np.array(train_labels) == sku])
+    print(f"unseen {len(held)} SKUs (projection fitted without them): raw {base:.3f}, "
+          f"projected {top1(proj, x_val[vq], qlabels):.3f}")
+    mean, matrix = fit_lda(x_train, train_labels, args.dims, args.shrinkage)
+    projected = Gallery(np.zeros((0, 0), np.float32), np.zeros(0, np.str_), projection=(mean, matrix))
+    for sku in names:
+        projected.enroll(sku, x_train[np.array(train_labels) == sku])
+    print(f"few-shot val top-1, projected: {top1(projected, x_val, val_labels):.3f}")
+    save_projection(args.out, mean, matrix, embedder.name)
+    print(f"wrote {args.out} ({matrix.shape[0]} -> {matrix.shape[1]})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
