@@ -39,8 +39,9 @@ def bakery_lines(path: Path = BAKERY) -> pd.DataFrame:
     return pd.DataFrame({"transaction_id": raw["Transaction"].astype(str), "item": raw["Item"], "timestamp": ts})
 
 
-def evaluate(baskets: Baskets, seeds: int, k: int) -> list[tuple[str, np.ndarray, np.ndarray, float]]:
-    train, test = split_by_time(baskets)
+def evaluate(baskets: Baskets, seeds: int, k: int, share: float = 0.8,
+             ) -> list[tuple[str, np.ndarray, np.ndarray, float]]:
+    train, test = split_by_time(baskets, share)
     holdouts = [hide_one(test, s) for s in range(seeds)]
     models = [Popularity(), CoOccurrence("cosine"), CoOccurrence("lift"), EASE(), ALS(), SVD(), ContextEASE()]
     rows = []
@@ -82,6 +83,8 @@ def main() -> int:
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--speed", action="store_true", help="time fitting on --lines basket lines instead")
     ap.add_argument("--lines", type=int, default=1_000_000)
+    ap.add_argument("--split", choices=("baskets", "lines"), default="baskets",
+                    help="80/20 of baskets (default) or of basket lines, both in time order")
     args = ap.parse_args()
     if not BAKERY.is_file():
         print(f"missing {BAKERY} (../shared/data)", file=sys.stderr)
@@ -90,7 +93,10 @@ def main() -> int:
     if args.speed:
         speed(lines, args.lines)
         return 0
-    rows = evaluate(to_baskets(lines), args.seeds, args.k)
+    baskets = to_baskets(lines)
+    first_lines = lines["transaction_id"].iloc[: int(0.8 * len(lines))]
+    share = 0.8 if args.split == "baskets" else first_lines.nunique() / baskets.n
+    rows = evaluate(baskets, args.seeds, args.k, share)
     pop_hr = rows[0][1]
     k, n = args.k, args.seeds
     print(f"| model | HR@{k} mean ± sd ({n} seeds) | NDCG@{k} mean ± sd | HR vs popularity | fit s |")
