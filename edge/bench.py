@@ -257,17 +257,22 @@ class Variant:
             if values:
                 row[key] = statistics.median(values)
                 row[key + "_rounds"] = [round(v, 2) for v in values]
-        row["pipeline_vs_async"] = row["pipeline_fps"] / row["async_fps"]
+        row["pipeline_vs_async"] = paired_ratio(self.samples["pipeline_fps"], self.samples["async_fps"])
         if "ultralytics_fps" in row:
-            row["pipeline_vs_ultralytics"] = row["pipeline_fps"] / row["ultralytics_fps"]
+            row["pipeline_vs_ultralytics"] = paired_ratio(self.samples["pipeline_fps"], self.samples["ultralytics_fps"])
         return row
+
+
+def paired_ratio(a: Sequence[float], b: Sequence[float]) -> float:
+    """Median over rounds of ``a / b`` measured in the same round (robust to load that changes between rounds)."""
+    return statistics.median(x / y for x, y in zip(a, b, strict=True))
 
 
 def run(model: str, engine: str, precisions: Sequence[str | None], sources: Sequence[Path], seconds: float,
         device: str | None = None, ultralytics: bool = True, rounds: int = 5, **options: Any) -> dict[str, Any]:
     """Bench every precision of ``model`` on ``engine``, interleaved: ``rounds`` rounds in which every variant runs
-    every measurement for ``seconds / rounds``; each figure is the median over rounds, so a load spike on a shared
-    machine hits all variants alike. The report adds throughput ratios between precisions."""
+    every measurement for ``seconds / rounds``. Each figure is the median over rounds and each ratio the median of
+    the ratios within a round, so load on a shared machine hits the compared variants alike."""
     manifest = Manifest.load(model)
     items = [manifest.select(engine, p) for p in precisions]
     frames = [frame for _, frame in read_frames(sources[0], 16)]
@@ -299,10 +304,11 @@ def run(model: str, engine: str, precisions: Sequence[str | None], sources: Sequ
     report["results"] = rows
     if skipped:
         report["ultralytics_skipped"] = sorted(skipped)
-    by_precision = {r["precision"]: r for r in rows}
+    by_precision = {v.item.precision: v for v in variants}
     if "int8" in by_precision and "fp32" in by_precision:
-        for key in ("async_fps", "pipeline_fps", "latency_ms_median"):
-            report[f"int8_vs_fp32_{key}"] = by_precision["int8"][key] / by_precision["fp32"][key]
+        for key in ("async_fps", "pipeline_fps"):
+            report[f"int8_vs_fp32_{key}"] = paired_ratio(by_precision["int8"].samples[key],
+                                                         by_precision["fp32"].samples[key])
     report["bench_peak_rss_mb"] = peak_rss_mb()
     return report
 
