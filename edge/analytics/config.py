@@ -77,7 +77,7 @@ class ZoneConfig(_Strict):
     polygon: list[Point] = Field(min_length=3)
     kind: Literal["zone", "queue"] = "zone"
     anchor: Anchor = "bottom_center"
-    margin_px: float = Field(default=0.0, ge=0, description="hysteresis band around the border")
+    margin_px: float = Field(default=5.0, ge=0, description="hysteresis band around the border")
     exit_after_s: float = Field(default=2.0, gt=0, description="a track unseen this long has left (closes its visit)")
     min_wait_s: float = Field(
         default=0.0, ge=0, description="queue: visits shorter than this are passers-by, not waits"

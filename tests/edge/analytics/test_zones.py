@@ -15,7 +15,7 @@ FPS = 10.0
 
 def test_person_entering_and_leaving_gives_one_visit_with_its_dwell() -> None:
     zone = Zone(SHELF)
-    path = walk((50, 200), (95, 200), 5) + [(200.0, 200.0)] * 30 + walk((305, 200), (350, 200), 5)
+    path = walk((50, 200), (95, 200), 5) + [(200.0, 200.0)] * 30 + walk((310, 200), (350, 200), 5)
     entered, visits, occupancy = [], [], []
     for i, p in enumerate(path):
         change = zone.update(people([p], [3]), ts=i / FPS)
