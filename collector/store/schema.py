@@ -14,7 +14,6 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             id TEXT PRIMARY KEY, kind TEXT NOT NULL, store TEXT NOT NULL, device TEXT NOT NULL, camera TEXT,
             seq BIGINT NOT NULL, ts DOUBLE PRECISION NOT NULL, stored DOUBLE PRECISION NOT NULL,
             payload TEXT NOT NULL)""",
-        "CREATE INDEX events_store_ts ON events (store, ts)",
         "CREATE INDEX events_stored ON events (stored)",
         """CREATE TABLE devices (
             store TEXT NOT NULL, device TEXT NOT NULL, seq_min BIGINT NOT NULL, seq_max BIGINT NOT NULL,

@@ -32,6 +32,7 @@ class SQLiteStore(Store):
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={self.synchronous.upper()}")
+        conn.execute("PRAGMA cache_size=-65536")  # 64 MiB: the id index of a busy day stays in memory
         return conn
 
     @contextmanager
