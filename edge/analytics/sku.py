@@ -51,6 +51,7 @@ class Gallery:
     threshold: float = 0.0  # best score below this -> unknown
     embedder: str = ""  # which embedder made the rows (name/precision); queries must come from the same one
     projection: tuple[FloatArray, FloatArray] | None = None  # (mean (d,), matrix (d, p)) applied to raw embeddings
+    neighbours: int = 10  # a SKU's score: mean similarity of its this many nearest gallery rows
     _index: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -104,20 +105,26 @@ class Gallery:
         self._index.clear()
 
     def _classes(self) -> tuple[npt.NDArray[np.str_], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-        """SKU names (sorted), gallery row order grouping rows by SKU, and where each SKU's group starts."""
+        """SKU names (sorted), and a (n_skus, most rows) table of each SKU's gallery rows padded with -1."""
         if not self._index:
             names, inverse = np.unique(self.labels, return_inverse=True)
             order = np.argsort(inverse, kind="stable")
-            starts = np.searchsorted(inverse[order], np.arange(len(names)))
-            self._index.update(names=names, order=order, starts=starts)
-        return self._index["names"], self._index["order"], self._index["starts"]
+            counts = np.bincount(inverse, minlength=len(names))
+            starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+            slot = np.arange(len(order)) - starts[inverse[order]]
+            table = np.full((len(names), int(counts.max(initial=0))), -1, np.int64)
+            table[inverse[order], slot] = order
+            self._index.update(names=names, order=order, starts=starts, table=table)
+        return self._index["names"], self._index["order"], self._index["table"]
 
-    def class_scores(self, queries: npt.ArrayLike, exclude: npt.NDArray[np.bool_] | None = None,
-                     projected: bool = False) -> FloatArray:
-        """Per query and SKU: the best cosine similarity over that SKU's rows, (q, n_skus) in :meth:`_classes` order.
+    def class_scores(
+        self, queries: npt.ArrayLike, exclude: npt.NDArray[np.bool_] | None = None, projected: bool = False
+    ) -> FloatArray:
+        """Per query and SKU, (q, n_skus) in :meth:`_classes` order: the mean cosine similarity of the SKU's
+        ``neighbours`` most similar gallery rows (fewer when it has fewer; 1: nearest neighbour).
 
         ``queries`` are embedder outputs (``projected``: already in the gallery's space); ``exclude`` (q, n) masks
-        gallery rows per query (leave-one-out calibration).
+        gallery rows per query (leave-one-out calibration). A SKU with no usable row scores -2.
         """
         if not len(self):
             raise GalleryError("the gallery is empty: enroll at least one SKU")
@@ -125,8 +132,16 @@ class Gallery:
         sims = q @ self.embeddings.T
         if exclude is not None:
             sims = np.where(exclude, -2.0, sims)
-        _, order, starts = self._classes()
-        return np.maximum.reduceat(sims[:, order], starts, axis=1).astype(np.float32)
+        _, order, table = self._classes()
+        if self.neighbours <= 1:
+            return np.maximum.reduceat(sims[:, order], self._index["starts"], axis=1).astype(np.float32)
+        grouped = np.where(table >= 0, sims[:, np.maximum(table, 0)], -2.0)  # (q, n_skus, most rows)
+        k = min(self.neighbours, grouped.shape[2])
+        best = -np.partition(-grouped, k - 1, axis=2)[:, :, :k]
+        valid = best > -1.5
+        total = np.where(valid, best, 0.0).sum(axis=2)
+        count = valid.sum(axis=2)
+        return np.where(count > 0, total / np.maximum(count, 1), -2.0).astype(np.float32)
 
     def match(self, queries: npt.ArrayLike, k: int = 5) -> list[Match]:
         """Top-``k`` SKUs per query by nearest-neighbour cosine similarity; ``unknown`` below the threshold."""
@@ -155,7 +170,9 @@ class Gallery:
             arrays: dict[str, npt.NDArray[Any]] = {
                 "embeddings": self.embeddings,
                 "labels": self.labels,
-                "meta": np.array(json.dumps({"threshold": self.threshold, "embedder": self.embedder})),
+                "meta": np.array(
+                    json.dumps({"threshold": self.threshold, "embedder": self.embedder, "neighbours": self.neighbours})
+                ),
             }
             if self.projection is not None:
                 arrays.update(proj_mean=self.projection[0], proj_matrix=self.projection[1])
@@ -193,6 +210,7 @@ class Gallery:
             float(meta.get("threshold", 0.0)),
             str(meta.get("embedder", "")),
             projection,
+            int(meta.get("neighbours", 1)),
         )
 
 

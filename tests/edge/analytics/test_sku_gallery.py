@@ -41,10 +41,26 @@ def test_match_ranks_skus_by_nearest_neighbour_cosine() -> None:
 
 def test_below_threshold_is_unknown() -> None:
     vectors, labels, centres = clustered()
-    g = gallery_of(vectors, labels, threshold=0.8)
+    g = gallery_of(vectors, labels, threshold=0.6)
     stranger = l2_normalise(np.random.default_rng(9).normal(size=(1, 32)))
     assert g.match(stranger)[0].sku == UNKNOWN
     assert g.match(centres[2])[0].sku == "sku-2"
+
+
+def test_neighbour_voting_outweighs_a_single_outlier_row() -> None:
+    rng = np.random.default_rng(3)
+    a, b = l2_normalise(rng.normal(size=(2, 16)))
+    query = l2_normalise(0.6 * a + 0.4 * b)
+    odd = l2_normalise(query + 0.01 * rng.normal(size=16))  # one odd photo of SKU "b" right next to the query
+    rows = np.vstack([odd, l2_normalise(a + 0.05 * rng.normal(size=(5, 16))),
+                      l2_normalise(b + 0.05 * rng.normal(size=(5, 16)))])
+    labels = ["b"] + ["a"] * 5 + ["b"] * 5
+    g = gallery_of(rows, labels)
+    g.neighbours = 1
+    assert g.match(query)[0].sku == "b"
+    g.neighbours = 5
+    assert g.match(query)[0].sku == "a"
+    assert g.match(query)[0].score == pytest.approx(float(np.mean(rows[1:6] @ query)), abs=1e-5)
 
 
 def test_enrolling_a_new_sku_takes_effect_immediately() -> None:
