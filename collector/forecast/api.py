@@ -30,41 +30,52 @@ class StoreReader(Protocol):
               sku: str | None = None) -> list[dict[str, Any]]: ...
 
 
-def store_table(store: StoreReader, store_id: str, kind: str, per_camera: bool = False) -> pd.DataFrame:
-    """The store's footfall (hourly, per store or camera) or sales (daily quantity per SKU) as a long table."""
+def store_table(store: StoreReader, store_id: str, kind: str, per_camera: bool = False,
+                until: pd.Timestamp | None = None) -> pd.DataFrame:
+    """The store's footfall (hourly, per store or camera) or sales (daily quantity per SKU) as a long table.
+
+    ``until`` (UTC): the last complete bucket; buckets after the last record up to it count as zero."""
     if kind == "footfall":
         rows = pd.DataFrame(store.footfall_series(store_id, bucket="hour", per_camera=per_camera))
         if rows.empty:
             raise ForecastInputError(f"store {store_id!r} has no footfall yet")
         sid = rows["camera"].fillna(store_id) if per_camera else rows["store"]
-        return pd.DataFrame({"series_id": sid, "timestamp": pd.to_datetime(rows["t"], unit="s"),
-                             "value": rows["in"]})
+        return _on_grid(sid, pd.to_datetime(rows["t"], unit="s"), rows["in"], "h", until)
     if kind == "sales":
         rows = pd.DataFrame(store.sales(store_id))
         if rows.empty:
             raise ForecastInputError(f"store {store_id!r} has no sales yet")
-        day = pd.to_datetime(rows["ts"], unit="s").dt.floor("D")
-        daily = rows.assign(day=day).groupby(["sku", "day"])["qty"].sum().unstack(fill_value=0.0)
-        daily = daily.reindex(columns=pd.date_range(day.min(), day.max(), freq="D"), fill_value=0.0)
-        first = pd.Series({sku: day[rows["sku"] == sku].min() for sku in daily.index})
-        long = daily.stack().rename("value").reset_index()
-        long.columns = ["series_id", "timestamp", "value"]
-        # every SKU runs from its first sale to the store's last day: no sale on a day means zero sold
-        return long[long["timestamp"] >= long["series_id"].map(first)].reset_index(drop=True)
+        return _on_grid(rows["sku"], pd.to_datetime(rows["ts"], unit="s").dt.floor("D"), rows["qty"], "D", until)
     raise ForecastInputError(f"unknown forecast kind {kind!r}: use footfall or sales")
 
 
+def _on_grid(sid: pd.Series, when: pd.Series, value: pd.Series, freq: str, until: pd.Timestamp | None,
+             ) -> pd.DataFrame:
+    """Sum per series and step; every series runs from its first record to the store's last step, and steps
+    without a record are 0 (the store omits empty buckets; no sale line means nothing sold)."""
+    frame = pd.DataFrame({"series_id": sid.to_numpy(), "timestamp": when.to_numpy(), "value": value.to_numpy()})
+    wide = frame.groupby(["series_id", "timestamp"])["value"].sum().unstack(fill_value=0.0)
+    last = frame["timestamp"].max() if until is None else max(frame["timestamp"].max(), until.floor(freq))
+    wide = wide.reindex(columns=pd.date_range(frame["timestamp"].min(), last, freq=freq), fill_value=0.0)
+    first = frame.groupby("series_id")["timestamp"].min()
+    long = wide.stack().rename("value").reset_index()
+    long.columns = ["series_id", "timestamp", "value"]
+    return long[long["timestamp"] >= long["series_id"].map(first)].reset_index(drop=True)
+
+
 def forecast_from_store(store: StoreReader, store_id: str, kind: Literal["footfall", "sales"], horizon: int,
-                        holidays: str | None = None, models: str | None = None) -> ForecastResult:
-    """Forecast a store's footfall (hourly) or SKU sales (daily) ``horizon`` steps ahead."""
+                        holidays: str | None = None, models: str | None = None,
+                        until: pd.Timestamp | None = None) -> ForecastResult:
+    """Forecast a store's footfall (hourly) or SKU sales (daily) ``horizon`` steps ahead of its last bucket
+    (or of ``until``, the last complete bucket, when given)."""
     freq = "h" if kind == "footfall" else "D"
     opts = options(freq, None, models, holidays)
-    table = store_table(store, store_id, kind)
+    table = store_table(store, store_id, kind, until=until)
     need = 2 * opts.main_season + opts.calib_folds * horizon
     sizes = table.groupby("series_id").size()
     skipped = sorted(sizes.index[sizes < need])
     if len(skipped) == len(sizes):
-        raise ForecastInputError(f"store {store_id!r}: no {kind} series has the {need} days of history needed")
+        raise ForecastInputError(f"store {store_id!r}: no {kind} series has the {need} steps of history needed")
     result = forecast_table(table[~table["series_id"].isin(skipped)], freq, horizon, opts, fill="zero")
     result.skipped = skipped
     return result

@@ -98,3 +98,39 @@ def test_forecast_from_collector_store(tmp_path: Path, shared_data: Path) -> Non
         assert r.json()[0]["series_id"] == "Coffee" and r.json()[0]["suggested_order"] > 50
     finally:
         store.close()
+
+
+def test_footfall_forecast_from_collector_events(tmp_path: Path) -> None:
+    """footfall.crossing events -> the store's hourly roll-up -> an hourly forecast of people in."""
+    from collector.forecast.api import store_table
+    from collector.store import open_store
+    from collector.validation import Accepted
+
+    rng = np.random.default_rng(0)
+    hours = pd.date_range("2025-03-03", periods=21 * 24, freq="h", tz="UTC")
+    profile = np.clip(np.sin((hours.hour.to_numpy() - 7) / 13 * np.pi), 0, None)
+    counts = rng.poisson(12 * profile * np.where(hours.dayofweek >= 5, 0.5, 1.0))
+    events, seq = [], 0
+    for h, n in zip(hours, counts, strict=True):
+        for k in range(int(n)):
+            seq += 1
+            ts = h.timestamp() + 60 * (k % 60)
+            events.append(Accepted(f"e{seq}", "footfall.crossing", "shop1", "cam-a", "door", seq, ts,
+                                   {"line": "door", "direction": "in" if k % 4 else "out"}, "{}"))
+    store = open_store(str(tmp_path / "collector.db"))
+    try:
+        store.write_batch(events)
+        table = store_table(store, "shop1", "footfall")
+        got = table.set_index("timestamp")["value"]
+        want = pd.Series([n - (n + 3) // 4 for n in counts], index=hours.tz_localize(None), dtype=float)
+        first, last = want[want > 0].index[[0, -1]]
+        assert got.index[0] == first and got.index[-1] == last  # empty night hours come back as zeros
+        assert np.array_equal(got.to_numpy(), want[first:last].to_numpy())
+        res = forecast_from_store(store, "shop1", "footfall", 24, models="seasonal_mean",
+                                  until=pd.Timestamp("2025-03-23 23:00"))
+        fc = res.table
+        assert len(fc) == 24 and fc["ds"].iloc[0] == pd.Timestamp("2025-03-24 00:00")
+        night, day = fc["forecast"].iloc[2], fc["forecast"].iloc[13]
+        assert night < 1.0 < 5.0 < day  # the daily profile is forecast
+    finally:
+        store.close()
