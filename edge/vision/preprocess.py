@@ -7,7 +7,7 @@ model-input pixels back to the frame; :func:`to_tensor` turns the resized uint8 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 import cv2
 import numpy as np
@@ -44,7 +44,7 @@ class Transform:
         return np.clip(boxes, 0, limit).astype(np.float32)
 
 
-def letterbox(image: Image, width: int, height: int) -> tuple[Image, Transform]:
+def letterbox(image: npt.NDArray[Any], width: int, height: int) -> tuple[Image, Transform]:
     """Resize keeping the aspect ratio, centred on a grey ``width x height`` canvas."""
     h, w = image.shape[:2]
     scale = min(width / w, height / h)
@@ -57,14 +57,14 @@ def letterbox(image: Image, width: int, height: int) -> tuple[Image, Transform]:
     return cast(Image, out), Transform(new_w / w, new_h / h, float(left), float(top), w, h)
 
 
-def stretch(image: Image, width: int, height: int) -> tuple[Image, Transform]:
+def stretch(image: npt.NDArray[Any], width: int, height: int) -> tuple[Image, Transform]:
     """Resize to exactly ``width x height`` (what TF Object Detection API models were trained with)."""
     h, w = image.shape[:2]
     out = cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
     return cast(Image, out), Transform(width / w, height / h, 0.0, 0.0, w, h)
 
 
-def fit(image: Image, spec: InputSpec) -> tuple[Image, Transform]:
+def fit(image: npt.NDArray[Any], spec: InputSpec) -> tuple[Image, Transform]:
     """Resize a BGR frame to the model input size as the manifest says (``letterbox`` or ``stretch``)."""
     if image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"expected an HxWx3 BGR image, got shape {image.shape}")
