@@ -38,8 +38,8 @@ def _images(spec: Path, yaml_path: Path, field: str) -> list[Path]:
     return files
 
 
-def load(path: str | Path) -> Dataset:
-    """Read and check a dataset YAML: its ``train`` and ``val`` image folders must exist and hold images."""
+def load(path: str | Path, need_train: bool = False) -> Dataset:
+    """Read and check a dataset YAML: its ``val`` (and with ``need_train`` its ``train``) images must exist."""
     path = Path(path)
     if not path.is_file():
         raise ExportError(f"dataset YAML {path} does not exist")
@@ -47,16 +47,18 @@ def load(path: str | Path) -> Dataset:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
         raise ExportError(f"dataset YAML {path}: not valid YAML ({str(exc).splitlines()[0]})") from None
-    if not isinstance(data, dict) or "val" not in data or "names" not in data:
-        raise ExportError(f"dataset YAML {path}: needs fields 'val' and 'names' (and 'train' to train)")
+    required = ("train", "val", "names") if need_train else ("val", "names")
+    if not isinstance(data, dict) or any(not data.get(k) for k in required):
+        raise ExportError(f"dataset YAML {path}: needs fields {', '.join(map(repr, required))}")
     root = Path(data.get("path") or path.parent)
     root = root if root.is_absolute() else (path.parent / root)
     if not root.is_dir():
         raise ExportError(f"dataset {path}: field 'path': folder {root} does not exist")
     names = data["names"]
     names = [names[k] for k in sorted(names)] if isinstance(names, dict) else list(names)
-    train = _images(root / data["train"], path, "train") if data.get("train") else []
-    return Dataset(path, root, [str(n) for n in names], train, _images(root / data["val"], path, "val"))
+    val = _images(root / data["val"], path, "val")
+    train = _images(root / data["train"], path, "train") if need_train else []
+    return Dataset(path, root, [str(n) for n in names], train, val)
 
 
 def label_path(image: Path) -> Path:

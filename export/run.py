@@ -52,7 +52,7 @@ def train_and_export(data: Path, model: str, out: Path, runs: Path, epochs: int,
                      calib_count: int) -> list[str]:
     from export import train
 
-    ds = dataset.load(data)
+    ds = dataset.load(data, need_train=True)
     parse_list(formats, tuple(FILES), "format")
     parse_list(precisions, PRECISIONS, "precision")
     best = train.train(data, model, runs / out.name, epochs=epochs, imgsz=imgsz, batch=batch, hours=hours)

@@ -16,7 +16,7 @@ def train(data: Path, model: str, out: Path, *, epochs: int = 50, imgsz: int = 6
           hours: float | None = None, device: str = "cpu", workers: int = 2, seed: int = 0,
           patience: int = 100) -> Path:
     """Train and return the path of ``best.pt`` (under ``out/train/weights``)."""
-    dataset.load(data)  # bad paths fail here, in one line, before ultralytics starts
+    dataset.load(data, need_train=True)  # bad paths fail here, in one line, before ultralytics starts
     if not model.endswith((".yaml", ".yml", ".pt")):
         raise ExportError(f"model {model!r}: give an architecture (*.yaml, e.g. yolo11n.yaml) or weights (*.pt)")
     if model.endswith(".pt") and not Path(model).is_file():
