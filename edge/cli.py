@@ -376,11 +376,11 @@ def _shelf(args: argparse.Namespace) -> int:
     from edge.engines.base import EngineError
     from edge.models import ModelError
 
+    writer = None
+    result = None
     try:
         config = load_shelf_config(args.config)
         pipeline = ShelfPipeline(config, args.config.parent)
-        writer = None
-        result = None
         for ts, image in read_frames(args.source):
             result = pipeline(image, ts)
             for event in result.frame.events:
