@@ -58,7 +58,7 @@ def main() -> None:
     report = {}
     for precision in args.precisions.split(","):
         embedder = Embedder(args.model, args.engine, precision)
-        projection = load_projection(args.projection)[0] if args.projection else None
+        projection, _, projected_threshold = load_projection(args.projection) if args.projection else (None, "", None)
         start = time.perf_counter()
         e_iconic = embedder.embed_files(iconic)
         per_image_ms = 1000 * (time.perf_counter() - start) / len(iconic)
@@ -68,6 +68,8 @@ def main() -> None:
         one.threshold, one_rates = calibrate_threshold(one, e_train, train_labels)
         few = Gallery.from_raw(e_train, train_labels, projection, embedder.name)
         few.threshold, few_rates = calibrate_threshold(few, None, few.labels.tolist(), leave_one_out=True)
+        if projected_threshold is not None:  # leave-one-out is optimistic where the projection saw the rows
+            few.threshold = projected_threshold
         report[precision] = {
             "embedder": embedder.name, "projection": str(args.projection),
             "enroll_ms_per_image": round(per_image_ms, 1),

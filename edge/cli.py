@@ -284,9 +284,9 @@ def _sku_enroll(args: argparse.Namespace) -> int:
     try:
         embedder = Embedder(args.embedder, args.engine, args.precision)
         gallery = Gallery.load(args.add_to) if args.add_to else None
-        projection = None
+        projection, projected_threshold = None, None
         if args.projection is not None:
-            projection, made_by = load_projection(args.projection)
+            projection, made_by, projected_threshold = load_projection(args.projection)
             if made_by != embedder.name:
                 raise GalleryError(f"projection {args.projection} was fitted on {made_by}, not {embedder.name}")
         before = len(gallery) if gallery is not None else 0
@@ -295,6 +295,8 @@ def _sku_enroll(args: argparse.Namespace) -> int:
         per_image = (time.perf_counter() - start) / max(len(gallery) - before, 1)
         if args.threshold is not None:
             gallery.threshold, note = args.threshold, "given"
+        elif projection is not None and args.calibrate is None and projected_threshold is not None:
+            gallery.threshold, note = projected_threshold, f"cross-validated with the projection ({args.projection})"
         elif args.calibrate is not None or len(gallery) > len(gallery.skus):
             if args.calibrate is not None:
                 items = labelled_images(args.calibrate)

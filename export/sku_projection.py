@@ -69,6 +69,27 @@ def fit_lda(x: npt.NDArray[np.float32], labels: list[str], dims: int = 128,
     return mean.astype(np.float32), matrix.astype(np.float32)
 
 
+def cross_validated_threshold(x: npt.NDArray[np.float32], labels: list[str], accept: float = 0.95, folds: int = 4,
+                              dims: int = 128, shrinkage: float = 0.1) -> float:
+    """The unknown threshold for galleries in the projected space, without the optimism of scoring the images the
+    projection was fitted on: each fold of every SKU's photos (consecutive shots kept together) is scored against
+    a gallery of the other folds, through a projection fitted on the other folds only."""
+    names = np.asarray(labels)
+    rank = np.zeros(len(names), np.int64)
+    for sku in np.unique(names):
+        idx = np.flatnonzero(names == sku)
+        rank[idx] = np.arange(len(idx)) * folds // len(idx)  # contiguous blocks: bursts stay in one fold
+    genuine = []
+    for fold in range(folds):
+        held, rest = rank == fold, rank != fold
+        rest_labels = names[rest].tolist()
+        gallery = Gallery.from_raw(x[rest], rest_labels, fit_lda(x[rest], rest_labels, dims, shrinkage))
+        scores = gallery.class_scores(x[held])
+        column = {str(n): i for i, n in enumerate(gallery._classes()[0])}
+        genuine += scores[np.arange(int(held.sum())), [column[t] for t in names[held]]].tolist()
+    return float(np.quantile(genuine, 1.0 - accept))
+
+
 def top1(gallery: Gallery, queries: npt.NDArray[np.float32], labels: list[str]) -> float:
     return float(np.mean([m.top[0][0] == t for m, t in zip(gallery.match(queries), labels, strict=True)]))
 
@@ -110,7 +131,11 @@ def main(argv: list[str] | None = None) -> int:
     for sku in names:
         projected.enroll(sku, x_train[np.array(train_labels) == sku])
     print(f"few-shot val top-1, projected: {top1(projected, x_val, val_labels):.3f}")
-    save_projection(args.out, mean, matrix, embedder.name)
+    threshold = cross_validated_threshold(x_train, train_labels, dims=args.dims, shrinkage=args.shrinkage)
+    projected.threshold = threshold
+    print(f"cross-validated threshold {threshold:.3f}: val few-shot unknown rate "
+          f"{np.mean([m.sku == 'unknown' for m in projected.match(x_val)]):.3f}")
+    save_projection(args.out, mean, matrix, embedder.name, threshold)
     print(f"wrote {args.out} ({matrix.shape[0]} -> {matrix.shape[1]})")
     return 0
 

@@ -376,22 +376,30 @@ def image_paths(items: Sequence[str | Path]) -> list[Path]:
     return out
 
 
-def save_projection(path: str | Path, mean: FloatArray, matrix: FloatArray, embedder: str) -> Path:
+def save_projection(
+    path: str | Path, mean: FloatArray, matrix: FloatArray, embedder: str, threshold: float | None = None
+) -> Path:
+    """Write a projection (and the cross-validated threshold of galleries built with it) to ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    arrays: dict[str, npt.NDArray[Any]] = {"mean": mean.astype(np.float32), "matrix": matrix.astype(np.float32),
+                                           "embedder": np.array(embedder)}
+    if threshold is not None:
+        arrays["threshold"] = np.array(threshold, np.float32)
     with open(path, "wb") as handle:
-        np.savez(handle, mean=mean.astype(np.float32), matrix=matrix.astype(np.float32), embedder=np.array(embedder))
+        np.savez(handle, allow_pickle=False, **arrays)
     return path
 
 
-def load_projection(path: str | Path) -> tuple[tuple[FloatArray, FloatArray], str]:
-    """``((mean, matrix), embedder name)`` from a projection file made by ``export/sku_projection.py``."""
+def load_projection(path: str | Path) -> tuple[tuple[FloatArray, FloatArray], str, float | None]:
+    """``((mean, matrix), embedder name, threshold or None)`` from a file made by ``export/sku_projection.py``."""
     path = Path(path)
     try:
         with np.load(path, allow_pickle=False) as data:
             mean, matrix, embedder = data["mean"], data["matrix"], str(data["embedder"])
+            threshold = float(data["threshold"]) if "threshold" in data.files else None
     except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as exc:
         raise GalleryError(f"projection {path} is missing or corrupt ({exc})") from None
     if matrix.ndim != 2 or matrix.shape[0] != len(mean):
         raise GalleryError(f"projection {path}: matrix {matrix.shape} and mean {mean.shape} do not fit")
-    return (mean.astype(np.float32), matrix.astype(np.float32)), embedder
+    return (mean.astype(np.float32), matrix.astype(np.float32)), embedder, threshold

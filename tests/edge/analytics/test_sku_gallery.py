@@ -7,7 +7,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge.analytics.sku import UNKNOWN, Gallery, GalleryError, calibrate_threshold, l2_normalise, labelled_images
+from edge.analytics.sku import (
+    UNKNOWN,
+    Gallery,
+    GalleryError,
+    calibrate_threshold,
+    l2_normalise,
+    labelled_images,
+    load_projection,
+    save_projection,
+)
 
 
 def clustered(
@@ -185,3 +194,25 @@ def test_same_sku_name_in_two_folders_is_refused(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(GalleryError, match="no images found"):
         labelled_images(tmp_path / "empty")
+
+
+def test_projection_is_applied_to_enrolment_and_queries_and_saved(tmp_path: Path) -> None:
+    vectors, labels, centres = clustered(dim=32)
+    rng = np.random.default_rng(4)
+    projection = (rng.normal(scale=0.01, size=32).astype(np.float32), rng.normal(size=(32, 8)).astype(np.float32))
+    g = Gallery.from_raw(vectors, labels, projection, embedder="test/fp32")
+    assert g.embeddings.shape == (len(labels), 8)
+    np.testing.assert_allclose(g.embeddings[0], l2_normalise((vectors[0] - projection[0]) @ projection[1]), atol=1e-5)
+    back = Gallery.load(g.save(tmp_path / "g.npz"))
+    assert back.projection is not None
+    assert [m.sku for m in back.match(centres)] == [m.sku for m in g.match(centres)]
+    save_projection(tmp_path / "p.npz", *projection, "test/fp32", threshold=0.5)
+    (mean, matrix), embedder, threshold = load_projection(tmp_path / "p.npz")
+    np.testing.assert_array_equal(matrix, projection[1])
+    np.testing.assert_array_equal(mean, projection[0])
+    assert embedder == "test/fp32" and threshold == 0.5
+    (tmp_path / "bad.npz").write_bytes(b"junk")
+    with pytest.raises(GalleryError, match=r"projection .*bad.npz is missing or corrupt"):
+        load_projection(tmp_path / "bad.npz")
+    with pytest.raises(GalleryError, match="expects 32"):
+        g.match(np.ones((1, 16)))
