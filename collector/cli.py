@@ -38,6 +38,16 @@ def _collector_config(args: argparse.Namespace) -> CollectorConfig:
     return load_config(args.config, overrides)
 
 
+def _store_error(url: str, exc: Exception) -> UserError:
+    """A database that cannot be opened, as one line (the URL without its password)."""
+    shown = url.split("@")[-1] if "://" in url else url
+    return UserError(f"cannot open the store {shown}: {str(exc).strip().splitlines()[0]}")
+
+
+def _is_store_error(exc: Exception) -> bool:
+    return isinstance(exc, OSError) or type(exc).__module__.split(".")[0] in ("psycopg", "sqlite3")
+
+
 def _collector_run(args: argparse.Namespace) -> int:
     from collector.service import Collector
 
@@ -45,7 +55,13 @@ def _collector_run(args: argparse.Namespace) -> int:
     if not args.no_api and not config.api.token:
         raise UserError("the API needs a token: set api.token in the config, SMARTSTORE_COLLECTOR_TOKEN, or --token "
                         "(or run with --no-api)")
-    Collector(config, api=not args.no_api).run_forever()
+    try:
+        collector = Collector(config, api=not args.no_api)
+    except Exception as exc:
+        if _is_store_error(exc):
+            raise _store_error(config.store, exc) from None
+        raise
+    collector.run_forever()
     return 0
 
 
@@ -55,7 +71,12 @@ def _collector_import_sales(args: argparse.Namespace) -> int:
 
     config = _collector_config(args)
     rows = list(read_sales(args.csv, args.store))
-    store = open_store(config.store, config.schema_name)
+    try:
+        store = open_store(config.store, config.schema_name)
+    except Exception as exc:
+        if _is_store_error(exc):
+            raise _store_error(config.store, exc) from None
+        raise
     try:
         added = store.import_sales(rows)
     finally:

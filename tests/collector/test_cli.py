@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def smartstore(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*SMARTSTORE, *args], cwd=REPO, capture_output=True, text=True,
-                          timeout=120, env=env)
+                          timeout=60, env=env)
 
 
 def test_import_sales_reports_new_and_known_lines(tmp_path: Path) -> None:
@@ -36,6 +36,8 @@ def test_import_sales_reports_new_and_known_lines(tmp_path: Path) -> None:
     ([], "mqtt:\n  colour: blue\n", "field 'mqtt.colour': Extra inputs are not permitted (value 'blue')"),
     ([], "- a list\n", "the top level must be a mapping, not list"),
     ([], "", "the API needs a token"),
+    (["--no-api", "--db", "postgresql://postgres:secret@127.0.0.1:1/test"], None,
+     "cannot open the store 127.0.0.1:1/test: connection failed"),
 ])
 def test_run_errors_are_one_line(tmp_path: Path, args: list[str], config: str | None, message: str) -> None:
     extra = list(args)
