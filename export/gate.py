@@ -67,10 +67,11 @@ def run(result: ExportResult, data: Path, limit: int | None = None, max_loss: fl
             log.warning("%s INT8 loses %.2f points mAP50-95: re-quantising with %s in float", engine,
                         100 * (fp32["mAP50-95"] - int8["mAP50-95"]), result.levels[level].level)
             variant(result, fmt, "int8", result.levels[level])
+            result.manifest.save(result.out)
             int8 = _metrics(result, engine, "int8", data, limit)
         report = GateReport(engine, fp32, int8, result.levels[level].level)
         reports.append(report)
         if report.loss > max_loss:
-            raise ExportError(f"accuracy gate: {report.line()}: more than {100 * max_loss:.0f} point lost even with "
+            raise ExportError(f"accuracy gate: {report.line()}: more than {100 * max_loss:g} point(s) lost even with "
                               f"the largest float region; ship FP32/FP16 for {engine} or calibrate on more images")
     return reports
