@@ -74,3 +74,18 @@ def test_openvino_stream_keeps_order_and_matches_sync(precision: str) -> None:
     for (tag, outputs) in streamed:
         for got, want in zip(outputs, sync[tag % len(tensors)], strict=True):
             np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize(("engine", "options"), [("onnxruntime", {"streams": 2, "threads": 1}), ("litert", {})])
+def test_other_engines_stream_in_order(engine: str, options: dict[str, int]) -> None:
+    manifest = built_manifest("yolo11n")
+    item = manifest.select(engine, "fp32")
+    runtime = create(engine, manifest.path_of(item), **options)
+    frames = vtest_frames([0, 60, 120])
+    tensors = [to_tensor(fit(f, manifest.input)[0], manifest.input) for f in frames]
+    sync = [runtime.infer(t)[0] for t in tensors]
+    assert not np.allclose(sync[0], sync[1])  # different frames, different outputs: the order is observable
+    streamed = list(runtime.infer_stream(enumerate(tensors)))
+    assert [tag for tag, _ in streamed] == [0, 1, 2]
+    for tag, outputs in streamed:
+        np.testing.assert_allclose(outputs[0], sync[tag], rtol=1e-5, atol=1e-4)
