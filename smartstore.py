@@ -91,4 +91,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run as ``python -m smartstore`` this file is ``__main__``; subcommands raise ``smartstore.UserError`` from the
+    # importable module, so hand over to that module's ``main`` (one class, caught as it should be).
+    import smartstore
+
+    sys.exit(smartstore.main())
