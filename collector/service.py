@@ -108,14 +108,23 @@ class Collector:
         """Serve until SIGINT/SIGTERM."""
         import signal
 
+        from edge.sdnotify import Notifier
+
+        notifier = Notifier()  # systemd Type=notify: READY once serving, WATCHDOG while every thread lives
         self.start()
         done = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: done.set())
+        broker = f"{self.config.mqtt.host}:{self.config.mqtt.port}"
+        # Ready either way: the API serves what is stored while ingest keeps retrying an absent broker.
+        notifier.ready(f"ingesting from {broker}" if self.wait_ready() else f"waiting for the broker at {broker}")
         log.info("collector running: broker %s:%s, store %s, api %s", self.config.mqtt.host, self.config.mqtt.port,
                  self.store, self.url if self.api else "off")
         while not done.wait(0.5):
             if not all(t.is_alive() for t in self._threads):
                 log.error("a collector thread died; stopping")
                 break
+            notifier.watchdog()
+        notifier.stopping("flushing the last batch")
         self.stop()
+        notifier.close()

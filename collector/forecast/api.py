@@ -142,3 +142,8 @@ def make_router(store: StoreReader | None = None) -> APIRouter:
         return guarded(replenishment, result.table, stock, req.lead_time).to_dict(orient="records")
 
     return router
+
+
+def collector_router(store: StoreReader) -> APIRouter:
+    """Mounted by ``smartstore collector run``: the forecast routes over the collector's own store."""
+    return make_router(store)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -38,3 +39,10 @@ def make_router(model: Recommender | str | Path) -> APIRouter:
         return {"sku": sku, "substitutes": [{"item": i, "score": s} for i, s in subs]}
 
     return router
+
+
+def collector_router(store: object) -> APIRouter | None:
+    """Mounted by ``smartstore collector run`` when ``SMARTSTORE_RECOMMENDER_MODEL`` names a fitted model file
+    (``smartstore recommend fit ... --out MODEL``); without one there is nothing to serve."""
+    path = os.environ.get("SMARTSTORE_RECOMMENDER_MODEL")
+    return make_router(path) if path else None

@@ -110,3 +110,30 @@ def test_openapi_property_no_server_error(app_store: tuple[TestClient, Store]) -
             except Unsatisfiable:  # no parameter to break (e.g. /stores): nothing negative to generate
                 assert mode == schemathesis.GenerationMode.NEGATIVE
     assert calls["n"] >= 300, calls
+
+
+def test_collector_mounts_forecast_and_recommender_routes(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``collector run`` mounts the forecast routes always and the basket routes once a fitted model is named;
+    both stay behind the token."""
+    import pandas as pd
+
+    from collector.recommend.data import load_baskets
+    from collector.recommend.recommender import Recommender
+    from collector.service import extra_routers
+
+    lines = pd.DataFrame({"transaction_id": [1, 1, 2, 2, 3, 3, 4], "item": ["tea", "milk", "tea", "milk", "bread",
+                                                                             "tea", "milk"]})
+    model = Recommender.fit(load_baskets(lines)).save(tmp_path / "rec.npz")
+    store = open_store(str(tmp_path / "c.db"))
+    try:
+        assert len(extra_routers(store)) == 1  # no model named: forecasts only
+        monkeypatch.setenv("SMARTSTORE_RECOMMENDER_MODEL", str(model))
+        with TestClient(create_app(store, TOKEN, routers=extra_routers(store))) as client:
+            paths = client.get("/openapi.json").json()["paths"]
+            assert "/api/v1/forecasts" in paths and "/api/v1/baskets/recommendations" in paths
+            assert client.get("/api/v1/baskets/recommendations?items=tea").status_code == 401
+            answer = client.get("/api/v1/baskets/recommendations?items=tea", headers=AUTH)
+            assert answer.status_code == 200, answer.text
+            assert "milk" in answer.text
+    finally:
+        store.close()
