@@ -58,6 +58,10 @@ def train(data_yaml: Path, out: Path, epochs: int, imgsz: int, hours: float, bat
 SOURCE = ("YOLO11n (ultralytics yolo11n.yaml, random init) trained on shelf scenes composed by export/shelf_synth.py "
           "from the Grocery Store Dataset (github marcusklasson/GroceryStoreDataset, MIT): catalogue cut-outs and "
           "in-store photos of its train split on synthetic shelves")
+DESCRIPTION = ("Class-agnostic shelf detector: 'product' (any packaged or loose item on a shelf) and 'gap' (empty "
+               "shelf space). Metrics: mAP50 on 120 held-out composed scenes built from val-split photos "
+               "(python -m export.shelf_detector). sku-projection.npz beside it: LDA projection of efficientnet-lite0 "
+               "embeddings fitted on the train split (python -m export.sku_projection).")
 COMMITTED = ("openvino", "onnx")  # INT8 files kept in git: training needs ../shared data and ~40 CPU minutes
 
 
@@ -72,8 +76,7 @@ def export_model(weights: Path, scenes: Path, folder: Path, imgsz: int = 320) ->
     result = export(weights, folder, formats=COMMITTED, precisions=("fp32", "int8"),
                     calib_sources=[scenes / "images" / "train"], imgsz=imgsz, calib_count=64, name="shelf-products",
                     origin=SOURCE, licence="AGPL-3.0 (ultralytics YOLO11 code/architecture); data: MIT (Grocery "
-                    "Store Dataset)", description="Class-agnostic shelf detector: 'product' (any packaged or loose "
-                    "item on a shelf) and 'gap' (empty shelf space).")
+                    "Store Dataset)", description=DESCRIPTION)
     manifest = result.manifest
     manifest.save(folder / "model.yaml")  # lists the build/ files: evaluate the FP32 ones first
     fp32 = {f.engine: evaluate(folder, scenes, f.engine, "fp32")["mAP50"] for f in manifest.files
