@@ -3,9 +3,10 @@
 ``smartstore models build NAME|--all`` (``make models``) calls :func:`build`, which skips a model whose manifest
 lists files that are all present with matching sha256 (seconds), and otherwise runs its builder and saves the
 manifest it returns. Builders write their outputs under ``models/<name>/build/`` (git-ignored) and record the
-sha256 of each output in the committed manifest; a builder pins the sha256 of its *inputs* in code and refuses
-to convert anything else. Rebuilding with other tool versions may give other bytes: the manifest is then
-rewritten (and the change shows in ``git diff``), so the sha256s always describe the files on disk.
+sha256 of each output in the manifest; a builder pins the sha256 of its *inputs* in code and refuses to convert
+anything else. A byte-reproducible build (``person-ssdlite``) commits its manifest; the others (``yolo11n``,
+``efficientnet-lite0``: random init, quantisers) write a git-ignored manifest on every build, so the sha256s
+always describe the files on disk and a build never dirties the checkout.
 """
 
 from __future__ import annotations
