@@ -1,7 +1,9 @@
-"""A local Mosquitto for ``smartstore demo`` and ``smartstore bench-collector``: free loopback port, own config."""
+"""A local Mosquitto on a free loopback port with its own config: for ``smartstore demo``, ``smartstore
+bench-collector`` and the tests (which stop and restart it by PID)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -25,7 +27,7 @@ def mosquitto_binary() -> str | None:
 class LocalBroker:
     """One Mosquitto process with persistence and unlimited in-flight/queued messages (what a collector needs)."""
 
-    def __init__(self, workdir: Path, port: int | None = None) -> None:
+    def __init__(self, workdir: Path, port: int | None = None, extra_conf: str = "") -> None:
         binary = mosquitto_binary()
         if binary is None:
             raise FileNotFoundError("mosquitto is not installed: apt-get install mosquitto (make demo does this)")
@@ -37,7 +39,10 @@ class LocalBroker:
         self.conf.write_text(
             f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
             f"persistence_location {workdir.resolve()}/\nmax_queued_messages 0\nmax_inflight_messages 0\n"
-            "log_dest none\n")
+            "log_dest none\n"
+            # As root, mosquitto drops to the 'mosquitto' user, which cannot write into private (0700) work dirs.
+            + ("user root\n" if os.geteuid() == 0 else "")
+            + extra_conf)
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 10.0) -> LocalBroker:
@@ -63,3 +68,7 @@ class LocalBroker:
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
