@@ -44,7 +44,6 @@ models: venv
 
 lint: venv
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check . || true
 
 typecheck: venv
 	$(BIN)/mypy $(RUNTIME_PACKAGES)
