@@ -14,7 +14,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from edge.analytics.config import CountingConfig, LineConfig, TrackerConfig, ZoneConfig
+from edge.analytics.shelf import ShelfConfig, ShelfConfigError, load_shelf_config
 from edge.events import TOPIC_PREFIX
+from hardware.sensor_hub import SensorsConfig
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
@@ -40,6 +42,35 @@ class Backoff(_Model):
         return self
 
 
+class CameraShelfConfig(_Model):
+    """Shelf analytics on a camera: the ``smartstore shelf`` config inline (``config``) or as a file (``file``)."""
+
+    file: Path | None = None  # a shelf YAML as ``smartstore shelf --config`` takes it (relative to edge.yaml)
+    config: ShelfConfig | None = None  # or the same inline
+    every_s: float = Field(default=5.0, ge=0)  # shelves are static: analyse one frame this often (0: every frame)
+    detector: str | None = None  # override the shelf config's product detector / embedder model / gallery file
+    embedder: str | None = None
+    gallery: Path | None = None  # relative to edge.yaml
+
+    @model_validator(mode="after")
+    def _one_source(self) -> CameraShelfConfig:
+        if (self.file is None) == (self.config is None):
+            raise ValueError("give exactly one of file (a shelf YAML) and config (the shelf config inline)")
+        return self
+
+    def resolved(self) -> ShelfConfig:
+        """The shelf config with the overrides applied; a file is read now and its gallery is relative to it."""
+        if self.config is not None:
+            config, base = self.config, Path()
+        else:
+            assert self.file is not None
+            config, base = load_shelf_config(self.file), self.file.parent
+        gallery = self.gallery or (None if config.gallery is None else base / config.gallery)
+        update: dict[str, Any] = {"gallery": None if gallery is None else str(gallery)}
+        update.update({k: v for k, v in (("detector", self.detector), ("embedder", self.embedder)) if v})
+        return config.model_copy(update=update)
+
+
 class CameraConfig(_Model):
     """One camera: a video file, a V4L2 index or device path, or an RTSP/HTTP URL."""
 
@@ -54,6 +85,7 @@ class CameraConfig(_Model):
     lines: list[LineConfig] = []  # counting lines (edge.analytics.config)
     zones: list[ZoneConfig] = []  # occupancy / dwell / queue zones
     tracker: TrackerConfig = TrackerConfig()
+    shelf: CameraShelfConfig | None = None  # shelf analytics on this camera's frames (docs/edge-service.md)
 
     @model_validator(mode="after")
     def _counting(self) -> CameraConfig:
@@ -131,6 +163,7 @@ class EdgeConfig(_Model):
     model: ModelConfig = ModelConfig()
     mqtt: MqttConfig = MqttConfig()
     outbox: OutboxConfig = OutboxConfig()
+    sensors: SensorsConfig = SensorsConfig()  # serial weight strips / door counters (docs/hardware.md); none: off
     health_interval_s: float = Field(default=30.0, gt=0)
     intervals_s: list[int] = Field(default_factory=lambda: [60, 3600])  # footfall aggregation intervals
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -192,10 +225,10 @@ def load_config(path: Path | str) -> EdgeConfig:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
     config = parse_config(data, str(path))
-    return _resolve_paths(config, path.parent)
+    return _resolve_paths(config, path.parent, str(path))
 
 
-def _resolve_paths(config: EdgeConfig, base: Path) -> EdgeConfig:
+def _resolve_paths(config: EdgeConfig, base: Path, source: str = "<config>") -> EdgeConfig:
     def fix(p: Path | None) -> Path | None:
         return p if p is None or p.is_absolute() else base / p
 
@@ -204,4 +237,22 @@ def _resolve_paths(config: EdgeConfig, base: Path) -> EdgeConfig:
     if tls is not None:
         tls = tls.model_copy(update={"ca": fix(tls.ca), "cert": fix(tls.cert), "key": fix(tls.key)})
     mqtt = config.mqtt.model_copy(update={"tls": tls})
-    return config.model_copy(update={"outbox": outbox, "mqtt": mqtt})
+    cameras = [c if c.shelf is None else
+               c.model_copy(update={"shelf": _resolve_shelf(c.shelf, base, f"{source}: cameras[{i}]")})
+               for i, c in enumerate(config.cameras)]
+    return config.model_copy(update={"outbox": outbox, "mqtt": mqtt, "cameras": cameras})
+
+
+def _resolve_shelf(shelf: CameraShelfConfig, base: Path, where: str) -> CameraShelfConfig:
+    """Make the shelf paths absolute (an inline config's gallery is relative to edge.yaml) and read its file now."""
+    file = shelf.file if shelf.file is None or shelf.file.is_absolute() else base / shelf.file
+    gallery = shelf.gallery
+    if gallery is None and shelf.config is not None and shelf.config.gallery is not None:
+        gallery = Path(shelf.config.gallery)
+    gallery = gallery if gallery is None or gallery.is_absolute() else base / gallery
+    fixed = shelf.model_copy(update={"file": file, "gallery": gallery})
+    try:
+        fixed.resolved()
+    except ShelfConfigError as exc:
+        raise ConfigError(f"{where}.shelf.file: {exc}") from None
+    return fixed

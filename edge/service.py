@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from edge.capture import Camera, Frame, SourceEvent
-from edge.config import EdgeConfig, load_config
+from edge.config import ConfigError, EdgeConfig, load_config
 from edge.events import Event
 from edge.mqtt import Publisher
 from edge.outbox import Outbox
@@ -141,6 +141,9 @@ class EdgeService:
         self.cameras = {c.id: Camera(c, on_event=self._on_source_event, ready=self._frame_ready)
                         for c in config.cameras}
         self.counters: dict[str, Any] = {}
+        self.shelves: dict[str, Any] = {}  # camera id -> ShelfPipeline (cameras with a shelf section)
+        self._shelf_due: dict[str, float] = {}
+        self.sensors: Any = None  # SensorHub when sensors.ports are configured
         self.stats = {c.id: CameraStats() for c in config.cameras}
         self._source_events: deque[SourceEvent] = deque()
         self._stop = threading.Event()
@@ -176,6 +179,11 @@ class EdgeService:
         if self.pipeline is None:
             self.pipeline = load_pipeline(self.config)
         self._build_counters()
+        self._build_shelves()
+        if self.config.sensors.ports:
+            from hardware.sensor_hub import SensorHub
+
+            self.sensors = SensorHub(self.config.sensors).start()
         self.publisher.start()
         for camera in self.cameras.values():
             camera.start()
@@ -230,6 +238,24 @@ class EdgeService:
                               ts=datetime.fromtimestamp(e.ts, UTC)) for e in result.events])
             self.enqueue_s += time.perf_counter() - start
             self.enqueue_cpu_s += time.thread_time() - start_cpu
+        if frame.camera in self.shelves and frame.ts >= self._shelf_due.get(frame.camera, 0.0):
+            self._shelf(frame, detections)
+
+    def _shelf(self, frame: Frame, persons: Any) -> None:
+        """Shelf analytics on this frame (persons from the person model mark slots occluded, never empty)."""
+        shelf = self.shelves[frame.camera]
+        self._shelf_due[frame.camera] = frame.ts + self._camera(frame.camera).shelf.every_s
+        result = shelf(frame.image, frame.ts, persons=persons)
+        records = [(e.kind, e.data, e.ts) for e in result.frame.events]
+        if self.sensors is not None:  # the camera's stock state goes into the weight fusion
+            for kind, data, ts in list(records):
+                if kind in ("shelf.out_of_stock", "shelf.restocked"):
+                    slot = f"{data['shelf']}/{data['slot']}"
+                    records += self.sensors.camera(slot, kind == "shelf.out_of_stock", ts)
+        self._emit(self._records(frame.camera, records))
+
+    def _camera(self, camera: str) -> Any:
+        return next(c for c in self.config.cameras if c.id == camera)
 
     def _check_frame_size(self, frame: Frame, counter: Any) -> None:
         """Once per camera (and after a reload): lines/zones outside the frame never count; say so loudly."""
@@ -257,6 +283,8 @@ class EdgeService:
             if source.state in ("lost", "recovered"):
                 event = self._health_event(source.camera, f"camera_{source.state}", error=source.error)
                 self._emit([event])
+        if self.sensors is not None:
+            self._emit(self._records(None, self.sensors.drain(time.time())))
         if self._reload.is_set():
             self._reload.clear()
             self.reload()
@@ -272,6 +300,22 @@ class EdgeService:
         for cam in self.config.cameras:
             fps = cam.fps or 15.0
             self.counters[cam.id] = PeopleCounter(cam.counting(self.config.intervals_s), fps=fps)
+
+    def _build_shelves(self) -> None:
+        from edge.analytics.shelf import ShelfConfigError, ShelfPipeline
+        from edge.analytics.sku import GalleryError
+        from edge.engines.base import EngineError
+        from edge.models import ModelError
+
+        for i, cam in enumerate(self.config.cameras):
+            if cam.shelf is None:
+                continue
+            try:  # our person model already runs on these frames: no second one
+                shelf = cam.shelf.resolved().model_copy(update={"person_detector": None})
+                self.shelves[cam.id] = ShelfPipeline(shelf)
+            except (ShelfConfigError, GalleryError, ModelError, EngineError) as exc:
+                raise ConfigError(f"{self.config_path or '<config>'}: cameras[{i}].shelf: {exc}") from None
+            log.info("shelf analytics on camera %s", cam.id, extra={"shelf": shelf.shelf, "every_s": cam.shelf.every_s})
 
     def reload(self) -> None:
         """SIGHUP: apply the lines/zones of the config file again; other changes need a restart."""
@@ -301,8 +345,11 @@ class EdgeService:
         log.info("reloaded lines/zones", extra={"changed_cameras": changed})
 
     def _wrap(self, camera: str, records: list[Any]) -> list[Event]:
-        return [Event(r.kind, self.config.store, self.config.device, 0, r.data, camera=camera,
-                      ts=datetime.fromtimestamp(r.ts, UTC)) for r in records]
+        return self._records(camera, [(r.kind, r.data, r.ts) for r in records])
+
+    def _records(self, camera: str | None, records: list[tuple[str, dict[str, Any], float]]) -> list[Event]:
+        return [Event(kind, self.config.store, self.config.device, 0, data, camera=camera,
+                      ts=datetime.fromtimestamp(ts, UTC)) for kind, data, ts in records]
 
     # ---- health ----------------------------------------------------------------------------------------
     def _health_events(self, reason: str, window_s: float) -> list[Event]:
@@ -330,6 +377,12 @@ class EdgeService:
                 "outbox": self.outbox.stats().as_dict(),
                 "mqtt_connected": self.publisher.connected,
             })
+            if self.sensors is not None:
+                from hardware.serial_sensors import footfall_agreement
+
+                camera_in = sum(line.count_in for c in self.counters.values() for line in c.lines)
+                data["sensors"] = self.sensors.stats()
+                data["footfall_agreement"] = footfall_agreement(camera_in, self.sensors.entered())
         else:
             cam, stats = self.cameras[camera], self.stats[camera]
             data.update({
@@ -355,6 +408,9 @@ class EdgeService:
             camera.stop()
         for cam_id, counter in self.counters.items():
             self._emit(self._wrap(cam_id, counter.flush()))
+        if self.sensors is not None:
+            self.sensors.stop()
+            self._emit(self._records(None, self.sensors.drain(time.time())))
         self._emit([self._health_event(None, "shutdown")])
         drained = self.publisher.stop(flush_timeout=10.0)
         log.info("service stopped", extra={"frames": self.frames, "outbox_pending": len(self.outbox),

@@ -516,14 +516,16 @@ class ShelfPipeline:
         self.monitor = ShelfMonitor(c)
         self.cache = SkuCache(c.cache_iou)
 
-    def __call__(self, image: npt.NDArray[np.uint8], ts: float) -> ShelfResult:
+    def __call__(self, image: npt.NDArray[np.uint8], ts: float, persons: Detections | None = None) -> ShelfResult:
+        """One frame; ``persons`` already detected on it (the edge service's person model) skips our own."""
         c = self.config
         t0 = time.perf_counter()
         found = self.detector(image)
         products = found[(found.class_id == self.product_id) & (found.score >= c.product_score)]
         gaps = found[(found.class_id == self.gap_id) & (found.score >= c.product_score)]
         t1 = time.perf_counter()
-        persons = self.persons(image) if self.persons is not None else Detections.empty()
+        if persons is None:
+            persons = self.persons(image) if self.persons is not None else Detections.empty()
         t2 = time.perf_counter()
         gray = np.asarray(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), np.uint8)
         thumbs = SkuCache.thumbnails(gray, products.xyxy)
