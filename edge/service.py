@@ -247,12 +247,18 @@ class EdgeService:
         self._shelf_due[frame.camera] = frame.ts + self._camera(frame.camera).shelf.every_s
         result = shelf(frame.image, frame.ts, persons=persons)
         records = [(e.kind, e.data, e.ts) for e in result.frame.events]
-        if self.sensors is not None:  # the camera's stock state goes into the weight fusion
+        if self.sensors is not None:  # the camera's stock state goes into the weight fusion of slots with a strip
             for kind, data, ts in list(records):
-                if kind in ("shelf.out_of_stock", "shelf.restocked"):
-                    slot = f"{data['shelf']}/{data['slot']}"
+                slot = f"{data['shelf']}/{data.get('slot')}"
+                if kind in ("shelf.out_of_stock", "shelf.restocked") and self._has_strip(slot):
                     records += self.sensors.camera(slot, kind == "shelf.out_of_stock", ts)
         self._emit(self._records(frame.camera, records))
+
+    def _has_strip(self, slot: str) -> bool:
+        """A weight strip is configured for (or has reported on) this planogram slot: camera-only slots stay unfused."""
+        sensors = self.config.sensors
+        named = {sensors.slot_names.get(k, k) for port in sensors.ports for k in port.slots}
+        return slot in self.sensors.fusion.slots or slot in named or slot in sensors.slot_names.values()
 
     def _camera(self, camera: str) -> Any:
         return next(c for c in self.config.cameras if c.id == camera)

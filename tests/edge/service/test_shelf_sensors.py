@@ -41,7 +41,8 @@ def _events(sub: Subscriber, kind: str) -> list[dict[str, Any]]:
     return [e for e in sub.events() if e["kind"] == kind]
 
 
-def test_shelf_camera_events_arrive_valid(broker: Mosquitto, shared_data: Path, tmp_path: Path) -> None:
+def test_shelf_camera_events_arrive_valid_and_fuse_with_weight(broker: Mosquitto, shared_data: Path,
+                                                               tmp_path: Path) -> None:
     for name in ("efficientnet-lite0", "shelf-products", "person-ssdlite"):
         _ready(name)
     photos = tmp_path / "photos"
@@ -52,14 +53,20 @@ def test_shelf_camera_events_arrive_valid(broker: Mosquitto, shared_data: Path, 
     enroll_folder(photos, Embedder("efficientnet-lite0", "openvino", "int8")).save(tmp_path / "g.npz")
     video = _shelf_video(shared_data, tmp_path / "shelf.avi")
     shelf = _grid(gallery="g.npz", out_of_stock_after_s=0, restock_after_s=0, grace_s=0, snapshot_every_s=0.5)
+    link = tmp_path / "ttyWEIGHT"
+    strip = Pty(link)  # a weight strip under slot s00
     config = edge_config(tmp_path, broker.port, video, camera={
-        "id": "aisle-1", "lines": [], "zones": [], "shelf": {"config": shelf, "every_s": 0}})
+        "id": "aisle-1", "lines": [], "zones": [], "pace": True, "fps": 4, "shelf": {"config": shelf, "every_s": 0}},
+        sensors={"ports": [{"port": str(link)}], "slot_names": {"1/3": "test/s00"}})
     sub = Subscriber(broker.port)
     service = ServiceProcess(tmp_path, config).start()
     try:
+        assert service.wait_log("service started"), service.raw_log()
+        strip.write(W(900) * 3 + W(5) * 3)  # the strip empties too (the camera sees it 1 s into the video)
         assert service.wait(120) == 0, service.raw_log()
     finally:
         service.kill()
+        strip.unplug()
     assert sub.wait_for(lambda s: any(e["kind"] == "device.health" and e["data"]["reason"] == "shutdown"
                                       for e in s.events()))
     events = sub.events()
@@ -70,6 +77,8 @@ def test_shelf_camera_events_arrive_valid(broker: Mosquitto, shared_data: Path, 
     back = [e["data"]["slot"] for e in _events(sub, "shelf.restocked")]
     assert "s00" in out and "s00" in back, (out, back)
     assert not {"s03", "s13"} & set(out)  # behind the person: occluded, never empty
+    fused = [e["data"] for e in _events(sub, "shelf.out_of_stock") if "source" in e["data"]]
+    assert [(d["shelf"], d["slot"], d["source"]) for d in fused] == [("test", "s00", "camera+weight")], fused
     snapshots = _events(sub, "shelf.snapshot")
     assert snapshots and all(e["camera"] == "aisle-1" for e in snapshots)
     states = {s["slot"]: s["state"] for s in snapshots[0]["data"]["slots"]}
