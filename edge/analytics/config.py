@@ -26,19 +26,19 @@ class _Strict(BaseModel):
 class TrackerConfig(_Strict):
     """ByteTrack thresholds. Defaults were tuned on TUD-Campus and TUD-Stadtmitte (see docs/counting.md)."""
 
-    high_thresh: float = Field(default=0.5, gt=0, le=1, description="detections at or above start/continue tracks")
+    high_thresh: float = Field(default=0.4, gt=0, le=1, description="detections at or above start/continue tracks")
     low_thresh: float = Field(default=0.1, ge=0, le=1, description="detections between low and high only rescue tracks")
     new_track_thresh: float = Field(
-        default=0.6, gt=0, le=1, description="an unmatched detection starts a track from here"
+        default=0.5, gt=0, le=1, description="an unmatched detection starts a track from here"
     )
-    match_iou: float = Field(default=0.2, gt=0, le=1, description="min IoU (times score when fuse_score) for stage 1")
+    match_iou: float = Field(default=0.1, gt=0, le=1, description="min IoU (times score when fuse_score) for stage 1")
     low_match_iou: float = Field(default=0.5, gt=0, le=1, description="min IoU for the low-score stage")
     tentative_match_iou: float = Field(default=0.3, gt=0, le=1, description="min IoU to continue a tentative track")
     fuse_score: bool = Field(default=True, description="weight IoU by detection score in the high-score stages")
     lost_match_distance: float = Field(
         default=0.5, ge=0, description="re-find lost tracks by centre distance (in track heights; 0: off)"
     )
-    min_hits: int = Field(default=2, ge=1, description="consecutive matches before a track is confirmed and gets an id")
+    min_hits: int = Field(default=1, ge=1, description="consecutive matches before a track is confirmed and gets an id")
     track_buffer_s: float = Field(default=2.0, gt=0, description="seconds a lost track is kept for re-identification")
 
     @model_validator(mode="after")
