@@ -145,3 +145,26 @@ def test_empty_query_basket_falls_back_to_popularity() -> None:
     recs = rec.recommend(to_baskets(_lines([["x"]]), items=rec.items), 2)[0]
     assert [i for i, _ in recs] == ["b", "a"]
     assert sp.issparse(to_baskets(_lines([["x"]]), items=rec.items).matrix)
+
+
+def test_ncf_benchmark_model_learns_partners_that_popularity_misses() -> None:
+    """bench/ncf.py (benchmark-only NeuMF, torch): tuned on a validation split, it finds each item's partner."""
+    pytest.importorskip("torch")
+    from bench.ncf import NCF, tune
+
+    pairs = [[f"a{i:02d}", f"b{i:02d}"] for i in range(30)]
+    kinds = [p for p in pairs for _ in range(10)] + [["bread", "cake"]] * 20 + [["bread"]] * 80
+    order = np.random.default_rng(0).permutation(len(kinds))
+    train = to_baskets(_lines([kinds[i] for i in order]))
+    model, table = tune(train, NCF(batch=32, lr=0.01), max_epochs=15, grid={"loss": ("softmax", "bce"), "dim": (8,)})
+    assert len(table) == 2 and all(1 <= epochs <= 15 for _, epochs, _ in table)
+    assert model.loss in {"softmax", "bce"} and max(hr for *_, hr in table) > 0.9, table
+    model.fit(train)
+    query = to_baskets(_lines([[a] for a, _ in pairs] + [["bread"]]), items=train.items)
+    partner = pd.Index(train.items).get_indexer([b for _, b in pairs] + ["cake"])
+    rows = np.arange(query.n)
+    for scores, min_top1 in ((model.score(query), 0.7), (Popularity().fit(train).score(query), 0.0)):
+        scores[query.matrix.toarray() > 0] = -np.inf
+        rank = np.sum(scores > scores[rows, partner][:, None], axis=1)
+        assert np.mean(rank == 0) >= min_top1 and (min_top1 == 0.0 or np.all(rank < 10)), rank
+    assert np.mean(rank == 0) < 0.1  # popularity: bread and cake first for every a-item
