@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import importlib
 import logging
+import multiprocessing
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from edge.models import MANIFEST, Manifest, ModelError, ModelFile, models_dir, sha256_file
@@ -80,11 +82,19 @@ def build(name: str, force: bool = False, root: Path | None = None) -> tuple[Man
     if not force and up_to_date(folder):
         return Manifest.load(folder / MANIFEST), False
     start = time.monotonic()
-    manifest = BUILDERS[name](folder)
+    # Each build runs in a fresh interpreter: converters number graph nodes with process-wide counters, so a model
+    # built after another one in the same process would get other bytes (and other sha256s) than a lone build.
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        manifest = pool.submit(_run_builder, name, folder).result()
     _keep_metrics(folder / MANIFEST, manifest)
     manifest.save(folder / MANIFEST)
     log.info("built %s in %.1f s", name, time.monotonic() - start)
     return manifest, True
+
+
+def _run_builder(name: str, folder: Path) -> Manifest:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return BUILDERS[name](folder)
 
 
 def _keep_metrics(previous_path: Path, manifest: Manifest) -> None:
