@@ -88,7 +88,7 @@ def _collector_import_sales(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from collector.demo import run_demo
 
-    result = run_demo(args.workdir, once=args.once, video=args.video, api_port=args.port)
+    result = run_demo(args.workdir, once=args.once, video=args.video, api_port=args.port, broker=args.broker)
     return 0 if result.events > 0 else 1
 
 
@@ -132,6 +132,8 @@ def _register_demo(subparsers: Subparsers) -> None:
     demo.add_argument("--workdir", type=Path, default=Path("demo-out"), help="where the demo keeps its files")
     demo.add_argument("--video", type=Path, default=Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi"))
     demo.add_argument("--port", type=int, default=8080, help="dashboard port (a free one is used if taken)")
+    demo.add_argument("--broker", choices=("auto", "mosquitto", "embedded"), default="auto",
+                      help="auto: Mosquitto if installed, else the embedded amqtt broker (MQTT 3.1.1)")
 
 
 def _register_bench_collector(subparsers: Subparsers) -> None:

@@ -28,6 +28,8 @@ class MqttConfig(_Section):
     protocol: Literal["5", "3.1.1"] = Field("5", description="3.1.1 decodes faster; Mosquitto and EMQX "
                                            "accept $share subscriptions from it too")
     group: str = Field("collector", pattern=r"^[A-Za-z0-9_-]+$", description="shared-subscription group")
+    shared: bool = Field(True, description="subscribe through $share/<group>/; false for a broker without shared "
+                         "subscriptions (one replica only)")
     client_id: str = Field(default_factory=lambda: f"collector-{socket.gethostname()}", min_length=1)
     session_expiry_s: int = Field(86400, ge=0, description="how long the broker keeps our queue while we are away")
     keepalive_s: int = Field(30, ge=5)

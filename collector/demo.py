@@ -1,6 +1,7 @@
 """``smartstore demo``: Mosquitto + the collector on SQLite + the edge service counting people on ``vtest.avi``.
 
-Everything runs on loopback in ``--workdir`` (default ``demo-out/``): the broker on a free port, the collector
+Everything runs on loopback in ``--workdir`` (default ``demo-out/``): the broker on a free port (Mosquitto; where no
+mosquitto binary exists, an embedded pure-Python amqtt broker speaking MQTT 3.1.1), the collector
 (ingest + API + dashboard) in this process, the edge service as a child process (``smartstore edge run``) with a
 counting line across the walkway. The terminal shows progress; the dashboard URL carries the token.
 ``--once`` plays the video once, waits until every event is stored and exits; otherwise the video loops and
@@ -20,15 +21,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 
-from collector.broker import LocalBroker, free_port
+from collector.broker import LocalBroker, free_port, mosquitto_binary
 from collector.config import load_config
 from collector.service import SMARTSTORE, Collector
 from smartstore import UserError
 
+if TYPE_CHECKING:
+    from collector.embedded_broker import EmbeddedBroker
+
+BrokerKind = Literal["auto", "mosquitto", "embedded"]
 VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
 STORE, DEVICE = "demo-store", "edge-demo"
 
@@ -44,7 +49,7 @@ class DemoResult:
     edge_status: int | None
 
 
-def edge_config(workdir: Path, broker_port: int, video: Path, once: bool, pace: bool) -> Path:
+def edge_config(workdir: Path, broker_port: int, video: Path, once: bool, pace: bool, protocol: str = "5") -> Path:
     """An edge YAML for the demo camera: one line across the walkway, two zones."""
     config = {
         "store": STORE, "device": DEVICE, "log_level": "info", "health_interval_s": 10, "intervals_s": [60, 3600],
@@ -55,7 +60,7 @@ def edge_config(workdir: Path, broker_port: int, video: Path, once: bool, pace: 
                       {"name": "doorway", "kind": "queue", "polygon": [[0, 420], [300, 420], [300, 576], [0, 576]]}],
         }],
         "model": {"name": "person-ssdlite", "engine": "auto", "precision": "auto"},
-        "mqtt": {"host": "127.0.0.1", "port": broker_port, "drain_rate": 0},
+        "mqtt": {"host": "127.0.0.1", "port": broker_port, "protocol": protocol, "drain_rate": 0},
         "outbox": {"path": str((workdir / "outbox.db").resolve()), "cap_mb": 64},
     }
     path = workdir / "edge.yaml"
@@ -80,7 +85,7 @@ def _progress(collector: Collector, started: float, edge: subprocess.Popen[bytes
 @dataclass
 class DemoSession:
     collector: Collector
-    broker: LocalBroker
+    broker: LocalBroker | EmbeddedBroker
     edge: subprocess.Popen[bytes]
     token: str
 
@@ -89,9 +94,24 @@ class DemoSession:
         return f"{self.collector.url}/dashboard/#token={self.token}"
 
 
+def start_broker(workdir: Path, kind: BrokerKind = "auto") -> LocalBroker | EmbeddedBroker:
+    """Mosquitto, or the embedded amqtt broker (``embedded``, or ``auto`` where no mosquitto binary exists)."""
+    if kind == "mosquitto" or (kind == "auto" and mosquitto_binary() is not None):
+        try:
+            return LocalBroker(workdir / "mosquitto", free_port()).start()
+        except FileNotFoundError as exc:
+            raise UserError(f"{exc}, or use --broker embedded") from None
+    try:
+        from collector.embedded_broker import EmbeddedBroker
+    except ImportError:
+        raise UserError("no MQTT broker: apt-get install mosquitto, or pip install amqtt for the embedded one "
+                        "(both come with make demo)") from None
+    return EmbeddedBroker().start()
+
+
 @contextmanager
 def demo_session(workdir: Path, once: bool = False, video: Path = VTEST, api_port: int = 8080,
-                 pace: bool | None = None) -> Iterator[DemoSession]:
+                 pace: bool | None = None, broker_kind: BrokerKind = "auto") -> Iterator[DemoSession]:
     """Broker, collector and edge service running; everything stopped (by PID) on exit."""
     if not video.exists():
         raise UserError(f"{video} is missing: apt-get install opencv-doc (make demo does this)")
@@ -99,15 +119,15 @@ def demo_session(workdir: Path, once: bool = False, video: Path = VTEST, api_por
     for stale in ("collector.db", "collector.db-wal", "collector.db-shm", "outbox.db", "outbox.db-wal",
                   "outbox.db-shm"):
         (workdir / stale).unlink(missing_ok=True)
-    try:
-        broker = LocalBroker(workdir / "mosquitto", free_port()).start()
-    except FileNotFoundError as exc:
-        raise UserError(str(exc)) from None
+    broker = start_broker(workdir, broker_kind)
+    # amqtt: MQTT 3.1.1 only and no $share subscriptions
+    protocol, shared = ("5", True) if isinstance(broker, LocalBroker) else ("3.1.1", False)
     token = secrets.token_urlsafe(18)
     port = api_port if api_port and _port_free(api_port) else free_port()
     config = load_config(None, {
         "store": str(workdir / "collector.db"), "mqtt.host": "127.0.0.1", "mqtt.port": broker.port,
-        "mqtt.client_id": "collector-demo", "api.port": port, "api.token": token,
+        "mqtt.client_id": "collector-demo", "mqtt.protocol": protocol, "mqtt.shared": shared, "api.port": port,
+        "api.token": token,
     })
     collector = Collector(config)
     edge: subprocess.Popen[bytes] | None = None
@@ -115,7 +135,7 @@ def demo_session(workdir: Path, once: bool = False, video: Path = VTEST, api_por
         collector.start()
         if not collector.wait_ready(30):
             raise UserError("the collector did not come up within 30 s")
-        edge_yaml = edge_config(workdir, broker.port, video, once, pace if pace is not None else not once)
+        edge_yaml = edge_config(workdir, broker.port, video, once, pace if pace is not None else not once, protocol)
         with (workdir / "edge.log").open("wb") as log:
             edge = subprocess.Popen([*SMARTSTORE, "edge", "run", "--config", str(edge_yaml)],
                                     stdout=log, stderr=subprocess.STDOUT)
@@ -133,12 +153,13 @@ def demo_session(workdir: Path, once: bool = False, video: Path = VTEST, api_por
 
 
 def run_demo(workdir: Path, once: bool = False, video: Path = VTEST, api_port: int = 8080, pace: bool | None = None,
-             timeout_s: float = 900.0, quiet: bool = False) -> DemoResult:
+             timeout_s: float = 900.0, quiet: bool = False, broker: BrokerKind = "auto") -> DemoResult:
     """Run the demo; returns what was stored (``--once``) or when interrupted."""
     say = (lambda *_, **__: None) if quiet else print
-    with demo_session(workdir, once, video, api_port, pace) as demo:
+    with demo_session(workdir, once, video, api_port, pace, broker) as demo:
         collector = demo.collector
-        say(f"smartstore demo: broker 127.0.0.1:{demo.broker.port}, collector store {workdir / 'collector.db'}")
+        kind = "mosquitto" if isinstance(demo.broker, LocalBroker) else "embedded amqtt broker (MQTT 3.1.1)"
+        say(f"smartstore demo: {kind} on 127.0.0.1:{demo.broker.port}, collector store {workdir / 'collector.db'}")
         say(f"  dashboard: {demo.dashboard_url}")
         say(f"  API token: {demo.token}   (API: {collector.url}/docs, metrics: {collector.url}/metrics)")
         say(f"  edge service: pid {demo.edge.pid} on {video.name} (log {workdir / 'edge.log'})"

@@ -111,7 +111,9 @@ class Ingestor:
             log.warning("broker refused the connection: %s", reason)
             return
         m = self.config.mqtt
-        if m.protocol == "5":  # subscription identifiers tell the direct status copy from the shared one
+        if not m.shared:  # one replica on a broker without shared subscriptions: one plain subscription
+            client.subscribe(f"{m.prefix}/#", qos=1)
+        elif m.protocol == "5":  # subscription identifiers tell the direct status copy from the shared one
             client.subscribe(f"{m.prefix}/+/+/status", options=SubscribeOptions(qos=1),
                              properties=_subscription_id(STATUS_SUBSCRIPTION))
             client.subscribe(f"$share/{m.group}/{m.prefix}/#", options=SubscribeOptions(qos=1),
