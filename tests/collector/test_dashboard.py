@@ -29,7 +29,8 @@ def test_dashboard_shows_live_demo_data(tmp_path: Path, vtest_video: Path) -> No
     sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
     with demo_session(tmp_path / "demo", once=True, video=vtest_video, api_port=0, pace=True) as demo:
         store = demo.collector.store
-        wait_for(lambda: sum(p["in"] + p["out"] for p in store.footfall_series(STORE)) >= 3
+        wait_for(lambda: sum(p["in"] for p in store.footfall_series(STORE)) >= 1
+                 and sum(p["in"] + p["out"] for p in store.footfall_series(STORE)) >= 3
                  and any(d["state"] == "online" for d in store.devices(STORE)), timeout=240,
                  what="the edge service to count people")
         shelf = publisher(demo.broker.port, "shelf-cam-2")
