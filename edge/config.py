@@ -10,12 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from edge.analytics.config import CountingConfig, LineConfig, TrackerConfig, ZoneConfig
 from edge.analytics.shelf import ShelfConfig, ShelfConfigError, load_shelf_config
 from edge.events import TOPIC_PREFIX
+from edge.yamlfile import read_mapping
 from hardware.sensor_hub import SensorsConfig
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -216,15 +216,7 @@ def parse_config(data: Any, source: str = "<config>") -> EdgeConfig:
 def load_config(path: Path | str) -> EdgeConfig:
     """Read and validate ``path``; relative outbox/TLS paths are resolved against the file's folder."""
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
-    config = parse_config(data, str(path))
+    config = parse_config(read_mapping(path, ConfigError, "config"), str(path))
     return _resolve_paths(config, path.parent, str(path))
 
 

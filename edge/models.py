@@ -15,6 +15,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from edge.yamlfile import read_mapping
+
 Engine = Literal["openvino", "onnxruntime", "litert"]
 Precision = Literal["fp32", "fp16", "int8"]
 MANIFEST = "model.yaml"
@@ -90,14 +92,7 @@ class Manifest(BaseModel):
     def load(cls, path: str | Path) -> Manifest:
         """Load a manifest from a ``model.yaml`` path, its folder, or a model name under :func:`models_dir`."""
         path = resolve(path)
-        try:
-            data = yaml.safe_load(path.read_text())
-        except OSError as exc:
-            raise ModelError(f"{path}: cannot read manifest ({exc.strerror or exc})") from None
-        except yaml.YAMLError as exc:
-            raise ModelError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
-        if not isinstance(data, dict):
-            raise ModelError(f"{path}: manifest must be a mapping, got {type(data).__name__}")
+        data = read_mapping(path, ModelError, "manifest")
         try:
             manifest = cls.model_validate(data)
         except ValidationError as exc:

@@ -23,13 +23,13 @@ from typing import Any, Literal
 import cv2
 import numpy as np
 import numpy.typing as npt
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from edge.analytics.geometry import inside_polygon
 from edge.analytics.sku import Gallery, GalleryError
 from edge.models import Manifest
 from edge.vision.detections import Detections, box_iou
+from edge.yamlfile import read_mapping
 
 SlotState = Literal["stocked", "low", "empty", "wrong", "occluded"]
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -115,14 +115,7 @@ class ShelfConfig(_Strict):
 
 def load_shelf_config(path: str | Path) -> ShelfConfig:
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise ShelfConfigError(f"{path}: cannot read shelf config ({exc.strerror or exc})") from None
-    except yaml.YAMLError as exc:
-        raise ShelfConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
-    if not isinstance(data, dict):
-        raise ShelfConfigError(f"{path}: a shelf config must be a mapping, got {type(data).__name__}")
+    data = read_mapping(path, ShelfConfigError, "shelf config")
     try:
         return ShelfConfig.model_validate(data)
     except ValidationError as exc:
