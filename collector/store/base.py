@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -41,7 +42,7 @@ class BatchResult:
     statuses: int
 
 
-class Store:
+class Store(ABC):
     """Backend-neutral store. Subclasses set ``autoid``/``blob``/``placeholder`` and implement connect/transaction."""
 
     autoid: ClassVar[str]
@@ -56,15 +57,15 @@ class Store:
         self._lock = threading.Lock()
 
     # -- backend hooks -------------------------------------------------------------------------------------
+    @abstractmethod
     def _connect(self) -> Any:
-        raise NotImplementedError
+        """A new connection for the calling thread."""
 
-    @contextmanager
-    def _transaction(self, conn: Any) -> Iterator[None]:
-        raise NotImplementedError
-        yield
+    @abstractmethod
+    def _transaction(self, conn: Any) -> contextlib.AbstractContextManager[None]:
+        """Commit on success, roll back on error."""
 
-    def _migration_lock(self, cur: Any) -> None:
+    def _migration_lock(self, cur: Any) -> None:  # noqa: B027 - a hook: SQLite's write lock is already enough
         """Serialise concurrent migrations (PostgreSQL: advisory lock; SQLite: the write lock is enough)."""
 
     # -- plumbing ------------------------------------------------------------------------------------------
