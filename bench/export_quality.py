@@ -15,9 +15,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
-from edge.vision.detections import box_iou
+from edge.vision.quality import matched_ious
 
 ENGINES = ("onnxruntime", "openvino", "litert")
 GROCERY = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "grocery-store"
@@ -52,10 +51,7 @@ def detections(model: str, images: Path, every: int, conf: float) -> None:
         for frame in frames:
             a, b = ref(frame), got(frame)
             n_ref, n_got = n_ref + len(a), n_got + len(b)
-            if len(a) and len(b):
-                overlap = box_iou(a.xyxy, b.xyxy)
-                rows, cols = linear_sum_assignment(-overlap)
-                ious.extend(overlap[rows, cols][overlap[rows, cols] > 0.3].tolist())
+            ious.extend(matched_ious(a.xyxy, b.xyxy, iou=0.3).tolist())
         m = np.asarray(ious)
         print(f"  {engine:12s} fp32 {n_ref}  int8 {n_got}  matched {len(m)}  median IoU {np.median(m):.3f}  "
               f"share IoU>=0.9 {(m >= 0.9).mean():.2f}")

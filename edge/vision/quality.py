@@ -47,13 +47,19 @@ class Counts:
                 "fp": self.fp, "fn": self.fn, "frames": self.frames}
 
 
-def matched(pred: Boxes, gt: Boxes, iou: float = 0.5) -> int:
-    """Number of predictions matched one-to-one to ground truth with IoU >= ``iou``."""
+def matched_ious(pred: Boxes, gt: Boxes, iou: float = 0.5) -> np.ndarray:
+    """IoUs of the one-to-one matches of ``pred`` to ``gt`` (optimal on IoU) that reach ``iou``."""
     if len(pred) == 0 or len(gt) == 0:
-        return 0
+        return np.zeros(0, np.float32)
     overlap = box_iou(pred, gt)
     rows, cols = linear_sum_assignment(-np.where(overlap >= iou, overlap, 0.0))
-    return int(np.count_nonzero(overlap[rows, cols] >= iou))
+    pairs = overlap[rows, cols]
+    return pairs[pairs >= iou]
+
+
+def matched(pred: Boxes, gt: Boxes, iou: float = 0.5) -> int:
+    """Number of predictions matched one-to-one to ground truth with IoU >= ``iou``."""
+    return len(matched_ious(pred, gt, iou))
 
 
 def load_mot_gt(path: Path) -> dict[int, Boxes]:

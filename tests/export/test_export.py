@@ -18,10 +18,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from scipy.optimize import linear_sum_assignment
 
 from edge.models import Manifest
-from edge.vision.detections import box_iou
+from edge.vision.quality import matched_ious
 from tests.conftest import REPO, SHARED_DATA, VTEST
 
 WEIGHTS = Path(__file__).parent / "data" / "person-yolo11n-160.pt"
@@ -111,10 +110,7 @@ def test_int8_detections_match_fp32_on_every_engine(exported: Export) -> None:
         for frame in frames:
             a, b = ref(frame), got(frame)
             n_ref, n_got = n_ref + len(a), n_got + len(b)
-            if len(a) and len(b):
-                overlap = box_iou(a.xyxy, b.xyxy)
-                rows, cols = linear_sum_assignment(-overlap)
-                ious.extend(overlap[rows, cols][overlap[rows, cols] > 0.3].tolist())
+            ious.extend(matched_ious(a.xyxy, b.xyxy, iou=0.3).tolist())
         matched = np.asarray(ious)
         report[engine] = {"fp32": n_ref, "int8": n_got, "matched": len(matched),
                           "median_iou": round(float(np.median(matched)), 3) if len(matched) else 0.0}
