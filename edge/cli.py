@@ -102,7 +102,8 @@ def _models_list(args: argparse.Namespace) -> int:
     print(f"models in {models_dir()}:")
     for row in rows:
         size = f"{row['size_mb']:.1f} MB" if row["present"] else "not built"
-        print(f"  {row['model']:<18} {row['engine']:<12} {row['precision']:<5} {size:>10}  {row['path']}")
+        needs = f"  (CPU needs {', '.join(row['cpu_isa']).upper()})" if row["cpu_isa"] else ""
+        print(f"  {row['model']:<18} {row['engine']:<12} {row['precision']:<5} {size:>10}  {row['path']}{needs}")
     return 0
 
 

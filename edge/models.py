@@ -19,6 +19,7 @@ from edge.yamlfile import read_mapping
 
 Engine = Literal["openvino", "onnxruntime", "litert"]
 Precision = Literal["fp32", "fp16", "int8"]
+CpuIsa = Literal["avx2", "avx512", "vnni", "neon"]
 MANIFEST = "model.yaml"
 _CHUNK = 1 << 20
 
@@ -68,6 +69,9 @@ class ModelFile(BaseModel):
     extra_files: dict[str, str] = Field(default_factory=dict)  # relative path -> sha256 (e.g. an IR's .bin)
     boxes: Literal["pixels", "normalized"] = "pixels"  # YOLO box units (ultralytics' LiteRT export: normalized)
     metrics: dict[str, float] = Field(default_factory=dict)
+    # CPU instructions this file needs to compute exactly on a CPU (e.g. vnni: INT8 with full 8-bit weights, which
+    # can saturate int16 accumulators on CPUs without VNNI); ``engine: auto`` skips it on a CPU that lacks them
+    cpu_isa: list[CpuIsa] = Field(default_factory=list)
 
 
 class Manifest(BaseModel):
@@ -118,6 +122,10 @@ class Manifest(BaseModel):
 
     def variants(self) -> list[tuple[str, str]]:
         return [(f.engine, f.precision) for f in self.files]
+
+    def cpu_requirements(self) -> dict[tuple[str, str], list[str]]:
+        """``(engine, precision)`` -> the CPU instructions that file needs (for ``engine: auto``)."""
+        return {(f.engine, f.precision): list(f.cpu_isa) for f in self.files}
 
     def select(self, engine: str, precision: str | None = None) -> ModelFile:
         """The file for ``engine`` at ``precision`` (None: the first listed for that engine)."""
@@ -198,4 +206,5 @@ def describe_file(manifest: Manifest, item: ModelFile) -> dict[str, Any]:
         "present": present,
         "size_mb": round(sum(p.stat().st_size for p in paths) / 1e6, 2) if present else None,
         "metrics": item.metrics,
+        "cpu_isa": list(item.cpu_isa),
     }

@@ -118,7 +118,7 @@ def _auto_engine(manifest: Any, precision: str | None, device: str) -> tuple[str
         from hardware.probe import probe
         from hardware.select import choose_engine
 
-        choice = choose_engine(probe(), available=set(manifest.variants()))
+        choice = choose_engine(probe(), available=manifest.cpu_requirements())
         log.info("engine chosen: %s", choice.reason)
         return choice.engine, precision or choice.precision, choice.device
     except Exception as exc:  # the manifest's first file still runs everywhere its engine is installed

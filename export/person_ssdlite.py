@@ -168,7 +168,10 @@ def build(folder: Path) -> Manifest:
         rel = f"build/openvino-{precision}/model.xml"
         (folder / rel).parent.mkdir(parents=True, exist_ok=True)
         ov.save_model(variant, str(folder / rel), compress_to_fp16=True)
-        files.append(file_entry(folder, "openvino", precision, rel, [rel[:-4] + ".bin"]))
+        entry = file_entry(folder, "openvino", precision, rel, [rel[:-4] + ".bin"])
+        if precision == "int8":
+            entry.cpu_isa = ["vnni"]  # full 8-bit weights, no overflow fix (see quantize)
+        files.append(entry)
     return Manifest(
         name="person-ssdlite",
         task="detect",

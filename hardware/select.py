@@ -9,7 +9,7 @@ When none of its candidates can run, the next matching profile is tried (``gener
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import cache
 from pathlib import Path
@@ -23,6 +23,8 @@ from hardware.probe import Probe
 PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
 Engine = Literal["openvino", "onnxruntime", "litert"]
 Precision = Literal["fp32", "fp16", "int8"]
+#: the (engine, precision) pairs that have model files; a mapping also gives the CPU instructions each file needs
+Available = Collection[tuple[str, str]] | Mapping[tuple[str, str], Sequence[str]]
 
 
 class ProfileError(ValueError):
@@ -129,7 +131,7 @@ def matches(profile: Profile, probe: Probe) -> str | None:
     return None
 
 
-def unusable(candidate: Candidate, probe: Probe, available: Collection[tuple[str, str]] | None) -> str | None:
+def unusable(candidate: Candidate, probe: Probe, available: Available | None) -> str | None:
     """None when this box can run the candidate, else why not."""
     engine, device, precision = candidate.engine, candidate.device, candidate.precision
     installed = {"openvino": probe.openvino.installed, "onnxruntime": probe.onnxruntime.installed,
@@ -140,7 +142,8 @@ def unusable(candidate: Candidate, probe: Probe, available: Collection[tuple[str
         if device not in probe.openvino.devices:
             return f"OpenVINO has no {device} device"
         caps = probe.openvino.capabilities(device)
-        if precision != "fp32" and caps and precision.upper() not in caps:
+        # an FP16 IR has FP16 weights only: the CPU plugin decompresses them and computes in f32/bf16
+        if precision != "fp32" and caps and precision.upper() not in caps and (device, precision) != ("CPU", "fp16"):
             return f"OpenVINO {device} lacks {precision.upper()} (capabilities: {', '.join(caps)})"
     elif engine == "onnxruntime":
         if device != "CPU":
@@ -151,6 +154,11 @@ def unusable(candidate: Candidate, probe: Probe, available: Collection[tuple[str
         return f"LiteRT delegate {candidate.delegate} not available"
     if available is not None and (engine, precision) not in available:
         return f"no {engine} {precision} model file"
+    if device == "CPU" and isinstance(available, Mapping):
+        missing = [isa.upper() for isa in available[(engine, precision)] if not getattr(probe.cpu, isa, False)]
+        if missing:
+            return (f"the {engine} {precision} file needs {', '.join(missing)} on the CPU "
+                    f"(this CPU: {', '.join(probe.cpu.isa()) or 'none of note'})")
     return None
 
 
@@ -175,11 +183,12 @@ def _threads(profile: Profile, probe: Probe) -> int:
 def choose_engine(
     probe: Probe,
     profile: str | None = None,
-    available: Collection[tuple[str, str]] | None = None,
+    available: Available | None = None,
     directory: Path = PROFILES_DIR,
 ) -> Choice:
     """The engine for this box. ``profile`` forces one (else the best matching); ``available`` limits choices to
-    the (engine, precision) pairs that have model files. Raises :class:`ProfileError` when nothing can run."""
+    the (engine, precision) pairs that have model files; given as a mapping to the CPU instructions each file
+    needs, a CPU file this box cannot run exactly is skipped too. Raises :class:`ProfileError` when nothing runs."""
     if profile is not None:
         forced = get_profile(profile, directory)
         order, notes = [forced], [f"profile {forced.name} forced by configuration"]

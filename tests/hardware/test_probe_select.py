@@ -218,3 +218,18 @@ def test_threads_respect_the_cpu_affinity_of_a_container_or_taskset() -> None:
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out["probe"]["cpu"]["cores"] == 1 and out["choice"]["threads"] == 1
+
+
+def test_an_int8_file_that_needs_vnni_is_skipped_on_a_cpu_without_it(tmp_path: Path) -> None:
+    """person-ssdlite's INT8 uses full 8-bit weights: an AVX2-only CPU gets its FP16 file, a VNNI CPU the INT8."""
+    needs = {("openvino", "fp16"): [], ("openvino", "int8"): ["vnni"]}
+    skylake = CORE_ULTRA_CPUINFO.replace("Core(TM) Ultra 7 155H", "Core(TM) i5-6500").replace(" avx_vnni", "")
+    old = probe(make_box(tmp_path / "old", skylake), openvino=OPENVINO_CPU, onnxruntime=ONNXRUNTIME, litert=LITERT)
+    assert old.cpu.isa() == ["AVX2"]
+    choice = choose_engine(old, available=needs)
+    assert (choice.profile, choice.engine, choice.device, choice.precision) == ("intel-cpu", "openvino", "CPU", "fp16")
+    assert "openvino/CPU/int8: the openvino int8 file needs VNNI on the CPU (this CPU: AVX2)" in choice.reason
+    new = probe(make_box(tmp_path / "new", CORE_ULTRA_CPUINFO), openvino=OPENVINO_CPU, onnxruntime=ONNXRUNTIME,
+                litert=LITERT)
+    assert choose_engine(new, available=needs).precision == "int8"
+    assert choose_engine(old, available=set(needs)).precision == "int8"  # a plain set carries no CPU needs
