@@ -89,7 +89,7 @@ def _models_list(args: argparse.Namespace) -> int:
 
     from edge.models import Manifest, available, describe_file, models_dir
 
-    rows: list[dict[str, object]] = []
+    rows: list[dict[str, Any]] = []
     try:
         for name in available():
             manifest = Manifest.load(name)
