@@ -63,6 +63,7 @@ def test_shelf_camera_events_arrive_valid_and_fuse_with_weight(broker: Mosquitto
     service = ServiceProcess(tmp_path, config).start()
     try:
         assert service.wait_log("service started"), service.raw_log()
+        assert service.wait_log(f"serial port {link} open"), service.raw_log()  # opening flushes what came before
         strip.write(W(900) * 3 + W(5) * 3)  # the strip empties too (the camera sees it 1 s into the video)
         assert service.wait(120) == 0, service.raw_log()
     finally:
@@ -99,6 +100,7 @@ def test_weight_strip_on_a_pty_events_over_mqtt(broker: Mosquitto, vtest_video: 
     service = ServiceProcess(tmp_path, config).start()
     try:
         assert service.wait_log("service started"), service.raw_log()
+        assert service.wait_log(f"serial port {link} open"), service.raw_log()  # opening flushes what came before
         strip.write(W(500) * 3 + W(250) * 3 + W(4) * 3 + D(10, 0) + D(13, 1))
         assert sub.wait_for(lambda s: _events(s, "shelf.out_of_stock")), service.raw_log()
 
