@@ -34,6 +34,7 @@ from edge.config import ConfigError, EdgeConfig, load_config
 from edge.events import Event
 from edge.mqtt import Publisher
 from edge.outbox import Outbox
+from hardware.probe import hottest_temperature
 
 log = logging.getLogger("smartstore.service")
 
@@ -62,17 +63,6 @@ def configure_logging(level: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-
-
-def cpu_temperature() -> float | None:
-    """The hottest thermal zone in degrees C, where the kernel exposes one."""
-    temps = []
-    for zone in Path("/sys/class/thermal").glob("thermal_zone*/temp"):
-        try:
-            temps.append(int(zone.read_text()) / 1000.0)
-        except (OSError, ValueError):
-            continue
-    return max(temps) if temps else None
 
 
 @dataclass
@@ -376,7 +366,7 @@ class EdgeService:
                 "fps": round(sum(s.window_frames for s in self.stats.values()) / window_s, 2),
                 "inference_ms": round(statistics.median(latencies), 2) if latencies else None,
                 "dropped_frames": sum(c.dropped for c in self.cameras.values()),
-                "cpu_temp_c": cpu_temperature(),
+                "cpu_temp_c": hottest_temperature(),
                 "cpu_percent": self._cpu_percent(),
                 "engine": self.pipeline.engine, "accelerator": self.pipeline.device,
                 "model": self.config.model.name,

@@ -198,6 +198,16 @@ def read_temperatures(root: Path, warnings: _Warnings) -> list[Temperature]:
     return temps
 
 
+class _Quiet(_Warnings):
+    def add(self, message: str) -> None:
+        self.append(message)
+
+
+def hottest_temperature(root: Path = Path("/")) -> float | None:
+    """The hottest thermal zone in °C, None where the kernel exposes none (quiet: for periodic health reports)."""
+    return max((t.celsius for t in read_temperatures(root, _Quiet())), default=None)
+
+
 def read_serial_ports(root: Path) -> list[str]:
     """USB/ACM/UART serial devices and their stable ``/dev/serial/by-id`` names."""
     dev = root / "dev"

@@ -233,3 +233,14 @@ def test_an_int8_file_that_needs_vnni_is_skipped_on_a_cpu_without_it(tmp_path: P
                 litert=LITERT)
     assert choose_engine(new, available=needs).precision == "int8"
     assert choose_engine(old, available=set(needs)).precision == "int8"  # a plain set carries no CPU needs
+
+
+def test_hottest_temperature_for_health_reports_skips_bad_zones_quietly(tmp_path: Path,
+                                                                        caplog: pytest.LogCaptureFixture) -> None:
+    from hardware.probe import hottest_temperature
+
+    root = make_box(tmp_path, PI5_CPUINFO, thermal={"cpu-thermal": "61250\n", "gpu": "garbage\n", "soc": "48000\n"})
+    with caplog.at_level(logging.WARNING):
+        assert hottest_temperature(root) == 61.25
+    assert not caplog.records  # called every health interval: no warning flood
+    assert hottest_temperature(make_box(tmp_path / "bare", PI5_CPUINFO)) is None
