@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/int8_profile.py [--model yolo11n] [--runs 30]
 
-For the INT8 file and for the FP32 file (run as OpenVINO does by default, and forced to f32) it reports the
+For the INT8 file and for the FP32 (else FP16) file (run as OpenVINO does by default, and forced to f32) it reports the
 median single-request latency (one stream, all cores) and the share of kernel time spent in int8 kernels vs
 bf16/f32 ones, plus the largest non-int8 layer types: what bounds the INT8 speed-up.
 """
@@ -62,7 +62,9 @@ def main() -> None:
     manifest = Manifest.load(args.model)
     frame = next(read_frames(Path(VTEST), 1))[1]
     tensor = to_tensor(fit(frame, manifest.input)[0], manifest.input)
-    cases = [("int8", None), ("fp32", None), ("fp32", "f32")]
+    floats = [p for _, p in manifest.variants() if p != "int8"]
+    reference = "fp32" if "fp32" in floats else floats[0]  # person-ssdlite ships FP16 only
+    cases = [("int8", None), (reference, None), (reference, "f32")]
     for precision, hint in cases:
         path = str(manifest.path_of(manifest.select("openvino", precision)))
         result = profile(path, tensor, args.runs, hint)
