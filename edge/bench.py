@@ -3,7 +3,9 @@
 Per precision: bare engine latency (synchronous, median and p95), bare engine throughput (asynchronous requests on
 all cores), whole-pipeline throughput (decode, preprocess, infer, postprocess, pipelined through
 :meth:`Detector.stream`), and ``ultralytics`` ``predict`` on the same file in a subprocess (the runtime never imports
-ultralytics). The pipeline reads ``sources`` round-robin, so several camera streams are one list away.
+ultralytics), twice: decoding the same video in its loop (``ultralytics_fps``, like for like) and on frames held in
+memory (``ultralytics_memory_fps``, no decoding: the stricter comparison). The pipeline reads ``sources``
+round-robin, so several camera streams are one list away.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import cv2
 import numpy as np
@@ -116,9 +118,18 @@ for f in frames[:5]:
     model.predict(f, imgsz=imgsz, verbose=False)
 print(json.dumps({"ready": True}), flush=True)
 for line in sys.stdin:
+    seconds, source = float(line.split()[0]), line.split()[1]
     n, start = 0, time.perf_counter()
-    while time.perf_counter() - start < float(line):
-        model.predict(frames[n % len(frames)], imgsz=imgsz, verbose=False)
+    while time.perf_counter() - start < seconds:
+        if source == "video":  # decode in the loop, as the whole pipeline does
+            ok, frame = cap.read()
+            if not ok:
+                cap.release()
+                cap = cv2.VideoCapture(video)
+                ok, frame = cap.read()
+        else:
+            frame = frames[n % len(frames)]
+        model.predict(frame, imgsz=imgsz, verbose=False)
         n += 1
     print(json.dumps({"fps": n / (time.perf_counter() - start)}), flush=True)
 """
@@ -128,6 +139,8 @@ class UltralyticsWorker:
     """ultralytics ``predict`` on the same model file, in a child process (the runtime never imports ultralytics).
 
     The child loads the model once; :meth:`measure` runs it for some seconds, so its rounds interleave with ours.
+    ``source="video"`` decodes the video in the timed loop (the same work as the whole pipeline); ``"memory"``
+    predicts on 16 frames decoded beforehand (ultralytics without decoding: the stricter comparison).
     """
 
     def __init__(self, manifest: Manifest, item: ModelFile, video: Path) -> None:
@@ -160,9 +173,9 @@ class UltralyticsWorker:
         reply: dict[str, Any] = json.loads(line)
         return reply
 
-    def measure(self, seconds: float) -> float:
+    def measure(self, seconds: float, source: Literal["video", "memory"] = "video") -> float:
         assert self._proc.stdin is not None
-        self._proc.stdin.write(f"{seconds}\n")
+        self._proc.stdin.write(f"{seconds} {source}\n")
         self._proc.stdin.flush()
         return float(self._reply()["fps"])
 
@@ -227,7 +240,8 @@ class Variant:
             item.engine, "throughput", device, options)))
         self.tensors = [self.latency.prepare(frame)[0][0] for frame in frames]
         self.latencies: list[float] = []
-        self.samples: dict[str, list[float]] = {"async_fps": [], "pipeline_fps": [], "ultralytics_fps": []}
+        self.samples: dict[str, list[float]] = {"async_fps": [], "pipeline_fps": [], "ultralytics_fps": [],
+                                                "ultralytics_memory_fps": []}
         self.boxes_per_frame = 0.0
         self.ultralytics: UltralyticsWorker | None = None
 
@@ -243,7 +257,8 @@ class Variant:
         fps, self.boxes_per_frame = pipeline_throughput(self.throughput, sources, seconds)
         self.samples["pipeline_fps"].append(fps)
         if self.ultralytics is not None:
-            self.samples["ultralytics_fps"].append(self.ultralytics.measure(seconds))
+            self.samples["ultralytics_fps"].append(self.ultralytics.measure(seconds, "video"))
+            self.samples["ultralytics_memory_fps"].append(self.ultralytics.measure(seconds, "memory"))
 
     def row(self) -> dict[str, Any]:
         row: dict[str, Any] = {
@@ -260,6 +275,8 @@ class Variant:
         row["pipeline_vs_async"] = paired_ratio(self.samples["pipeline_fps"], self.samples["async_fps"])
         if "ultralytics_fps" in row:
             row["pipeline_vs_ultralytics"] = paired_ratio(self.samples["pipeline_fps"], self.samples["ultralytics_fps"])
+            row["pipeline_vs_ultralytics_memory"] = paired_ratio(self.samples["pipeline_fps"],
+                                                                 self.samples["ultralytics_memory_fps"])
         return row
 
 
@@ -317,7 +334,8 @@ def table(report: dict[str, Any]) -> str:
     """The report as a plain-text table."""
     columns = [("precision", "{}"), ("latency_ms_median", "{:.1f}"), ("latency_ms_p95", "{:.1f}"),
                ("async_fps", "{:.1f}"), ("pipeline_fps", "{:.1f}"), ("pipeline_vs_async", "{:.2f}"),
-               ("ultralytics_fps", "{:.1f}"), ("pipeline_vs_ultralytics", "{:.2f}")]
+               ("ultralytics_fps", "{:.1f}"), ("pipeline_vs_ultralytics", "{:.2f}"),
+               ("ultralytics_memory_fps", "{:.1f}"), ("pipeline_vs_ultralytics_memory", "{:.2f}")]
     lines = [f"{report['model']} on {report['engine']} ({report['device']}), {report['cpu']['name']}, "
              f"{report['cpu']['cores']} cores, {', '.join(report['cpu']['flags'])}; median of {report['rounds']} "
              "interleaved rounds"]

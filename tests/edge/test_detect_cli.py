@@ -57,6 +57,25 @@ def test_detect_video_json_one_object_per_frame(tmp_path: Path) -> None:
     assert out.stat().st_size > 10_000
 
 
+def test_bench_reports_every_measurement_side_by_side() -> None:
+    """A one-second ``smartstore bench``: the report's shape and sane figures (speed targets live in docs)."""
+    built_manifest("yolo11n")
+    if not VTEST.exists():
+        pytest.skip(f"{VTEST} missing: apt-get install opencv-doc")
+    proc = smartstore("bench", "--model", "yolo11n", "--precision", "int8", "--seconds", "1", "--rounds", "1",
+                      "--json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    (row,) = report["results"]
+    assert row["precision"] == "int8" and row["latency_ms_median"] > 0 and row["latency_runs"] > 1
+    assert row["async_fps"] > 0 and row["pipeline_fps"] > 0 and row["pipeline_vs_async"] > 0
+    assert 50 < report["edge_process_peak_rss_mb"] < report["bench_peak_rss_mb"] + 400
+    if report.get("ultralytics_skipped"):
+        pytest.skip(f"ultralytics not measured: {report['ultralytics_skipped']}")
+    assert row["ultralytics_fps"] > 0 and row["ultralytics_memory_fps"] > 0
+    assert row["pipeline_vs_ultralytics"] == pytest.approx(row["pipeline_fps"] / row["ultralytics_fps"])
+
+
 def test_detect_image_with_tiles(tmp_path: Path) -> None:
     built_manifest("person-ssdlite")
     import cv2
