@@ -34,7 +34,7 @@ from edge.config import ConfigError, EdgeConfig, load_config
 from edge.events import Event
 from edge.mqtt import Publisher
 from edge.outbox import Outbox
-from hardware.probe import hottest_temperature
+from hardware.probe import hottest_temperature, missing_cpu_isa
 
 log = logging.getLogger("smartstore.service")
 
@@ -100,6 +100,10 @@ def load_pipeline(config: EdgeConfig) -> Pipeline:
     detector = Detector.from_manifest(model.name, engine=engine, precision=precision, device=device,
                                       conf=model.confidence, classes=[manifest.class_id("person")], **options)
     detector(np.zeros((manifest.input.height, manifest.input.width, 3), np.uint8))  # compile now, not at frame 1
+    missing = missing_cpu_isa(list(detector.file.cpu_isa)) if (device or "CPU").startswith("CPU") else []
+    if missing:
+        log.warning("%s %s/%s needs %s on the CPU, which this CPU lacks: results may be inexact; use fp16",
+                    model.name, engine, detector.file.precision, ", ".join(missing).upper())
     return Pipeline(detector, engine, detector.file.precision, device)
 
 
