@@ -384,22 +384,9 @@ class ShelfMonitor:
 
 def snapshot_data(shelf: str, frame: ShelfFrame) -> dict[str, Any]:
     """``shelf.snapshot`` payload: every slot's state plus facings and compliance."""
-    return {
-        "shelf": shelf,
-        "compliance": frame.compliance,
-        "facings": frame.facings,
-        "slots": [
-            {
-                "slot": s.slot,
-                "row": s.row,
-                "state": s.state,
-                "sku": s.sku,
-                "expected_sku": s.expected_sku,
-                "fill": round(min(s.fill, 1.0), 3),
-            }
-            for s in frame.slots
-        ],
-    }
+    slots = [{key: value for key, value in row.items() if key != "facings"} | {"fill": min(row["fill"], 1.0)}
+             for row in frame.to_dict()["slots"]]
+    return {"shelf": shelf, "compliance": frame.compliance, "facings": frame.facings, "slots": slots}
 
 
 class SkuCache:
