@@ -17,6 +17,7 @@ import logging
 import os
 import platform
 import struct
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,10 @@ class CpuInfo:
     def isa(self) -> list[str]:
         names = {"avx2": "AVX2", "avx512": "AVX-512", "vnni": "VNNI", "neon": "NEON"}
         return [label for key, label in names.items() if getattr(self, key)]
+
+    def missing(self, needed: Iterable[str]) -> list[str]:
+        """Which of ``needed`` (flag names of this class, e.g. ``"vnni"``) this CPU lacks."""
+        return [isa for isa in needed if not getattr(self, isa, False)]
 
 
 @dataclass
@@ -210,8 +215,7 @@ def hottest_temperature(root: Path = Path("/")) -> float | None:
 
 def missing_cpu_isa(needed: list[str], root: Path = Path("/")) -> list[str]:
     """Which of ``needed`` (``CpuInfo`` flag names, e.g. ``["vnni"]``) this CPU lacks (quiet, cheap: cpuinfo only)."""
-    cpu = read_cpu(root, _Quiet())
-    return [isa for isa in needed if not getattr(cpu, isa, False)]
+    return read_cpu(root, _Quiet()).missing(needed)
 
 
 def read_serial_ports(root: Path) -> list[str]:

@@ -121,7 +121,7 @@ def matches(profile: Profile, probe: Probe) -> str | None:
     rule = profile.match
     if rule.arch and probe.cpu.arch not in rule.arch:
         return f"arch {probe.cpu.arch} not in {rule.arch}"
-    missing = [isa for isa in rule.isa if not getattr(probe.cpu, isa)]
+    missing = probe.cpu.missing(rule.isa)
     if missing:
         return f"CPU lacks {', '.join(missing).upper()}"
     if rule.openvino_device and rule.openvino_device not in probe.openvino.devices:
@@ -155,9 +155,9 @@ def unusable(candidate: Candidate, probe: Probe, available: Available | None) ->
     if available is not None and (engine, precision) not in available:
         return f"no {engine} {precision} model file"
     if device == "CPU" and isinstance(available, Mapping):
-        missing = [isa.upper() for isa in available[(engine, precision)] if not getattr(probe.cpu, isa, False)]
+        missing = probe.cpu.missing(available[(engine, precision)])
         if missing:
-            return (f"the {engine} {precision} file needs {', '.join(missing)} on the CPU "
+            return (f"the {engine} {precision} file needs {', '.join(missing).upper()} on the CPU "
                     f"(this CPU: {', '.join(probe.cpu.isa()) or 'none of note'})")
     return None
 
