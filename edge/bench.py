@@ -118,9 +118,9 @@ for f in frames[:5]:
     model.predict(f, imgsz=imgsz, verbose=False)
 print(json.dumps({"ready": True}), flush=True)
 for line in sys.stdin:
-    seconds, source = float(line.split()[0]), line.split()[1]
+    seconds, source = line.split()
     n, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
+    while time.perf_counter() - start < float(seconds):
         if source == "video":  # decode in the loop, as the whole pipeline does
             ok, frame = cap.read()
             if not ok:
