@@ -4,9 +4,16 @@
 lists files that are all present with matching sha256 (seconds), and otherwise runs its builder and saves the
 manifest it returns. Builders write their outputs under ``models/<name>/build/`` (git-ignored) and record the
 sha256 of each output in the manifest; a builder pins the sha256 of its *inputs* in code and refuses to convert
-anything else. A byte-reproducible build (``person-ssdlite``) commits its manifest; the others (``yolo11n``,
-``efficientnet-lite0``: random init, quantisers) write a git-ignored manifest on every build, so the sha256s
-always describe the files on disk and a build never dirties the checkout.
+anything else. A byte-reproducible build (``person-ssdlite``, in :data:`PINNED`) commits its manifest: a build
+checks its outputs against the committed sha256s and fails, naming the file and both hashes, when they differ; it
+never rewrites them (``repin=True``, ``--repin`` on the command line, accepts new files on purpose). The others
+(``yolo11n``, ``efficientnet-lite0``: random init) write a git-ignored manifest on every build. Either way a
+build never dirties the checkout.
+
+Reproducible across x86 CPUs: builders run in a fresh interpreter with oneDNN capped at AVX2
+(:data:`X86_BUILD_ISA`), so NNCF's calibration and bias-correction inference runs the same kernels, in the same
+summation order, on an AVX2-only Core, an AVX-512/VNNI Xeon or an AMX one; the tool versions are pinned by the
+``export`` extra.
 """
 
 from __future__ import annotations
@@ -14,6 +21,8 @@ from __future__ import annotations
 import importlib
 import logging
 import multiprocessing
+import os
+import platform
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -46,6 +55,12 @@ BUILDERS: dict[str, Builder] = {
 }
 
 
+#: models whose manifests are committed (byte-reproducible builds): their sha256s are checked, never rewritten
+PINNED = frozenset({"person-ssdlite"})
+#: oneDNN's ISA cap for builds on x86: the lowest that every supported x86 box has, so every build CPU agrees
+X86_BUILD_ISA = "AVX2"
+
+
 class BuildError(Exception):
     """A builder cannot run (missing pinned input, wrong input sha256, conversion failure)."""
 
@@ -74,26 +89,66 @@ def up_to_date(folder: Path) -> bool:
     return bool(manifest.files) and all(error is None for _, error in manifest.verify())
 
 
-def build(name: str, force: bool = False, root: Path | None = None) -> tuple[Manifest, bool]:
-    """Build model ``name`` unless up to date; returns ``(manifest, built)``."""
+def build(name: str, force: bool = False, root: Path | None = None, repin: bool = False) -> tuple[Manifest, bool]:
+    """Build model ``name`` unless up to date; returns ``(manifest, built)``.
+
+    For a :data:`PINNED` model with a manifest, the outputs must match its sha256s (:class:`BuildError` naming
+    the file, both hashes and the likely cause otherwise); ``repin`` writes the new sha256s instead.
+    """
     if name not in BUILDERS:
         raise BuildError(f"no builder for model {name!r} (known: {', '.join(sorted(BUILDERS)) or 'none'})")
     folder = (root or models_dir()) / name
     if not force and up_to_date(folder):
         return Manifest.load(folder / MANIFEST), False
+    pinned = _pinned(name, folder) if not repin else None
     start = time.monotonic()
     # Each build runs in a fresh interpreter: converters number graph nodes with process-wide counters, so a model
     # built after another one in the same process would get other bytes (and other sha256s) than a lone build.
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
         manifest = pool.submit(_run_builder, name, folder).result()
+    log.info("built %s in %.1f s", name, time.monotonic() - start)
+    if pinned is not None:
+        check_pinned(pinned, manifest)
+        return pinned, True
     _keep_metrics(folder / MANIFEST, manifest)
     manifest.save(folder / MANIFEST)
-    log.info("built %s in %.1f s", name, time.monotonic() - start)
     return manifest, True
+
+
+def _pinned(name: str, folder: Path) -> Manifest | None:
+    """The committed manifest a build of ``name`` must reproduce, or None when it may write its own."""
+    if name not in PINNED or not (folder / MANIFEST).is_file():
+        return None
+    try:
+        return Manifest.load(folder / MANIFEST)
+    except ModelError as exc:
+        raise BuildError(f"{folder / MANIFEST}: {exc} (restore it from git, or rebuild with --repin)") from None
+
+
+def check_pinned(pinned: Manifest, built: Manifest) -> None:
+    """:class:`BuildError` unless ``built`` made exactly the files, with the sha256s, that ``pinned`` lists."""
+    want = {(f.engine, f.precision): f for f in pinned.files}
+    have = {(f.engine, f.precision): f for f in built.files}
+    if want.keys() != have.keys():
+        raise BuildError(f"the build made {sorted(have)} but {pinned.name}'s committed manifest lists {sorted(want)} "
+                         "(a builder change: rebuild with --repin to accept it)")
+    tools = ", ".join(f"{k} {v} (pinned {pinned.tools.get(k, 'none')})" for k, v in built.tools.items()
+                      if v != pinned.tools.get(k))
+    cause = (f"other tool versions: {tools}; install the pinned ones (pip install -e '.[export]')" if tools else
+             "a builder or input change, or a build outside 'smartstore models build' (uncapped CPU instructions)")
+    for key, item in have.items():
+        expected = {item.path: want[key].sha256, **want[key].extra_files}
+        for path, digest in {item.path: item.sha256, **item.extra_files}.items():
+            if expected.get(path) != digest:
+                raise BuildError(f"built {pinned.name}/{path} has sha256 {digest}, the committed manifest pins "
+                                 f"{expected.get(path)}; likely cause: {cause}; to accept the new files on purpose: "
+                                 f"smartstore models build {pinned.name} --force --repin")
 
 
 def _run_builder(name: str, folder: Path) -> Manifest:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if platform.machine().lower() in ("x86_64", "amd64"):
+        os.environ.setdefault("ONEDNN_MAX_CPU_ISA", X86_BUILD_ISA)  # before OpenVINO loads in this interpreter
     return BUILDERS[name](folder)
 
 

@@ -25,7 +25,7 @@ def _models_build(args: argparse.Namespace) -> int:
         raise UserError(f"no builder for {', '.join(unknown)} (known: {', '.join(sorted(BUILDERS))})")
     for name in names:
         try:
-            manifest, built = build(name, force=args.force)
+            manifest, built = build(name, force=args.force, repin=args.repin)
         except (BuildError, ModelError) as exc:
             raise UserError(f"{name}: {exc}") from None
         files = ", ".join(f"{e}/{p}" for e, p in manifest.variants())
@@ -40,6 +40,8 @@ def _register_models_build(subparsers: Subparsers) -> None:
     build.add_argument("names", nargs="*", help="models to build")
     build.add_argument("--all", action="store_true", help="every model with a builder")
     build.add_argument("--force", action="store_true", help="rebuild even when up to date")
+    build.add_argument("--repin", action="store_true",
+                       help="write the new sha256s into a committed (pinned) manifest instead of failing on a change")
 
 
 def _exporting(fn: Callable[..., list[str]], *args: object) -> int:

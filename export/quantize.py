@@ -4,6 +4,11 @@
 * ONNX Runtime: static QDQ quantisation (per-channel int8 weights, uint8 activations, MinMax calibration).
 * LiteRT: the AI Edge quantizer's static int8 recipe (int8 weights and activations, float input/output).
 
+OpenVINO and ONNX Runtime files use 7-bit weights (NNCF's overflow fix on every layer, ONNX Runtime's
+``reduce_range``): x86 CPUs without VNNI multiply u8 activations by s8 weights with ``pmaddubsw``, which sums two
+products into int16 and saturates with full 8-bit weights; with 7 bits the sum fits, so one file computes the
+same integers on AVX2-only x86, AVX-512/VNNI/AMX and ARM. LiteRT (XNNPACK) widens before it multiplies: full 8 bits.
+
 ``keep`` lists regular expressions of node (ONNX/OpenVINO) or tensor (LiteRT) names to leave in float: the mixed
 precision knob the accuracy gate turns.
 """
@@ -27,6 +32,7 @@ def openvino_int8(src_xml: Path, dst_xml: Path, calib: np.ndarray, keep: Sequenc
     the operations kept in float."""
     import nncf
     import openvino as ov
+    from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, OverflowFix
 
     model = ov.Core().read_model(src_xml)
     names = [op.get_friendly_name() for op in model.get_ordered_ops()]
@@ -38,6 +44,7 @@ def openvino_int8(src_xml: Path, dst_xml: Path, calib: np.ndarray, keep: Sequenc
         subset_size=len(calib),
         fast_bias_correction=not full_bias_correction,
         ignored_scope=nncf.IgnoredScope(names=kept, validate=False) if kept else None,
+        advanced_parameters=AdvancedQuantizationParameters(overflow_fix=OverflowFix.ENABLE),
     )
     dst_xml.parent.mkdir(parents=True, exist_ok=True)
     ov.save_model(quantized, dst_xml, compress_to_fp16=False)
@@ -69,7 +76,7 @@ def onnx_int8(src: Path, dst: Path, calib: np.ndarray, keep: Sequence[str] = ())
         quantize_static(
             str(prepared), str(dst), _Reader(graph.input[0].name, calib),
             quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-            per_channel=True, calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=kept,
+            per_channel=True, reduce_range=True, calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=kept,
         )
     return kept
 
