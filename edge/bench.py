@@ -29,7 +29,7 @@ import numpy as np
 from edge.detect import InputError, read_frames
 from edge.detector import Detector, Frame
 from edge.engines.base import Tensor, create
-from edge.models import Manifest, ModelFile
+from edge.models import Manifest, ModelFile, choose_file
 
 DEFAULT_VIDEO = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
 CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_int8", "amx_bf16")
@@ -291,7 +291,8 @@ def run(model: str, engine: str, precisions: Sequence[str | None], sources: Sequ
     every measurement for ``seconds / rounds``. Each figure is the median over rounds and each ratio the median of
     the ratios within a round, so load on a shared machine hits the compared variants alike."""
     manifest = Manifest.load(model)
-    items = [manifest.select(engine, p) for p in precisions]
+    engine = choose_file(manifest, engine, None, device)[0].engine  # one engine for every precision compared
+    items = [choose_file(manifest, engine, p, device)[0] for p in precisions]
     frames = [frame for _, frame in read_frames(sources[0], 16)]
     report: dict[str, Any] = {"model": manifest.name, "engine": engine, "device": device or "default",
                               "sources": [str(s) for s in sources], "seconds": seconds, "rounds": rounds,

@@ -60,7 +60,7 @@ def _start_broker(folder: Path) -> tuple[subprocess.Popen[bytes] | None, int]:
     return proc, port
 
 
-def bench_streams(streams: int, video: Path, model: str = "person-ssdlite", engine: str = "openvino",
+def bench_streams(streams: int, video: Path, model: str = "person-ssdlite", engine: str = "auto",
                   precision: str | None = None, fps: float = 15.0, seconds: float = 20.0,
                   warmup: float = 5.0) -> dict[str, Any]:
     """Run ``streams`` paced copies of ``video`` through the service; returns the measured figures."""

@@ -58,7 +58,7 @@ def check(config_path: Path, broker_timeout: float = 10.0, report: Callable[[Ste
     config = holder["config"]
     for camera in config.cameras:
         run(f"camera {camera.id}", partial(_open_camera, camera))
-    run("model", lambda: _load_model(config))
+    run("model", lambda: _load_model(config, config_path))
     run("outbox", lambda: _open_outbox(config))
     run("broker", lambda: _connect(config, broker_timeout))
     return all(s.ok for s in steps)
@@ -78,12 +78,12 @@ def _open_camera(camera: CameraConfig) -> str:
         cap.release()
 
 
-def _load_model(config: EdgeConfig) -> str:
+def _load_model(config: EdgeConfig, config_path: Path) -> str:
     import numpy as np
 
     from edge.service import load_pipeline
 
-    pipeline = load_pipeline(config)
+    pipeline = load_pipeline(config, str(config_path))
     frame = np.zeros((480, 640, 3), np.uint8)
     start = time.perf_counter()
     pipeline.detector(frame)

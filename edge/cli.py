@@ -74,6 +74,7 @@ def _register_edge(subparsers: Subparsers) -> None:
 
 
 VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
+ENGINE_HELP = "auto | openvino | onnxruntime | litert (default: auto, the file `engine: auto` picks for this box)"
 
 
 def _model_errors() -> tuple[type[Exception], ...]:
@@ -134,8 +135,8 @@ def _register_models(subparsers: Subparsers) -> None:
 def _add_model_options(parser: argparse.ArgumentParser, default_model: str) -> None:
     parser.add_argument("--model", default=default_model, help=f"model name, folder or model.yaml "
                         f"(default: {default_model})")
-    parser.add_argument("--engine", default="openvino", help="openvino | onnxruntime | litert (default: openvino)")
-    parser.add_argument("--device", default=None, help="CPU | GPU | NPU | AUTO (default: CPU)")
+    parser.add_argument("--engine", default="auto", help=ENGINE_HELP)
+    parser.add_argument("--device", default=None, help="CPU | GPU | NPU | AUTO (default: engine auto's, else CPU)")
 
 
 def _detect(args: argparse.Namespace) -> int:
@@ -172,7 +173,8 @@ def _register_detect(subparsers: Subparsers) -> None:
                          "frame with --json)", _detect)
     detect.add_argument("inputs", nargs="+", type=Path, metavar="IMAGE_OR_VIDEO")
     _add_model_options(detect, "person-ssdlite")
-    detect.add_argument("--precision", default=None, help="fp32 | fp16 | int8 (default: the manifest's first)")
+    detect.add_argument("--precision", default=None, help="fp32 | fp16 | int8 (default: the fastest file this "
+                        "CPU runs exactly)")
     detect.add_argument("--conf", type=float, default=0.25, help="minimum score (default 0.25)")
     detect.add_argument("--tiles", type=_tiles, default=None, metavar="COLSxROWS",
                         help="tiled inference: overlapping tiles plus the whole frame, merged by NMS (e.g. 2x2)")
@@ -252,8 +254,9 @@ def _register_track(subparsers: Subparsers) -> None:
                     "dwell), queues; MOTChallenge output", _track)
     p.add_argument("video", type=Path, help="video file")
     p.add_argument("--model", default="person-ssdlite", help="model name under models/ (default: person-ssdlite)")
-    p.add_argument("--engine", default="openvino", help="openvino | onnxruntime | litert (default: openvino)")
-    p.add_argument("--precision", default="int8", help="fp32 | fp16 | int8 (default: int8)")
+    p.add_argument("--engine", default="auto", help=ENGINE_HELP)
+    p.add_argument("--precision", default=None, help="fp32 | fp16 | int8 (default: the fastest file this CPU runs "
+                   "exactly)")
     p.add_argument("--device", default=None, help="engine device, e.g. CPU, GPU, NPU")
     p.add_argument("--line", action="append", default=[], metavar="[NAME=]x0,y0,x1,y1[,...]",
                    help="counting line in pixels, drawn so that 'in' is to its right on screen (repeatable)")
@@ -344,8 +347,9 @@ def _sku_identify(args: argparse.Namespace) -> int:
 def _model_options(parser: argparse.ArgumentParser, embedder: bool = True) -> None:
     if embedder:
         parser.add_argument("--embedder", default="efficientnet-lite0", help="embedding model (default: %(default)s)")
-    parser.add_argument("--engine", default="openvino", help="engine (default: %(default)s)")
-    parser.add_argument("--precision", default="int8", help="model precision (default: %(default)s)")
+    parser.add_argument("--engine", default="auto", help=ENGINE_HELP)
+    parser.add_argument("--precision", default=None, help="fp32 | fp16 | int8 (default: the fastest file this CPU "
+                        "runs exactly)")
 
 
 def _register_sku(subparsers: Subparsers) -> None:

@@ -1,6 +1,6 @@
 """``Detector``: manifest + engine + preprocess + decode -> :class:`Detections` in frame pixels. The vision entry point.
 
-    detector = Detector.from_manifest("person-ssdlite", engine="openvino", device="CPU", precision="int8")
+    detector = Detector.from_manifest("person-ssdlite")  # the file engine: auto gives this box (or engine=, precision=)
     dets = detector(frame_bgr)                       # one frame, synchronous (lowest latency)
     for tag, dets in detector.stream(tagged_frames): # (tag, frame) pairs, e.g. (camera id, frame): pipelined,
         ...                                          # several requests in flight, results in input order
@@ -17,8 +17,8 @@ from typing import Any, TypeVar
 import numpy.typing as npt
 
 from edge.engines.base import Engine, EngineError, Tensor, create, engine_class
-from edge.models import Manifest, ModelError, ModelFile
-from edge.vision.decoders import DecodeParams, decode_ssd, decode_yolo
+from edge.models import Manifest, ModelError, ModelFile, choose_file
+from edge.vision.decoders import SSD_HEAD, DecodeParams, SsdHead, decode_ssd, decode_ssd_raw, decode_yolo
 from edge.vision.detections import Detections
 from edge.vision.preprocess import Transform, fit, to_tensor
 from edge.vision.tiling import Tiling, Window, drop_cut, merge, windows
@@ -27,43 +27,64 @@ T = TypeVar("T")
 Frame = npt.NDArray[Any]  # HxWx3 uint8 BGR
 
 
+def _ssd_head(manifest: Manifest, item: ModelFile) -> SsdHead:
+    """The anchors and NMS settings of an ``ssd-raw`` file (its extra file ``ssd-head.json``)."""
+    heads = [rel for rel in item.extra_files if rel.rsplit("/", 1)[-1] == SSD_HEAD]
+    if not heads:
+        raise ModelError(f"model {manifest.name!r}: the ssd-raw file {item.path} lists no {SSD_HEAD} in extra_files")
+    try:
+        return SsdHead.load(manifest.path_of(heads[0]))
+    except ValueError as exc:
+        raise ModelError(f"model {manifest.name!r}: {exc}") from None
+
+
 class Detector:
     """Detects objects in BGR frames with one model file on one engine."""
 
     def __init__(self, manifest: Manifest, item: ModelFile, engine: Engine, params: DecodeParams | None = None,
                  tiling: Tiling | None = None, fuse_preprocess: bool = True) -> None:
-        if manifest.task != "detect" or manifest.architecture not in ("yolo", "ssd"):
-            raise ModelError(f"model {manifest.name!r} is a {manifest.task}/{manifest.architecture} model, "
+        self.architecture = manifest.architecture_of(item)
+        if manifest.task != "detect" or self.architecture not in ("yolo", "ssd", "ssd-raw"):
+            raise ModelError(f"model {manifest.name!r} is a {manifest.task}/{self.architecture} model, "
                              "not a yolo or ssd detector")
+        self._head = _ssd_head(manifest, item) if self.architecture == "ssd-raw" else None
         self.manifest = manifest
         self.file = item
         self.engine = engine
         self.params = params or DecodeParams()
         self.tiling = tiling
+        self.device = "CPU"  # the accelerator it runs on (from_manifest records the chosen one)
         spec = manifest.input
         self._fused = fuse_preprocess and engine.fuse_preprocess(
             spec.width, spec.height, spec.color == "RGB", spec.mean, spec.std, spec.layout)
 
     @classmethod
-    def from_manifest(cls, name: str, engine: str = "openvino", precision: str | None = None,
+    def from_manifest(cls, name: str, engine: str = "auto", precision: str | None = None,
                       device: str | None = None, conf: float = 0.25, iou: float = 0.45,
                       classes: Sequence[int] | None = None, tiling: Tiling | None = None,
-                      verify: bool = True, **engine_options: Any) -> Detector:
-        """Load model ``name`` (a name under ``models/``, a folder or a ``model.yaml``) for ``engine``/``precision``.
+                      verify: bool = True, throughput: bool = False, **engine_options: Any) -> Detector:
+        """Load model ``name`` (a name under ``models/``, a folder or a ``model.yaml``).
 
-        ``device`` and ``engine_options`` (e.g. ``hint="THROUGHPUT"``, ``threads=2``) go to the engine's config.
-        ``verify`` checks the files' sha256 first (:class:`ModelError` on mismatch).
+        The file is :func:`edge.models.choose_file`'s: ``engine="auto"`` and no ``precision`` give the one
+        ``engine: auto`` picks for this box. ``throughput`` keeps several frames in flight (OpenVINO's THROUGHPUT
+        hint) instead of single-frame latency. ``device`` and ``engine_options`` (e.g. ``threads=2``) go to the
+        engine's config. ``verify`` checks the files' sha256 first (:class:`ModelError` on mismatch).
         """
-        engine_class(engine)  # an unknown engine name is the error to report, before any file lookup
+        if engine != "auto":
+            engine_class(engine)  # an unknown engine name is the error to report, before any file lookup
         manifest = Manifest.load(name)
-        item = manifest.select(engine, precision)
+        item, device = choose_file(manifest, engine, precision, device)
         if verify:
             manifest.verify_file(item)
         if device is not None:
             engine_options["device"] = device
-        runtime = create(engine, manifest.path_of(item), **engine_options)
+        if throughput and item.engine == "openvino":
+            engine_options.setdefault("hint", "THROUGHPUT")
+        runtime = create(item.engine, manifest.path_of(item), **engine_options)
         params = DecodeParams(conf=conf, iou=iou, classes=tuple(classes) if classes is not None else None)
-        return cls(manifest, item, runtime, params, tiling)
+        detector = cls(manifest, item, runtime, params, tiling)
+        detector.device = device or "CPU"
+        return detector
 
     @property
     def labels(self) -> list[str]:
@@ -90,8 +111,10 @@ class Detector:
     def decode(self, outputs: list[Tensor], transform: Transform, window: Window | None = None) -> Detections:
         """Raw outputs of one request -> Detections in frame pixels (for a tile ``window``: minus boxes it cut)."""
         spec = self.manifest.input
-        if self.manifest.architecture == "yolo":
+        if self.architecture == "yolo":
             dets = decode_yolo(outputs[0], spec.width, spec.height, self.params, self.file.boxes == "normalized")
+        elif self._head is not None:
+            dets = decode_ssd_raw(outputs[0], self._head, spec.width, spec.height, self.params)
         else:
             dets = decode_ssd(dict(zip(self.engine.output_names, outputs, strict=True)), spec.width, spec.height,
                               self.params)

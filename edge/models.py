@@ -8,7 +8,9 @@ file. Export code (``export/``) writes manifests through :meth:`Manifest.save`.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,8 +22,10 @@ from edge.yamlfile import read_mapping
 Engine = Literal["openvino", "onnxruntime", "litert"]
 Precision = Literal["fp32", "fp16", "int8"]
 CpuIsa = Literal["avx2", "avx512", "vnni", "neon"]
+Architecture = Literal["yolo", "ssd", "ssd-raw", "embedder"]  # the decoder (edge/vision/decoders.py)
 MANIFEST = "model.yaml"
 _CHUNK = 1 << 20
+log = logging.getLogger(__name__)
 
 
 class ModelError(Exception):
@@ -72,6 +76,9 @@ class ModelFile(BaseModel):
     # CPU instructions this file needs to compute exactly on a CPU (e.g. vnni: INT8 with full 8-bit weights, which
     # can saturate int16 accumulators on CPUs without VNNI); ``engine: auto`` skips it on a CPU that lacks them
     cpu_isa: list[CpuIsa] = Field(default_factory=list)
+    # this file's decoder when it is not the manifest's (person-ssdlite: the OpenVINO files keep the graph's own
+    # NMS, ``ssd``; the ONNX and LiteRT files end before it, ``ssd-raw``, with ``ssd-head.json`` in extra_files)
+    architecture: Architecture | None = None
 
 
 class Manifest(BaseModel):
@@ -81,7 +88,7 @@ class Manifest(BaseModel):
 
     name: str
     task: Literal["detect", "embed"] = "detect"
-    architecture: Literal["yolo", "ssd", "embedder"]
+    architecture: Architecture
     description: str = ""
     source: str
     licence: str
@@ -122,6 +129,10 @@ class Manifest(BaseModel):
 
     def variants(self) -> list[tuple[str, str]]:
         return [(f.engine, f.precision) for f in self.files]
+
+    def architecture_of(self, item: ModelFile) -> str:
+        """The decoder of ``item``: its own ``architecture`` or the manifest's."""
+        return item.architecture or self.architecture
 
     def cpu_requirements(self) -> dict[tuple[str, str], list[str]]:
         """``(engine, precision)`` -> the CPU instructions that file needs (for ``engine: auto``)."""
@@ -171,6 +182,30 @@ class Manifest(BaseModel):
         if label in self.labels:
             return self.labels.index(label)
         raise ModelError(f"model {self.name!r} has no label {label!r}")
+
+
+@cache
+def _box() -> Any:
+    from hardware.probe import probe
+
+    return probe()
+
+
+def choose_file(manifest: Manifest, engine: str = "auto", precision: str | None = None,
+                device: str | None = None) -> tuple[ModelFile, str | None]:
+    """The file of ``manifest`` this box runs, and the device: the same choice as ``engine: auto`` for every
+    command (:func:`hardware.select.choose_file`). An explicit file this CPU cannot run exactly is kept, with one
+    warning naming it, the missing instructions and the file this box would have been given."""
+    from hardware.select import choose_file as choose
+
+    pick = choose(_box(), manifest.cpu_requirements(), engine, precision, device)
+    item = manifest.select(pick.engine, pick.precision)
+    log.info("%s: %s/%s: %s", manifest.name, item.engine, item.precision, pick.reason)
+    if pick.missing:
+        instead = f"; it would have chosen {'/'.join(pick.instead)}" if pick.instead else ""
+        log.warning("%s: %s needs %s, which this CPU lacks: results may be inexact%s", manifest.name,
+                    manifest.path_of(item), ", ".join(pick.missing).upper(), instead)
+    return item, pick.device
 
 
 def resolve(name_or_path: str | Path) -> Path:

@@ -34,7 +34,7 @@ from edge.config import ConfigError, EdgeConfig, load_config
 from edge.events import Event
 from edge.mqtt import Publisher
 from edge.outbox import Outbox
-from hardware.probe import hottest_temperature, missing_cpu_isa
+from hardware.probe import hottest_temperature
 
 log = logging.getLogger("smartstore.service")
 
@@ -82,43 +82,29 @@ class Pipeline:
     device: str
 
 
-def load_pipeline(config: EdgeConfig) -> Pipeline:
-    """Load the person detector named in ``config.model`` (engine ``auto`` asks ``hardware`` for the best one)."""
+def load_pipeline(config: EdgeConfig, source: str = "<config>") -> Pipeline:
+    """Load the person detector named in ``config.model``: the file ``engine: auto`` picks for this box unless the
+    config names an engine or precision (:func:`edge.models.choose_file`). A model that cannot load is a
+    :class:`ConfigError` naming ``source`` (the config file), the field and its value."""
     from edge.detector import Detector
-    from edge.models import Manifest
+    from edge.engines.base import EngineError
+    from edge.models import Manifest, ModelError
 
     model = config.model
-    manifest = Manifest.load(model.name)
-    engine: str = model.engine
-    precision: str | None = None if model.precision == "auto" else model.precision
-    device = model.device
-    if engine == "auto":
-        engine, precision, device = _auto_engine(manifest, precision, device)
-    options = dict(model.options)
-    if engine == "openvino" and len(config.cameras) > 1:
-        options.setdefault("hint", "THROUGHPUT")  # several cameras: keep several requests in flight
-    detector = Detector.from_manifest(model.name, engine=engine, precision=precision, device=device,
-                                      conf=model.confidence, classes=[manifest.class_id("person")], **options)
-    detector(np.zeros((manifest.input.height, manifest.input.width, 3), np.uint8))  # compile now, not at frame 1
-    missing = missing_cpu_isa(list(detector.file.cpu_isa)) if (device or "CPU").startswith("CPU") else []
-    if missing:
-        log.warning("%s %s/%s needs %s on the CPU, which this CPU lacks: results may be inexact; use fp16",
-                    model.name, engine, detector.file.precision, ", ".join(missing).upper())
-    return Pipeline(detector, engine, detector.file.precision, device)
-
-
-def _auto_engine(manifest: Any, precision: str | None, device: str) -> tuple[str, str | None, str]:
     try:
-        from hardware.probe import probe
-        from hardware.select import choose_engine
-
-        choice = choose_engine(probe(), available=manifest.cpu_requirements())
-        log.info("engine chosen: %s", choice.reason)
-        return choice.engine, precision or choice.precision, choice.device
-    except Exception as exc:  # the manifest's first file still runs everywhere its engine is installed
-        first = manifest.files[0]
-        log.warning("engine auto-selection failed (%s); using %s/%s", exc, first.engine, first.precision)
-        return first.engine, precision or first.precision, device
+        manifest = Manifest.load(model.name)
+    except ModelError as exc:
+        raise ConfigError(f"{source}: model.name={model.name!r}: {exc}") from None
+    try:
+        detector = Detector.from_manifest(
+            model.name, engine=model.engine, precision=None if model.precision == "auto" else model.precision,
+            device=model.device, conf=model.confidence, classes=[manifest.class_id("person")],
+            throughput=len(config.cameras) > 1, **model.options)  # several cameras: several requests in flight
+        detector(np.zeros((manifest.input.height, manifest.input.width, 3), np.uint8))  # compile now, not frame 1
+    except (ModelError, EngineError) as exc:
+        raise ConfigError(f"{source}: model (engine={model.engine!r}, precision={model.precision!r}, "
+                          f"device={model.device!r}): {exc}") from None
+    return Pipeline(detector, detector.file.engine, detector.file.precision, detector.device)
 
 
 class EdgeService:
@@ -171,7 +157,7 @@ class EdgeService:
         notifier = Notifier()
         watchdog = FrameWatchdog(notifier)
         if self.pipeline is None:
-            self.pipeline = load_pipeline(self.config)
+            self.pipeline = load_pipeline(self.config, str(self.config_path or "<config>"))
         self._build_counters()
         self._build_shelves()
         if self.config.sensors.ports:

@@ -54,12 +54,13 @@ def counting_config(lines: Sequence[str] = (), zones: Sequence[str] = (), queues
 
 
 def open_detector(
-    model: str, engine: str = "openvino", precision: str | None = "int8", device: str | None = None, conf: float = 0.1
+    model: str, engine: str = "auto", precision: str | None = None, device: str | None = None, conf: float = 0.1
 ) -> Detector:
-    """The detector for tracking a file: keeps detections down to ``conf`` (the tracker's low threshold) and, on
-    OpenVINO, asks for throughput (frames in flight) rather than single-frame latency."""
-    options: dict[str, Any] = {"hint": "THROUGHPUT"} if engine == "openvino" else {}
-    return Detector.from_manifest(model, engine=engine, precision=precision, device=device, conf=conf, **options)
+    """The detector for tracking a file: keeps detections down to ``conf`` (the tracker's low threshold), with
+    frames in flight (throughput rather than single-frame latency); the file is the one ``engine: auto`` picks
+    unless ``engine``/``precision`` say otherwise."""
+    return Detector.from_manifest(model, engine=engine, precision=precision, device=device, conf=conf,
+                                  throughput=True)
 
 
 def video_info(path: Path) -> tuple[float, int, int]:

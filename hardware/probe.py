@@ -213,11 +213,6 @@ def hottest_temperature(root: Path = Path("/")) -> float | None:
     return max((t.celsius for t in read_temperatures(root, _Quiet())), default=None)
 
 
-def missing_cpu_isa(needed: list[str], root: Path = Path("/")) -> list[str]:
-    """Which of ``needed`` (``CpuInfo`` flag names, e.g. ``["vnni"]``) this CPU lacks (quiet, cheap: cpuinfo only)."""
-    return read_cpu(root, _Quiet()).missing(needed)
-
-
 def read_serial_ports(root: Path) -> list[str]:
     """USB/ACM/UART serial devices and their stable ``/dev/serial/by-id`` names."""
     dev = root / "dev"

@@ -219,3 +219,64 @@ def choose_engine(
             return Choice(chosen.name, candidate.engine, candidate.device, candidate.precision, chosen.input_size,
                           threads, candidate.delegate, reason, rejected)
     raise ProfileError(f"no inference engine can run on this box ({describe(probe)}): {'; '.join(rejected)}")
+
+
+#: the order in which a command picks a precision on its own: the fastest file this box runs exactly first
+PRECISION_ORDER = ("int8", "fp16", "fp32")
+
+
+@dataclass(frozen=True)
+class FileChoice:
+    """Which model file a command runs: ``missing`` names CPU instructions the file needs that this CPU lacks (an
+    explicit precision the user asked for), ``instead`` the (engine, precision) the box would have been given."""
+
+    engine: str
+    precision: str | None  # None: the engine has no file (the manifest's lookup names what exists)
+    device: str | None
+    reason: str
+    missing: list[str] = field(default_factory=list)
+    instead: tuple[str, str] | None = None
+
+
+def _on_cpu(device: str | None) -> bool:
+    return device is None or device.upper().startswith(("CPU", "AUTO"))
+
+
+def _exact(probe: Probe, files: Mapping[tuple[str, str], Sequence[str]], engine: str,
+           device: str | None) -> str | None:
+    """The preferred precision of ``engine``'s files that this box computes exactly."""
+    for precision in PRECISION_ORDER:
+        needs = files.get((engine, precision))
+        if needs is not None and not (_on_cpu(device) and probe.cpu.missing(needs)):
+            return precision
+    return None
+
+
+def choose_file(probe: Probe, files: Mapping[tuple[str, str], Sequence[str]], engine: str = "auto",
+                precision: str | None = None, device: str | None = None,
+                directory: Path = PROFILES_DIR) -> FileChoice:
+    """The one answer every command uses for "which file of this model": ``files`` maps each (engine, precision)
+    of a manifest to the CPU instructions it needs. ``engine="auto"`` asks :func:`choose_engine`; a missing
+    ``precision`` is the fastest file of the engine that this CPU runs exactly. An explicit choice is kept, with
+    ``missing``/``instead`` filled in when this CPU cannot run it exactly."""
+    reason = "engine and precision given"
+    if engine == "auto":
+        try:
+            choice = choose_engine(probe, available=files, directory=directory)
+            engine, reason = choice.engine, choice.reason
+            device = device or (choice.device if choice.device != "CPU" else None)  # CPU: every engine's default
+            precision = precision or choice.precision
+        except ProfileError as exc:
+            engine = next((e for e, _ in files if _exact(probe, files, e, device)), next(iter(files))[0])
+            reason = f"no device profile fits ({exc}); the first engine with a file: {engine}"
+    if precision is None:
+        precision = _exact(probe, files, engine, device)
+        reason = f"{reason}; {engine}/{precision}: the fastest {engine} file this CPU runs exactly"
+        if precision is None:
+            precision = next((p for p in PRECISION_ORDER if (engine, p) in files), None)
+    needs = files.get((engine, precision or ""), [])
+    missing = probe.cpu.missing(needs) if _on_cpu(device) else []
+    if not missing:
+        return FileChoice(engine, precision, device, reason)
+    better = _exact(probe, files, engine, device)
+    return FileChoice(engine, precision, device, reason, missing, (engine, better) if better else None)

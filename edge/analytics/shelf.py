@@ -62,8 +62,8 @@ class ShelfConfig(_Strict):
     detector: str = "shelf-products"
     embedder: str = "efficientnet-lite0"
     person_detector: str | None = "person-ssdlite"
-    engine: str = "openvino"
-    precision: str = "int8"
+    engine: str = "auto"  # every model's file: the one engine auto picks for this box, unless named
+    precision: str | None = None
     product_score: float = Field(0.35, gt=0, lt=1)
     person_score: float = Field(0.5, gt=0, lt=1)
     empty_fill: float = Field(0.2, ge=0, le=1)  # product coverage below this: empty
@@ -488,7 +488,7 @@ class ShelfPipeline:
         self.persons = None
         if c.person_detector is not None:
             manifest = Manifest.load(c.person_detector)
-            precision = c.precision if (c.engine, c.precision) in manifest.variants() else None
+            precision = c.precision if any(p == c.precision for _, p in manifest.variants()) else None
             person = manifest.class_id("person")
             self.persons = Detector.from_manifest(
                 c.person_detector, c.engine, precision, conf=c.person_score, classes=[person], **engine_options

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from edge.models import Manifest
+from edge.models import Manifest, choose_file
 from edge.vision.detections import FloatArray
 
 UNKNOWN = "unknown"
@@ -283,8 +283,8 @@ class Embedder:
     def __init__(
         self,
         model: str | Path = "efficientnet-lite0",
-        engine: str = "openvino",
-        precision: str = "int8",
+        engine: str = "auto",
+        precision: str | None = None,
         **engine_options: Any,
     ) -> None:
         from edge.engines.base import create
@@ -292,9 +292,11 @@ class Embedder:
         self.manifest = Manifest.load(model)
         if self.manifest.task != "embed":
             raise GalleryError(f"model {self.manifest.name!r} is a {self.manifest.task} model, not an embedder")
-        item = self.manifest.select(engine, precision)
+        item, device = choose_file(self.manifest, engine, precision, engine_options.pop("device", None))
         self.manifest.verify_file(item)
-        self.engine = create(engine, self.manifest.path_of(item), **engine_options)
+        if device is not None:
+            engine_options["device"] = device
+        self.engine = create(item.engine, self.manifest.path_of(item), **engine_options)
         self.name = f"{self.manifest.name}/{item.engine}/{item.precision}"
         spec = self.manifest.input
         self._size = (spec.width, spec.height)

@@ -244,13 +244,3 @@ def test_hottest_temperature_for_health_reports_skips_bad_zones_quietly(tmp_path
         assert hottest_temperature(root) == 61.25
     assert not caplog.records  # called every health interval: no warning flood
     assert hottest_temperature(make_box(tmp_path / "bare", PI5_CPUINFO)) is None
-
-
-def test_missing_cpu_isa_names_what_a_model_file_lacks(tmp_path: Path) -> None:
-    """The edge service warns when a configured file needs instructions the CPU lacks (e.g. INT8 without VNNI)."""
-    from hardware.probe import missing_cpu_isa
-
-    skylake = CORE_ULTRA_CPUINFO.replace(" avx_vnni", "")
-    assert missing_cpu_isa(["vnni"], make_box(tmp_path / "old", skylake)) == ["vnni"]
-    assert missing_cpu_isa(["avx2", "vnni"], make_box(tmp_path / "new", CORE_ULTRA_CPUINFO)) == []
-    assert missing_cpu_isa([], make_box(tmp_path / "pi", PI5_CPUINFO)) == []
