@@ -1,13 +1,16 @@
 """INT8 post-training quantisation of an FP32 file per engine, calibrated on the same real images.
 
 * OpenVINO: NNCF ``quantize`` (mixed preset) of the IR.
-* ONNX Runtime: static QDQ quantisation (per-channel int8 weights, uint8 activations, MinMax calibration).
+* ONNX Runtime: static QDQ quantisation (per-channel uint8 weights, uint8 activations, MinMax calibration).
 * LiteRT: the AI Edge quantizer's static int8 recipe (int8 weights and activations, float input/output).
 
-OpenVINO and ONNX Runtime files use 7-bit weights (NNCF's overflow fix on every layer, ONNX Runtime's
-``reduce_range``): x86 CPUs without VNNI multiply u8 activations by s8 weights with ``pmaddubsw``, which sums two
-products into int16 and saturates with full 8-bit weights; with 7 bits the sum fits, so one file computes the
-same integers on AVX2-only x86, AVX-512/VNNI/AMX and ARM. LiteRT (XNNPACK) widens before it multiplies: full 8 bits.
+Every INT8 file computes the same integers on AVX2-only x86, AVX-512/VNNI/AMX and ARM. x86 CPUs without VNNI
+multiply u8 activations by s8 weights with ``pmaddubsw``, which sums two products into int16 and saturates with
+full 8-bit weights (2 points of person recall, 0.93 embedder cosine lost on AVX2). So OpenVINO files use 7-bit
+weights for convolutions and matrix products (NNCF's overflow fix on every layer; depthwise kernels widen and keep
+8 bits), where the pair sum fits. ONNX Runtime files use u8 weights: its u8 x u8 kernels widen to 16 bits before
+they multiply, exact at the full 8 bits (7-bit s8 weights, ``reduce_range``, cost 1.7 points of cosine).
+LiteRT (XNNPACK) widens before it multiplies: full 8-bit s8.
 
 ``keep`` lists regular expressions of node (ONNX/OpenVINO) or tensor (LiteRT) names to leave in float: the mixed
 precision knob the accuracy gate turns.
@@ -62,7 +65,8 @@ class _Reader:
 
 
 def onnx_int8(src: Path, dst: Path, calib: np.ndarray, keep: Sequence[str] = ()) -> list[str]:
-    """ONNX Runtime static QDQ INT8; returns the names of the nodes kept in float."""
+    """ONNX Runtime static QDQ INT8 (u8 activations and weights: exact on every ISA); returns the names of the
+    nodes kept in float."""
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -75,8 +79,8 @@ def onnx_int8(src: Path, dst: Path, calib: np.ndarray, keep: Sequence[str] = ())
         dst.parent.mkdir(parents=True, exist_ok=True)
         quantize_static(
             str(prepared), str(dst), _Reader(graph.input[0].name, calib),
-            quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-            per_channel=True, reduce_range=True, calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=kept,
+            quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8, weight_type=QuantType.QUInt8,
+            per_channel=True, calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=kept,
         )
     return kept
 
@@ -100,3 +104,37 @@ def litert_int8(src: Path, dst: Path, calib: np.ndarray, keep: Sequence[str] = (
     dst.parent.mkdir(parents=True, exist_ok=True)
     qt.quantize(calibration_result=result).export_model(str(dst), overwrite=True)
     return list(keep)
+
+
+def unsigned_weights(src: Path, dst: Path) -> int:
+    """Rewrite an ONNX QDQ file's symmetric s8 weights as u8 with zero point 128: the same numbers, now run by ONNX
+    Runtime's u8 x u8 kernels, which cannot saturate (for INT8 files made with s8 weights); returns how many."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(src))
+    inits = {i.name: i for i in model.graph.initializer}
+    count = 0
+    for node in model.graph.node:
+        if node.op_type != "DequantizeLinear" or node.input[0] not in inits:
+            continue
+        weights = numpy_helper.to_array(inits[node.input[0]])
+        if weights.dtype != np.int8:
+            continue
+        zero_point = node.input[2] if len(node.input) > 2 and node.input[2] else None
+        if zero_point is not None and numpy_helper.to_array(inits[zero_point]).any():
+            raise ValueError(f"{src}: {node.input[0]} has a non-zero s8 zero point")
+        shifted = (weights.astype(np.int16) + 128).astype(np.uint8)
+        inits[node.input[0]].CopyFrom(numpy_helper.from_array(shifted, node.input[0]))
+        shape = numpy_helper.to_array(inits[zero_point]).shape if zero_point else ()
+        name = zero_point or f"{node.input[0]}_zero_point"
+        point = numpy_helper.from_array(np.full(shape, 128, np.uint8), name)
+        if zero_point:
+            inits[zero_point].CopyFrom(point)
+        else:
+            model.graph.initializer.append(point)
+            del node.input[2:]
+            node.input.append(name)
+        count += 1
+    onnx.save(model, str(dst))
+    return count

@@ -60,7 +60,8 @@ def test_a_box_no_profile_fits_still_gets_a_file(tmp_path: Path) -> None:
 def test_every_command_gets_the_same_person_file_on_this_box(caplog: pytest.LogCaptureFixture) -> None:
     """``edge.models.choose_file`` (detect, track, shelf, sku, bench, edge run) agrees with ``engine: auto`` and
     warns once, naming the file, when a file is forced that this CPU cannot run exactly."""
-    from edge.models import Manifest, choose_file as edge_choose
+    from edge.models import Manifest
+    from edge.models import choose_file as edge_choose
     from hardware.select import choose_engine
     from tests.edge.models_fixtures import built_manifest
 
@@ -77,3 +78,15 @@ def test_every_command_gets_the_same_person_file_on_this_box(caplog: pytest.LogC
         edge_choose(forced, item.engine, item.precision)
     [record] = caplog.records
     assert str(forced.path_of(item)) in record.getMessage() and "which this CPU lacks" in record.getMessage()
+
+
+def test_the_shelf_model_on_each_x86_isa(tmp_path: Path) -> None:
+    """shelf-products ships an OpenVINO INT8 file with full 8-bit weights (VNNI only) and an ONNX Runtime INT8 file
+    with u8 weights (exact everywhere): an AVX2-only box gets the second, a VNNI box the first."""
+    from edge.models import Manifest
+
+    files = Manifest.load("shelf-products").cpu_requirements()
+    assert files == {("openvino", "int8"): ["vnni"], ("onnxruntime", "int8"): []}
+    old, new = box(tmp_path / "old", SKYLAKE), box(tmp_path / "new", CORE_ULTRA_CPUINFO)
+    assert (choose_file(old, files).engine, choose_file(old, files).precision) == ("onnxruntime", "int8")
+    assert (choose_file(new, files).engine, choose_file(new, files).precision) == ("openvino", "int8")
