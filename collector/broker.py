@@ -1,5 +1,6 @@
-"""A local Mosquitto on a free loopback port with its own config: for ``smartstore demo``, ``smartstore
-bench-collector`` and the tests (which stop and restart it by PID)."""
+"""A local Mosquitto on a free loopback port: for ``smartstore demo``, ``smartstore bench-collector`` and the tests
+(which stop and restart it by PID). It runs the shipped broker settings (``systemd/mosquitto/smartstore.conf``:
+persistence, autosave, queue limits) plus a loopback listener and a persistence folder of its own."""
 
 from __future__ import annotations
 
@@ -9,6 +10,11 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+
+#: The broker settings the delivery guarantees need, as shipped for production (docs/collector.md, "Broker").
+SHIPPED_CONF = Path(__file__).resolve().parent.parent / "systemd" / "mosquitto" / "smartstore.conf"
+#: Where the shipped file is absent (an installed wheel without the checkout): the same essentials.
+FALLBACK_CONF = "persistence true\nautosave_interval 30\nmax_queued_messages 1000000\nmax_inflight_messages 0\n"
 
 
 def free_port() -> int:
@@ -24,8 +30,17 @@ def mosquitto_binary() -> str | None:
     return "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
 
 
+def shipped_settings() -> str:
+    """The shipped Mosquitto settings (comments dropped), or the fallback essentials."""
+    try:
+        text = SHIPPED_CONF.read_text()
+    except OSError:
+        return FALLBACK_CONF
+    return "".join(line + "\n" for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#"))
+
+
 class LocalBroker:
-    """One Mosquitto process with persistence and unlimited in-flight/queued messages (what a collector needs)."""
+    """One Mosquitto process with the shipped settings on a loopback port (what a collector needs)."""
 
     def __init__(self, workdir: Path, port: int | None = None, extra_conf: str = "") -> None:
         binary = mosquitto_binary()
@@ -37,9 +52,9 @@ class LocalBroker:
         workdir.mkdir(parents=True, exist_ok=True)
         self.conf = workdir / "mosquitto.conf"
         self.conf.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
-            f"persistence_location {workdir.resolve()}/\nmax_queued_messages 0\nmax_inflight_messages 0\n"
-            "log_dest none\n"
+            shipped_settings()
+            + f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
+            f"persistence_location {workdir.resolve()}/\nlog_dest none\n"
             # As root, mosquitto drops to the 'mosquitto' user, which cannot write into private (0700) work dirs.
             + ("user root\n" if os.geteuid() == 0 else "")
             + extra_conf)

@@ -65,6 +65,23 @@ def _collector_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _collector_retire(args: argparse.Namespace) -> int:
+    from collector.ingest import retire_session
+
+    config = _collector_config(args)
+    m = config.mqtt
+    try:
+        accepted = retire_session(config)
+    except OSError as exc:
+        raise UserError(f"cannot reach the broker at {m.host}:{m.port}: {exc.strerror or exc}") from None
+    if not accepted:
+        raise UserError(f"the broker at {m.host}:{m.port} refused client {m.client_id!r} (check mqtt.username/"
+                        "password)")
+    print(f"retired replica {m.client_id!r}: the broker at {m.host}:{m.port} dropped its session and its share of "
+          f"group {m.group!r}")
+    return 0
+
+
 def _collector_import_sales(args: argparse.Namespace) -> int:
     from collector.sales import read_sales
     from collector.store import open_store
@@ -114,11 +131,18 @@ def _register_collector(subparsers: Subparsers) -> None:
     _store_options(run)
     run.add_argument("--broker", help="MQTT broker HOST:PORT (default 127.0.0.1:1883)")
     run.add_argument("--group", help="shared-subscription group (replicas in one group split the load)")
-    run.add_argument("--client-id", dest="client_id", help="MQTT client id (unique per replica; keeps the session)")
+    run.add_argument("--client-id", dest="client_id", help="MQTT client id: unique per replica and stable across its "
+                     "restarts (its broker session and share); default collector-<hostname>")
     run.add_argument("--listen", help="API HOST:PORT (default 127.0.0.1:8080)")
     run.add_argument("--token", help="API bearer token (better: SMARTSTORE_COLLECTOR_TOKEN)")
     run.add_argument("--no-api", action="store_true", help="ingest only")
     run.add_argument("--protocol", choices=("5", "3.1.1"), help="MQTT protocol version (default 5)")
+    retire = add_command(group, "retire", "end a stopped replica's broker session for good (its share and queue)",
+                         _collector_retire)
+    retire.add_argument("--client-id", dest="client_id", required=True, help="the replica's MQTT client id")
+    retire.add_argument("--broker", help="MQTT broker HOST:PORT (default 127.0.0.1:1883)")
+    retire.add_argument("--config", type=Path, help="collector YAML config (broker, credentials, TLS)")
+    retire.set_defaults(db=None)
     sales = add_command(group, "import-sales", "import point-of-sale history from a CSV file", _collector_import_sales)
     sales.add_argument("csv", type=Path, help="CSV with sku/item, time (or date+time), qty, price, receipt, store")
     sales.add_argument("--store", help="store id for files without a store column")

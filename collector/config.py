@@ -30,9 +30,15 @@ class MqttConfig(_Section):
     group: str = Field("collector", pattern=r"^[A-Za-z0-9_-]+$", description="shared-subscription group")
     shared: bool = Field(True, description="subscribe through $share/<group>/; false for a broker without shared "
                          "subscriptions (one replica only)")
-    client_id: str = Field(default_factory=lambda: f"collector-{socket.gethostname()}", min_length=1)
-    session_expiry_s: int = Field(86400, ge=0, description="how long the broker keeps our queue while we are away")
+    client_id: str = Field(default_factory=lambda: f"collector-{socket.gethostname()}", min_length=1,
+                           description="this replica's session: stable across restarts, unique per replica")
+    session_expiry_s: int = Field(600, ge=0, description="how long the broker keeps our session (and our share of "
+                                  "the shared subscription) while we are away; `collector retire` ends it at once")
     keepalive_s: int = Field(30, ge=5)
+    reconnect_min_s: float = Field(0.2, gt=0, description="broker reconnect backoff, first delay")
+    reconnect_max_s: float = Field(2.0, gt=0, description="broker reconnect backoff cap: back within seconds")
+    receipts: bool = Field(True, description="publish per-device receipts after each commit (end-to-end "
+                           "acknowledgement); false for a second, independent collector group")
     username: str | None = None
     password: str | None = None
     ca_file: Path | None = None
@@ -44,6 +50,11 @@ class IngestConfig(_Section):
     batch_size: int = Field(500, ge=1, le=20000, description="commit after this many messages")
     batch_ms: int = Field(50, ge=1, le=60000, description="or after this many milliseconds, whichever first")
     max_payload_bytes: int = Field(65536, ge=256)
+    seq_window: int = Field(1_000_000, ge=1, description="dead-letter an event whose seq is this far beyond the "
+                            "device's highest seq (or the floor its edge reports)")
+    ts_future_s: float = Field(86400, gt=0, description="dead-letter an event time this far ahead of receipt")
+    ts_past_s: float = Field(30 * 86400, gt=0, description="dead-letter an event time this far behind receipt")
+    dead_letter_bytes: int = Field(4096, ge=64, le=1048576, description="payload bytes a dead letter keeps")
 
 
 class RetentionConfig(_Section):
@@ -56,6 +67,7 @@ class ApiConfig(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
     token: str | None = Field(None, min_length=8, description="bearer token; required to serve the API")
+    docs: bool = Field(False, description="serve Swagger UI at /docs (loads its assets from a CDN)")
 
 
 class CollectorConfig(_Section):

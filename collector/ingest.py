@@ -10,20 +10,26 @@ brokers do not send retained messages to shared subscriptions. Status copies tha
 subscription are skipped (told apart by MQTT 5 subscription identifiers): every replica applies the direct
 copies in broker order, so the last status received is the device's state (a last will carries its session's
 connect time, so time stamps cannot order it against the ``online`` of the same session).
+
+End to end: after each commit the collector publishes, per device whose events carry an outbox id, a retained
+receipt (``<prefix>/<store>/<device>/receipt``, QoS 1) with the highest contiguous seq the store holds; the edge
+deletes its outbox rows up to it and re-sends the rest after a timeout. Receipts are computed in the shared
+database, so every replica of a group publishes the same (monotonic) value. The broker connection is re-made
+within seconds (``mqtt.reconnect_max_s``) and every connect subscribes again: a restarted Mosquitto 2.0 restores
+persistent sessions but not their ``$share`` subscriptions.
 """
 
 from __future__ import annotations
 
 import logging
 import queue
-import random
 import ssl
 import struct
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
@@ -33,22 +39,44 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from collector.config import CollectorConfig
 from collector.metrics import Metrics
-from collector.store import BatchResult, Store
+from collector.store import BatchResult, Receipt, Store
 from collector.validation import (
     STORE_ERROR,
     Accepted,
     Rejected,
     Status,
+    TsLimits,
     check_event,
     check_status,
     clean_text,
+    is_receipt_topic,
     is_status_topic,
 )
+from edge.events import receipt_payload, receipt_topic
+from edge.retry import Retry
 
 log = logging.getLogger(__name__)
 PUBACK = 0x40  # MQTT control packet type
 STATUS_SUBSCRIPTION, SHARED_SUBSCRIPTION = 1, 2  # MQTT 5 subscription identifiers
 PUBACK_HEADER = struct.Struct("!BBH")  # type, remaining length 2, packet id (reason code 0 omitted: MQTT 5 3.4.2.1)
+
+
+OUTBOX_ID = frozenset("0123456789abcdef")
+RECEIPT_REPEAT_S = 1.0  # an unchanged receipt is published again at most this often (the edge may be re-sending)
+
+
+def _edge_properties(msg: mqtt.MQTTMessage) -> tuple[str | None, int | None]:
+    """The ``outbox`` id and ``floor`` user properties an edge with receipts sends; ``(None, None)`` otherwise."""
+    props = getattr(msg.properties, "UserProperty", None) if msg.properties else None
+    if not props:
+        return None, None
+    values = dict(props)
+    outbox, floor = values.get("outbox"), values.get("floor")
+    if not isinstance(outbox, str) or len(outbox) != 32 or not OUTBOX_ID.issuperset(outbox):
+        return None, None
+    if not isinstance(floor, str) or not floor.isdigit() or len(floor) > 18:
+        return outbox, None
+    return outbox, int(floor)
 
 
 def _subscription_id(value: int) -> Properties:
@@ -81,8 +109,13 @@ class Ingestor:
         self.on_commit = on_commit
         self.batch = Batch()
         self._pending: queue.Queue[Batch | None] = queue.Queue(maxsize=2)
-        self._committed: deque[tuple[int, list[tuple[int, int]]]] = deque()
+        self._committed: deque[tuple[int, list[tuple[int, int]], tuple[Receipt, ...]]] = deque()
         self._generation = 0
+        self._receipts: dict[tuple[str, str], tuple[Receipt, float]] = {}  # latest published, when
+        self._receipts_due: dict[tuple[str, str], Receipt] = {}
+        ingest = config.ingest
+        store.seq_window, store.dead_letter_bytes = ingest.seq_window, ingest.dead_letter_bytes
+        self.ts_limits = TsLimits(ingest.ts_future_s, ingest.ts_past_s)
         self.connected = threading.Event()
         self.client = self._make_client()
 
@@ -120,6 +153,7 @@ class Ingestor:
                              properties=_subscription_id(SHARED_SUBSCRIPTION))
         else:
             client.subscribe([(f"{m.prefix}/+/+/status", 1), (f"$share/{m.group}/{m.prefix}/#", 1)])
+        self._receipts_due.update({key: r for key, (r, _) in self._receipts.items()})  # the broker may have lost them
         self.connected.set()
         self.metrics.connected = True
         log.info("connected to %s:%s as %s (session present: %s)", m.host, m.port, m.client_id,
@@ -139,8 +173,16 @@ class Ingestor:
                     self.batch.acks.append((msg.mid, msg.qos))
                 return
             result: Accepted | Status | Rejected = check_status(topic, payload, prefix)
+        elif is_receipt_topic(topic, prefix):  # our own receipts come back through the shared subscription
+            if msg.qos:
+                self.batch.acks.append((msg.mid, msg.qos))
+            return
         else:
-            result = check_event(topic, payload, prefix, self.config.ingest.max_payload_bytes)
+            result = check_event(topic, payload, prefix, self.config.ingest.max_payload_bytes, self.ts_limits)
+            if isinstance(result, Accepted) and self.config.mqtt.receipts:
+                outbox, floor = _edge_properties(msg)
+                if outbox is not None:
+                    result = replace(result, outbox=outbox, floor=floor)
         batch = self.batch
         if not batch.acks and not len(batch):
             batch.started = time.monotonic()
@@ -176,9 +218,9 @@ class Ingestor:
             if result is not None:  # None: stopping while the store is down; nothing acknowledged, redelivered
                 now = time.time()
                 self.metrics.record_batch(time.perf_counter() - started, result.inserted, result.duplicates,
-                                          result.statuses, [r.reason for r in batch.rejected],
+                                          result.statuses, [r.reason for r in (*batch.rejected, *result.rejected)],
                                           [now - e.ts for e in batch.events])
-                self._committed.append((batch.generation, batch.acks))
+                self._committed.append((batch.generation, batch.acks, result.receipts))
                 if self.on_commit is not None:
                     self.on_commit(result)
             self._pending.task_done()
@@ -186,9 +228,33 @@ class Ingestor:
     def _send_acks(self) -> None:
         """PUBACK committed batches, oldest first; acks of a previous connection are dropped (redelivered)."""
         while self._committed:
-            generation, acks = self._committed.popleft()
+            generation, acks, receipts = self._committed.popleft()
             if generation == self._generation:
                 self._ack(acks)
+            self._queue_receipts(receipts)
+        self._publish_receipts()
+
+    def _queue_receipts(self, receipts: tuple[Receipt, ...]) -> None:
+        now = time.monotonic()
+        for receipt in receipts:
+            key = (receipt.store, receipt.device)
+            last = self._receipts.get(key)
+            if receipt.seq < 0 or (last is not None and last[0] == receipt and now - last[1] < RECEIPT_REPEAT_S):
+                continue
+            self._receipts_due[key] = receipt
+
+    def _publish_receipts(self) -> None:
+        """Retained QoS 1 receipts for the devices whose receipt changed (or which keep re-sending)."""
+        if not self._receipts_due or not self.client.is_connected():
+            return
+        prefix, now = self.config.mqtt.prefix, time.monotonic()
+        for key, receipt in self._receipts_due.items():
+            self.client.publish(receipt_topic(receipt.store, receipt.device, prefix),
+                                receipt_payload(receipt.store, receipt.device, receipt.outbox, receipt.seq),
+                                qos=1, retain=True)
+            self._receipts[key] = (receipt, now)
+        self.metrics.receipts += len(self._receipts_due)
+        self._receipts_due.clear()
 
     def _ack(self, acks: list[tuple[int, int]]) -> None:
         """PUBACK every QoS 1 message of the batch in ONE write (paho's ``ack`` sends one packet per message)."""
@@ -200,8 +266,9 @@ class Ingestor:
                 self.client.ack(mid, qos)
 
     def _commit(self, batch: Batch, stop: threading.Event | None) -> BatchResult | None:
-        delay = 0.2
+        retry = Retry(0.2, 10.0)
         while True:
+            delay = retry.next_delay()
             try:
                 return self.store.write_batch(batch.events, batch.rejected, batch.statuses)
             except self.store.transient_errors as exc:
@@ -219,7 +286,6 @@ class Ingestor:
                 return None
             if stop is None:
                 time.sleep(delay)
-            delay = min(delay * 2, 10.0)
 
     def _commit_one_by_one(self, batch: Batch) -> BatchResult:
         """Isolate the message the store refuses: it becomes a ``store_error`` dead letter, the rest is stored."""
@@ -247,7 +313,7 @@ class Ingestor:
         props = Properties(PacketTypes.CONNECT) if v5 else None
         if props is not None:
             props.SessionExpiryInterval = m.session_expiry_s
-        delay = 0.5
+        retry = Retry(m.reconnect_min_s, m.reconnect_max_s)
         while not stop.is_set():
             try:
                 if v5:
@@ -256,9 +322,9 @@ class Ingestor:
                     self.client.connect(m.host, m.port, keepalive=m.keepalive_s)
                 return True
             except (OSError, ssl.SSLError) as exc:
+                delay = retry.next_delay()
                 log.warning("cannot reach the broker at %s:%s (%s); retrying in %.1f s", m.host, m.port, exc, delay)
-            stop.wait(delay * (0.5 + random.random()))
-            delay = min(delay * 2, 30.0)
+                stop.wait(delay)
         return False
 
     def run(self, stop: threading.Event) -> None:
@@ -298,15 +364,16 @@ class Ingestor:
         self.metrics.connected = False
         self.flush()
         self._generation += 1
-        delay = 0.5
+        m = self.config.mqtt
+        retry = Retry(m.reconnect_min_s, m.reconnect_max_s)
         while not stop.is_set():
+            delay = retry.next_delay()
             try:
                 if self.client.reconnect() == MQTTErrorCode.MQTT_ERR_SUCCESS:
                     return
             except (OSError, ssl.SSLError) as exc:
                 log.warning("reconnect failed (%s); retrying in %.1f s", exc, delay)
-            stop.wait(delay * (0.5 + random.random()))
-            delay = min(delay * 2, 30.0)
+            stop.wait(delay)
 
     def _prune(self) -> None:
         r = self.config.retention
@@ -317,3 +384,38 @@ class Ingestor:
             return
         if any(deleted.values()):
             log.info("retention: deleted %s", deleted)
+
+
+def retire_session(config: CollectorConfig, timeout: float = 10.0) -> bool:
+    """End replica ``config.mqtt.client_id``'s broker session for good (its share of the group and its queue).
+
+    Connects with that client id, a clean start and a session expiry of 0, and disconnects: the broker discards
+    the session, so a retired replica strands nothing (edges re-send what it held but never stored: receipts).
+    Stop the replica first; returns False when the broker did not accept the connection in ``timeout`` s.
+    """
+    m = config.mqtt
+    v5 = m.protocol == "5"
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=m.client_id,
+                         protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311, clean_session=None if v5 else True)
+    if m.username:
+        client.username_pw_set(m.username, m.password)
+    if m.ca_file or m.cert_file:
+        client.tls_set(ca_certs=str(m.ca_file) if m.ca_file else None,
+                       certfile=str(m.cert_file) if m.cert_file else None,
+                       keyfile=str(m.key_file) if m.key_file else None, tls_version=ssl.PROTOCOL_TLS_CLIENT)
+    accepted = threading.Event()
+    client.on_connect = lambda c, u, f, reason, p: None if reason.is_failure else accepted.set()
+    if v5:
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = 0
+        client.connect(m.host, m.port, keepalive=m.keepalive_s, clean_start=True, properties=props)
+    else:
+        client.connect(m.host, m.port, keepalive=m.keepalive_s)
+    deadline = time.monotonic() + timeout
+    while not accepted.is_set() and time.monotonic() < deadline:
+        if client.loop(timeout=0.1) != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            break
+    if accepted.is_set():
+        client.disconnect()
+        client.loop(timeout=0.2)
+    return accepted.is_set()

@@ -47,6 +47,7 @@ class Metrics:
         self.batch_seconds = Histogram()
         self.event_latency = Histogram()
         self.connected = False
+        self.receipts = 0  # receipts published (end-to-end acknowledgements to the edges)
         self._recent: deque[tuple[float, int]] = deque(maxlen=64)  # (time, stored events) for the live rate
 
     def record_batch(self, seconds: float, inserted: int, duplicates: int, statuses: int,
@@ -99,12 +100,19 @@ class Metrics:
                 "# TYPE smartstore_collector_ingest_rate gauge", f"smartstore_collector_ingest_rate {rate:.3f}",
                 "# HELP smartstore_collector_mqtt_connected 1 while connected to the broker.",
                 "# TYPE smartstore_collector_mqtt_connected gauge",
-                f"smartstore_collector_mqtt_connected {int(self.connected)}"]
+                f"smartstore_collector_mqtt_connected {int(self.connected)}",
+                "# HELP smartstore_collector_receipts_total Receipts published to the edges by this process.",
+                "# TYPE smartstore_collector_receipts_total counter",
+                f"smartstore_collector_receipts_total {self.receipts}"]
         if store_counts is not None:
             out += ["# HELP smartstore_store_events Events in the store (all replicas).",
                     "# TYPE smartstore_store_events gauge", f"smartstore_store_events {store_counts['events']}",
                     "# HELP smartstore_store_seq_gaps Missing sequence numbers summed over devices.",
                     "# TYPE smartstore_store_seq_gaps gauge", f"smartstore_store_seq_gaps {store_counts['seq_gaps']}",
+                    "# HELP smartstore_store_unreceipted Events stored above a device's receipt (a hole below "
+                    "them: the edge keeps and re-sends them), summed over devices.",
+                    "# TYPE smartstore_store_unreceipted gauge",
+                    f"smartstore_store_unreceipted {store_counts.get('unreceipted', 0)}",
                     "# HELP smartstore_store_dead_letters Dead letters in the store, by reason.",
                     "# TYPE smartstore_store_dead_letters gauge"]
             out += [f'smartstore_store_dead_letters{{reason="{k}"}} {v}'

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -22,8 +23,9 @@ from edge.events import SCHEMA_VERSION, TOPIC_PREFIX, load_schema
 OVERSIZED, BAD_JSON, UNKNOWN_VERSION, INVALID = "oversized", "bad_json", "unknown_version", "invalid"
 INVALID_DATA, TOPIC_MISMATCH, OUT_OF_RANGE, BAD_TOPIC = "invalid_data", "topic_mismatch", "out_of_range", "bad_topic"
 INTERNAL, STORE_ERROR = "internal", "store_error"
+TS_RANGE, SEQ_WINDOW = "ts_range", "seq_window"  # ingest sanity limits (``ingest.ts_*``, ``ingest.seq_window``)
 REASONS = (OVERSIZED, BAD_JSON, UNKNOWN_VERSION, INVALID, INVALID_DATA, TOPIC_MISMATCH, OUT_OF_RANGE, BAD_TOPIC,
-           INTERNAL, STORE_ERROR)
+           INTERNAL, STORE_ERROR, TS_RANGE, SEQ_WINDOW)
 
 MAX_INT = 2**53  # integers beyond this lose precision in JSON consumers and overflow 64-bit columns in sums
 DETAIL_CHARS = 300
@@ -42,6 +44,17 @@ class Accepted:
     ts: float
     data: dict[str, Any]
     raw: str
+    topic: str = ""
+    outbox: str | None = None  # the edge outbox the seq belongs to (MQTT 5 user property), for receipts
+    floor: int | None = None  # the edge's lowest unsettled seq when it sent this (user property)
+
+
+@dataclass(frozen=True, slots=True)
+class TsLimits:
+    """How far an event's ``ts`` may be from the time it is received (seconds)."""
+
+    future_s: float = 86400.0
+    past_s: float = 30 * 86400.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,15 +143,27 @@ def _decode(topic: str, payload: bytes, max_bytes: int) -> Rejected | tuple[str,
         return Rejected(BAD_JSON, clean_text(f"{type(exc).__name__}: {exc}"), topic, payload)
 
 
-def check_event(topic: str, payload: bytes, prefix: str = TOPIC_PREFIX, max_bytes: int = 65536) -> Accepted | Rejected:
-    """Validate an event message published on ``topic``; never raises."""
+def check_event(topic: str, payload: bytes, prefix: str = TOPIC_PREFIX, max_bytes: int = 65536,
+                ts_limits: TsLimits | None = None) -> Accepted | Rejected:
+    """Validate an event message published on ``topic``; never raises. ``ts_limits``: the event time must lie
+    within that distance of now (``ts_range`` otherwise)."""
     try:
-        return _check_event(topic, payload, prefix, max_bytes)
+        return _check_event(topic, payload, prefix, max_bytes, ts_limits)
     except Exception as exc:  # the last guard: a bug here must dead-letter, not kill the collector
         return Rejected(INTERNAL, clean_text(f"{type(exc).__name__}: {exc}"), topic, payload)
 
 
-def _check_event(topic: str, payload: bytes, prefix: str, max_bytes: int) -> Accepted | Rejected:
+def _ts_error(ts: float, limits: TsLimits) -> str | None:
+    offset = ts - time.time()
+    if offset > limits.future_s:
+        return f"ts is {offset:.0f} s ahead of the receive time (limit {limits.future_s:.0f} s)"
+    if -offset > limits.past_s:
+        return f"ts is {-offset:.0f} s before the receive time (limit {limits.past_s:.0f} s)"
+    return None
+
+
+def _check_event(topic: str, payload: bytes, prefix: str, max_bytes: int,
+                 ts_limits: TsLimits | None) -> Accepted | Rejected:
     decoded = _decode(topic, payload, max_bytes)
     if isinstance(decoded, Rejected):
         return decoded
@@ -167,15 +192,27 @@ def _check_event(topic: str, payload: bytes, prefix: str, max_bytes: int) -> Acc
         error = error or f"{type(exc).__name__}: {exc}"
     if error is not None:
         return Rejected(OUT_OF_RANGE, clean_text(error), topic, payload)
+    error = _ts_error(ts, ts_limits) if ts_limits is not None else None
+    if error is not None:
+        return Rejected(TS_RANGE, error, topic, payload)
     return Accepted(message["id"], kind, message["store"], message["device"], message.get("camera"), seq, ts,
-                    message["data"], text)
+                    message["data"], text, topic)
 
 
 def is_status_topic(topic: str, prefix: str = TOPIC_PREFIX) -> bool:
     """``<prefix>/<store>/<device>/status`` (event topics have at least two levels after the device)."""
+    return _device_topic_leaf(topic, prefix) == "status"
+
+
+def is_receipt_topic(topic: str, prefix: str = TOPIC_PREFIX) -> bool:
+    """``<prefix>/<store>/<device>/receipt``: the collectors' own receipts, which the shared subscription sees."""
+    return _device_topic_leaf(topic, prefix) == "receipt"
+
+
+def _device_topic_leaf(topic: str, prefix: str) -> str | None:
     rest = topic[len(prefix) + 1:] if topic.startswith(prefix + "/") else ""
     parts = rest.split("/")
-    return len(parts) == 3 and parts[2] == "status"
+    return parts[2] if len(parts) == 3 else None
 
 
 def check_status(topic: str, payload: bytes, prefix: str = TOPIC_PREFIX) -> Status | Rejected:

@@ -132,6 +132,17 @@ class MqttConfig(_Model):
     drain_rate: float = Field(default=1000.0, ge=0)  # events/s when draining a backlog; 0 = unlimited
     inflight: int = Field(default=200, ge=1, le=65535)  # events published but not yet acknowledged
     reconnect: Backoff = Backoff(min_s=1.0, max_s=60.0)
+    # End-to-end acknowledgement (docs/events.md): auto = wait for collector receipts once one was seen
+    receipts: Literal["auto", "on", "off"] = "auto"
+    receipt_timeout_s: float = Field(default=15.0, gt=0)  # re-send what stays unreceipted this long
+    resend_max_s: float = Field(default=300.0, gt=0)  # re-send backoff cap while no receipt comes
+    resend_batch: int = Field(default=1000, ge=1)  # oldest unreceipted events re-sent per attempt
+
+    @model_validator(mode="after")
+    def _receipts_need_v5(self) -> MqttConfig:
+        if self.receipts == "on" and self.protocol != "5":
+            raise ValueError("receipts: on needs protocol 5 (the outbox id and floor ride in user properties)")
+        return self
 
     @field_validator("protocol", mode="before")
     @classmethod

@@ -2,7 +2,8 @@
 
 The envelope (``v``, ``id``, ``kind``, ``store``, ``device``, ``camera``, ``seq``, ``ts``, ``data``) is
 fixed by ``edge/schemas/event.schema.json``; per-kind ``data`` schemas live beside it as
-``edge/schemas/<kind>.schema.json``; the retained device status payload is ``status.schema.json``.
+``edge/schemas/<kind>.schema.json``; the retained device status payload is ``status.schema.json`` and the
+collector's retained per-device receipt is ``receipt.schema.json``.
 See ``docs/events.md``.
 """
 
@@ -80,6 +81,33 @@ def status_payload(store: str, device: str, state: str, ts: datetime | None = No
     if state == "offline":
         body["clean"] = clean
     return json.dumps(body, separators=(",", ":")).encode()
+
+
+def receipt_topic(store: str, device: str, prefix: str = TOPIC_PREFIX) -> str:
+    """Retained collector receipt for one device: the highest contiguous ``seq`` the collector has committed."""
+    return f"{prefix}/{store}/{device}/receipt"
+
+
+def receipt_payload(store: str, device: str, outbox: str, seq: int, ts: datetime | None = None) -> bytes:
+    """The receipt message (``receipt.schema.json``): events ``<= seq`` of outbox ``outbox`` are stored."""
+    body = {"v": SCHEMA_VERSION, "store": store, "device": device, "outbox": outbox, "seq": seq,
+            "ts": format_ts(ts or utc_now())}
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def parse_receipt(payload: bytes, store: str, device: str) -> tuple[str, int] | None:
+    """``(outbox, seq)`` of a receipt for ``store``/``device``; None for anything else (never raises)."""
+    try:
+        body = json.loads(payload)
+        if (not isinstance(body, dict) or body.get("v") != SCHEMA_VERSION or body.get("store") != store
+                or body.get("device") != device):
+            return None
+        outbox, seq = body.get("outbox"), body.get("seq")
+        if not isinstance(outbox, str) or not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
+            return None
+        return outbox, seq
+    except (ValueError, TypeError):
+        return None
 
 
 def kinds() -> tuple[str, ...]:

@@ -1,21 +1,29 @@
-"""MQTT publisher: drains the outbox to the broker with QoS 1 and deletes events only after their PUBACK.
+"""MQTT publisher: drains the outbox to the broker with QoS 1; rows leave when the collector has stored them.
 
 One thread owns the paho-mqtt 2.x client (no paho background thread): it connects (MQTT 5 by default,
 ``clean_start=False`` with a session expiry, or 3.1.1 with ``clean_session=False``), publishes the retained
-``online`` status (the last will says ``offline``), then loops: publish the backlog in sequence order within an
-in-flight window and a token-bucket rate, read PUBACKs, delete acknowledged rows. A wrong or absent broker,
-refused credentials or unreadable certificates are logged in one clear line each and retried with exponential
-backoff and jitter; the thread never gives up until ``stop``.
+``online`` status (the last will says ``offline``), subscribes to its receipt topic, then loops: publish the
+backlog in sequence order within an in-flight window and a token-bucket rate, read PUBACKs and receipts.
+
+End to end (``mqtt.receipts``, see docs/events.md): every event carries the outbox id and floor (the lowest seq
+still held) as MQTT 5 user properties; the collector publishes a retained receipt per device after each commit
+(the highest contiguous seq stored) and the publisher deletes rows up to it. Rows the broker acknowledged that no
+receipt covers after ``receipt_timeout_s`` are re-sent, oldest ``resend_batch`` first, with a backoff growing to
+``resend_max_s`` while no receipt comes (the collector deduplicates by id). ``auto`` (the default) deletes on
+PUBACK, as before, until this outbox has seen a receipt: a collector without receipts keeps working.
+
+A wrong or absent broker, refused credentials or unreadable certificates are logged in one clear line each and
+retried with exponential backoff and jitter; the thread never gives up until ``stop``.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import random
 import ssl
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 
 import paho.mqtt.client as paho
@@ -25,20 +33,17 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from edge.config import MqttConfig
-from edge.events import status_payload, status_topic, utc_now
+from edge.events import parse_receipt, receipt_topic, status_payload, status_topic, utc_now
 from edge.outbox import Outbox
+from edge.retry import Retry
 
 log = logging.getLogger("smartstore.mqtt")
+#: outbox flag: this outbox has seen a collector receipt (``receipts: auto`` then waits for receipts for good)
+RECEIPTS_SEEN = "receipts_seen"
 
 
 class TlsFileError(OSError):
     """A TLS file named in the config cannot be read."""
-
-
-def jittered(base: float, attempt: int, cap: float) -> float:
-    """Exponential backoff with full jitter: uniform in [base/2, min(cap, base * 2**attempt)]."""
-    ceiling = min(cap, base * 2 ** min(attempt, 30))
-    return random.uniform(min(base / 2, ceiling), ceiling)
 
 
 @dataclass
@@ -48,6 +53,8 @@ class PublisherStats:
     published: int = 0
     acked: int = 0
     rejected: int = 0
+    resent: int = 0
+    receipt_seq: int | None = None
     last_error: str | None = None
 
 
@@ -88,9 +95,24 @@ class Publisher:
         self._thread: threading.Thread | None = None
         self._inflight: dict[int, int] = {}  # mid -> seq
         self._acks: list[int] = []
+        self._rejected: list[int] = []
         self._cursor = -1  # newest seq handed to paho on this client
         self._connected = False
         self._bucket = _TokenBucket(config.drain_rate)
+        self.receipt_topic = receipt_topic(store, device, config.topic_prefix)
+        v5 = config.protocol == "5"
+        self._receipts_wanted = v5 and config.receipts != "off"
+        self.end_to_end = v5 and (config.receipts == "on" or (config.receipts == "auto"
+                                                               and outbox.get_flag(RECEIPTS_SEEN)))
+        self._receipt_in = -1  # highest receipt received (network callbacks)
+        self._receipt = -1  # highest receipt applied to the outbox
+        self._sent_high = -1  # highest seq the broker acknowledged
+        self._ack_marks: deque[tuple[float, int]] = deque()  # (when, highest seq acknowledged by then)
+        self._overdue = -1  # highest seq acknowledged more than receipt_timeout_s ago
+        self._resend_retry = Retry(config.receipt_timeout_s, config.resend_max_s)
+        self._resend_at = 0.0  # no re-send before this (backoff while receipts do not move)
+        self._resend_from = -1  # the receipt when the last re-send started
+        self._resend_next = self._resend_end = -1  # a range being re-sent: (next, end]
 
     # ---- lifecycle -------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -141,6 +163,7 @@ class Publisher:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
+        client.on_message = self._on_message
         return client
 
     def _tls_context(self) -> ssl.SSLContext:
@@ -182,6 +205,8 @@ class Publisher:
         self.stats.last_error = None
         if self.announce:
             client.publish(self.status_topic, status_payload(self.store, self.device, "online"), qos=1, retain=True)
+        if self._receipts_wanted and self.announce:  # every time: a restarted broker may have lost it
+            client.subscribe(self.receipt_topic, qos=1)
         log.info("mqtt: connected to %s:%d as %r (session present: %s, backlog %d)", self.config.host,
                  self.config.port, self.client_id, flags.session_present, len(self.outbox))
 
@@ -198,12 +223,22 @@ class Publisher:
         if reason.is_failure:
             self.stats.rejected += 1
             log.error("mqtt: broker rejected event seq %d: %s (dropped)", seq, reason)
-        self._acks.append(seq)
+            self._rejected.append(seq)
+        else:
+            self._acks.append(seq)
+
+    def _on_message(self, _c: paho.Client, _u: object, msg: paho.MQTTMessage) -> None:
+        if msg.topic != self.receipt_topic:
+            return
+        parsed = parse_receipt(bytes(msg.payload), self.store, self.device)
+        if parsed is None or parsed[0] != self.outbox.outbox_id:
+            return  # not ours, or for an older outbox file of this device
+        self._receipt_in = max(self._receipt_in, parsed[1])
 
     # ---- the thread ------------------------------------------------------------------------------------
     def _run(self) -> None:
         client: paho.Client | None = None
-        attempt = 0
+        retry = Retry(self.config.reconnect.min_s, self.config.reconnect.max_s)
         cfg = self.config
         while not self._should_exit():
             try:
@@ -215,19 +250,17 @@ class Publisher:
             except (OSError, ValueError) as exc:
                 if isinstance(exc, TlsFileError):
                     client = None  # re-read the files next time: they may be deployed later
-                delay = jittered(cfg.reconnect.min_s, attempt, cfg.reconnect.max_s)
-                attempt += 1
+                delay = retry.next_delay()
                 self.stats.last_error = _describe(exc)
                 log.error("mqtt: cannot connect to %s:%d: %s; retrying in %.1f s (backlog %d)", cfg.host, cfg.port,
                           self.stats.last_error, delay, len(self.outbox))
                 self._stop.wait(delay)
                 continue
             if self._session(client):
-                attempt = 0
+                retry.succeeded()
             if self._stop.is_set():
                 break
-            delay = jittered(cfg.reconnect.min_s, attempt, cfg.reconnect.max_s)
-            attempt += 1
+            delay = retry.next_delay()
             log.warning("mqtt: reconnecting to %s:%d in %.1f s (backlog %d)", cfg.host, cfg.port, delay,
                         len(self.outbox))
             self._stop.wait(delay)
@@ -263,35 +296,115 @@ class Publisher:
             published = 0
             if self._connected:
                 accepted = True
-                published = self._publish_some(client)
+                self._apply_receipt()
+                published = self._resend_some(client) + self._publish_some(client)
                 if self._should_exit():
                     return accepted
             if not published and not self._inflight:
                 self._wake.wait(0.05)  # idle: until the pipeline enqueues something
                 self._wake.clear()
 
+    def _room(self) -> int:
+        room = self.config.inflight - len(self._inflight)
+        return self._bucket.take(room) if room > 0 else 0
+
+    def _properties(self) -> Properties | None:
+        """MQTT 5 user properties for the collector's receipts: this outbox's id and floor."""
+        if not self._receipts_wanted:
+            return None
+        props = Properties(PacketTypes.PUBLISH)
+        props.UserProperty = [("outbox", self.outbox.outbox_id), ("floor", str(self.outbox.floor()))]
+        return props
+
+    def _send(self, client: paho.Client, after: int, limit: int, props: Properties | None) -> int:
+        """Publish up to ``limit`` stored events with ``seq > after``; returns the last seq sent (``after`` if none)."""
+        items = self.outbox.pending(after=after, limit=limit)
+        for item in items:
+            info = client.publish(item.topic, item.payload, qos=1, properties=props)
+            self._inflight[info.mid] = item.seq
+            after = item.seq
+        self.stats.published += len(items)
+        return after
+
     def _publish_some(self, client: paho.Client) -> int:
         """Hand the next events to paho within the in-flight window and the drain rate; returns how many."""
-        room = self.config.inflight - len(self._inflight)
-        if room <= 0 or self.outbox.last_seq <= self._cursor:
+        if self.outbox.last_seq <= self._cursor:
             return 0
-        room = self._bucket.take(room)
+        room = self._room()
         if room <= 0:
             return 0
-        items = self.outbox.pending(after=self._cursor, limit=room)
-        for item in items:
-            info = client.publish(item.topic, item.payload, qos=1)
-            self._inflight[info.mid] = item.seq
-            self._cursor = item.seq
-        self.stats.published += len(items)
-        if not items:
-            self._cursor = self.outbox.last_seq  # the rest was dropped under the disk cap
-        return len(items)
+        before = len(self._inflight)
+        last = self._send(client, self._cursor, room, self._properties())
+        self._cursor = last if last > self._cursor else self.outbox.last_seq  # none: dropped under the disk cap
+        return len(self._inflight) - before
+
+    def _resend_some(self, client: paho.Client) -> int:
+        """End to end: re-send, oldest first, events the broker took over ``receipt_timeout_s`` ago that no receipt
+        covers. While receipts move, ranges of ``resend_batch`` follow each other at the drain rate; while they do
+        not, one probe (an in-flight window) per backoff interval (``receipt_timeout_s`` doubling to
+        ``resend_max_s``)."""
+        if not self.end_to_end:
+            return 0
+        now = time.monotonic()
+        while self._ack_marks and self._ack_marks[0][0] <= now - self.config.receipt_timeout_s:
+            self._overdue = self._ack_marks.popleft()[1]
+        if self._resend_next >= self._resend_end:
+            if self._overdue <= self._receipt or now < self._resend_at:
+                return 0
+            self._start_resend(now)
+        room = min(self._room(), self._resend_end - self._resend_next)
+        if room <= 0:
+            return 0
+        before = len(self._inflight)
+        last = self._send(client, self._resend_next, room, self._properties())
+        self._resend_next = last if last > self._resend_next else self._resend_end
+        sent = len(self._inflight) - before
+        self.stats.resent += sent
+        return sent
+
+    def _start_resend(self, now: float) -> None:
+        if self._receipt > self._resend_from:
+            self._resend_retry.reset()  # the collector stored the last range: it is back, keep going
+        # While nothing moves, a probe of one in-flight window is enough to find out whether the collector is back.
+        size = self.config.resend_batch if self._resend_retry.attempt == 0 else min(self.config.resend_batch,
+                                                                                      self.config.inflight)
+        self._resend_from = self._receipt
+        self._resend_next = self._receipt
+        self._resend_end = min(self._overdue, self._cursor, self._receipt + size)
+        delay = self._resend_retry.next_delay()
+        self._resend_at = now + delay
+        level = logging.INFO if self._resend_retry.attempt == 1 else logging.WARNING
+        log.log(level, "mqtt: no collector receipt beyond seq %d for %.0f s; re-sending seq %d-%d (attempt %d, "
+                "next in %.0f s unless receipts move)", self._receipt, self.config.receipt_timeout_s,
+                self._receipt + 1, self._resend_end, self._resend_retry.attempt, delay)
+
+    def _apply_receipt(self) -> None:
+        """Delete what the collector's latest receipt covers; the first receipt switches ``auto`` to end to end."""
+        receipt = self._receipt_in
+        if receipt <= self._receipt:
+            return
+        if not self.end_to_end:
+            self.end_to_end = True
+            self.outbox.set_flag(RECEIPTS_SEEN)
+            log.info("mqtt: the collector sends receipts: events now leave the outbox when it has stored them")
+        self._receipt = receipt
+        self.stats.receipt_seq = receipt
+        self.outbox.settle(receipt)
+        self._resend_next = max(self._resend_next, min(receipt, self._resend_end))
+        self._resend_at = 0.0  # receipts move: what is still overdue may be re-sent at once
 
     def _flush_acks(self) -> None:
+        if self._rejected:  # the broker will never deliver these: they leave the outbox (counted, logged)
+            rejected, self._rejected = self._rejected, []
+            self.outbox.ack(rejected)
         if self._acks:
             acks, self._acks = self._acks, []
-            self.outbox.ack(acks)
+            if self.end_to_end:
+                self.outbox.mark_sent(acks)
+                self._sent_high = max(self._sent_high, *acks)
+                self._ack_marks.append((time.monotonic(), self._sent_high))
+            else:
+                self.outbox.ack(acks)
             self.stats.acked += len(acks)
 
     def _shutdown(self, client: paho.Client) -> None:

@@ -2,7 +2,11 @@
 
 * ``enqueue`` assigns the per-device sequence numbers in the same transaction that stores the events, so
   numbers are never reused after a crash, a ``kill -9`` or a reboot.
-* ``pending`` returns the backlog in sequence order; ``ack`` deletes rows only after their PUBACK.
+* ``pending`` returns the backlog in sequence order; ``ack`` deletes rows after their PUBACK (broker
+  acknowledgement), or, end to end, ``settle`` deletes rows up to the collector's receipt (``mark_sent`` records
+  what the broker has acknowledged, so ``stats`` can report the unreceipted depth).
+* Each outbox file has a random ``outbox_id``: the sequence numbers belong to it, and a receipt for another
+  outbox (an older file on the same device) is ignored.
 * Disk use is bounded: when the database would exceed ``cap_bytes``, the oldest low-priority rows
   (``events.LOW_PRIORITY_KINDS``, e.g. health) go first, then the oldest of the rest; every drop is counted
   per kind in the ``dropped`` table (and reported in health events).
@@ -15,6 +19,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -33,6 +38,7 @@ CREATE TABLE IF NOT EXISTS outbox (
 CREATE INDEX IF NOT EXISTS outbox_priority ON outbox (priority, seq);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS dropped (kind TEXT PRIMARY KEY, count INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS info (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 #: Bytes of SQLite bookkeeping per row (record header, index entry, page slack), used to size drops.
 _ROW_OVERHEAD = 48
@@ -53,9 +59,12 @@ class OutboxStats:
     bytes: int
     cap_bytes: int
     dropped: dict[str, int]
+    unreceipted: int = 0  # acknowledged by the broker, not yet receipted by the collector
+    receipt_seq: int | None = None  # the collector's latest receipt (None: none seen)
 
     def as_dict(self) -> dict[str, object]:
-        return {"pending": self.pending, "bytes": self.bytes, "cap_bytes": self.cap_bytes, "dropped": self.dropped}
+        return {"pending": self.pending, "bytes": self.bytes, "cap_bytes": self.cap_bytes, "dropped": self.dropped,
+                "unreceipted": self.unreceipted, "receipt_seq": self.receipt_seq}
 
 
 class Outbox:
@@ -88,6 +97,25 @@ class Outbox:
         self._bytes = payload_bytes + self._count * _ROW_OVERHEAD
         self._last_seq = self._load_last_seq()
         self.dropped_total = int(self._db.execute("SELECT COALESCE(SUM(count), 0) FROM dropped").fetchone()[0])
+        self.outbox_id = self._info("outbox_id") or self._set_info("outbox_id", uuid.uuid4().hex)
+        self._sent_high = -1  # highest seq the broker acknowledged while waiting for receipts
+        self._receipt: int | None = None
+
+    def _info(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM info WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def _set_info(self, key: str, value: str) -> str:
+        self._db.execute("INSERT OR REPLACE INTO info VALUES (?, ?)", (key, value))
+        return value
+
+    def get_flag(self, key: str) -> bool:
+        with self._lock:
+            return self._info(key) == "1"
+
+    def set_flag(self, key: str, value: bool = True) -> None:
+        with self._lock:
+            self._set_info(key, "1" if value else "0")
 
     def _load_last_seq(self) -> int:
         stored = self._db.execute("SELECT value FROM meta WHERE key='last_seq'").fetchone()
@@ -194,10 +222,37 @@ class Outbox:
             self._count -= deleted
             self._bytes -= freed + deleted * _ROW_OVERHEAD
 
+    def floor(self) -> int:
+        """The lowest seq still held (``last_seq + 1`` when empty): everything below is receipted or dropped."""
+        with self._lock:
+            low = self._db.execute("SELECT MIN(seq) FROM outbox").fetchone()[0]
+            return int(low) if low is not None else self._last_seq + 1
+
+    def mark_sent(self, seqs: Sequence[int]) -> None:
+        """The broker acknowledged ``seqs``; the rows stay until the collector's receipt covers them."""
+        if seqs:
+            self._sent_high = max(self._sent_high, max(seqs))
+
+    def settle(self, upto: int) -> int:
+        """Delete every row with ``seq <= upto`` (the collector has stored them); returns how many."""
+        with self._lock:
+            self._receipt = upto if self._receipt is None else max(self._receipt, upto)
+            self._db.execute("BEGIN IMMEDIATE")
+            deleted, freed = self._db.execute(
+                "SELECT COUNT(*), COALESCE(SUM(LENGTH(payload) + LENGTH(topic)), 0) FROM outbox WHERE seq <= ?",
+                (upto,)).fetchone()
+            self._db.execute("DELETE FROM outbox WHERE seq <= ?", (upto,))
+            self._db.execute("COMMIT")
+            self._count -= deleted
+            self._bytes -= freed + deleted * _ROW_OVERHEAD
+            return int(deleted)
+
     def stats(self) -> OutboxStats:
         with self._lock:
             dropped = dict(self._db.execute("SELECT kind, count FROM dropped ORDER BY kind").fetchall())
-            return OutboxStats(self._count, self._bytes, self.cap_bytes, dropped)
+            unreceipted = int(self._db.execute("SELECT COUNT(*) FROM outbox WHERE seq <= ?",
+                                               (self._sent_high,)).fetchone()[0]) if self._sent_high >= 0 else 0
+            return OutboxStats(self._count, self._bytes, self.cap_bytes, dropped, unreceipted, self._receipt)
 
     def __len__(self) -> int:
         return self._count

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collector.store.base import BatchResult, Store
+from collector.store.base import BatchResult, Receipt, Store
 
-__all__ = ["BatchResult", "Store", "open_store"]
+__all__ = ["BatchResult", "Receipt", "Store", "open_store"]
 
 
 def open_store(url: str, schema: str | None = None, migrate: bool = True, synchronous: str = "full") -> Store:

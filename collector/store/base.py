@@ -21,12 +21,18 @@ from typing import Any, ClassVar
 
 from collector.store.rollup import Rollup, rollup
 from collector.store.schema import MIGRATIONS
-from collector.validation import Accepted, Rejected, Status
+from collector.validation import SEQ_WINDOW, Accepted, Rejected, Status
 
 EVENT_COLUMNS = ("id", "kind", "store", "device", "camera", "seq", "ts", "stored", "payload")
 SALE_COLUMNS = ("id", "store", "sku", "qty", "price", "receipt", "ts", "source")
 BUCKETS = {"hour": 3600, "day": 86400}
 MAX_PARAMS = 9000
+
+
+def _capped_detail(rejected: Rejected, cap: int) -> str:
+    if len(rejected.payload) <= cap:
+        return rejected.detail
+    return f"{rejected.detail} (payload cut to its first {cap} of {len(rejected.payload)} bytes)"[:400]
 
 
 def _pick(table: str, column: str, op: str = ">") -> str:
@@ -35,11 +41,30 @@ def _pick(table: str, column: str, op: str = ">") -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class Receipt:
+    """Every event of ``device``'s outbox ``outbox`` with ``seq <=`` this one is stored."""
+
+    store: str
+    device: str
+    outbox: str
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
 class BatchResult:
     inserted: int
     duplicates: int
     dead_letters: int
     statuses: int
+    receipts: tuple[Receipt, ...] = ()
+    rejected: tuple[Rejected, ...] = ()  # events the store itself dead-lettered (sanity limits), for the metrics
+
+
+@dataclass(slots=True)
+class _DeviceReceipt:
+    outbox: str
+    floor: int | None = None
+    seqs: list[int] | None = None
 
 
 class Store(ABC):
@@ -48,6 +73,14 @@ class Store(ABC):
     autoid: ClassVar[str]
     blob: ClassVar[str]
     placeholder: ClassVar[str] = "?"
+    #: appended to the receipt row's SELECT so concurrent replicas advance one device's receipt one at a time
+    lock_rows: ClassVar[str] = ""
+    #: sanity limits (``ingest.seq_window``, ``ingest.dead_letter_bytes``): a seq this far beyond the device's
+    #: highest is dead-lettered; a dead letter keeps only this many bytes of its payload
+    seq_window: int = 1_000_000
+    dead_letter_bytes: int = 4096
+    #: most out-of-order seqs read back per device and batch when advancing a receipt
+    pending_scan: ClassVar[int] = 200_000
     #: errors worth retrying the same batch for (lost connection, locked database); anything else isolates rows
     transient_errors: ClassVar[tuple[type[BaseException], ...]] = ()
 
@@ -150,20 +183,97 @@ class Store(ABC):
         unique = list({e.id: e for e in events}.values())
         now = time.time()
         with self.write() as cur:
+            unique, out_of_window = self._seq_window(cur, unique)
             rows = [(e.id, e.kind, e.store, e.device, e.camera, e.seq, e.ts, now, e.raw) for e in unique]
             new_ids = self._insert_returning(cur, "events", EVENT_COLUMNS, rows) if rows else set()
             self._apply_rollup(cur, rollup(e for e in unique if e.id in new_ids))
-            if rejected:
+            receipts = self._advance_receipts(cur, unique, now)
+            dead = [*rejected, *out_of_window]
+            if dead:
+                cap = self.dead_letter_bytes
                 cur.executemany(self.sql(
                     "INSERT INTO dead_letters (received, topic, reason, detail, payload) VALUES (?, ?, ?, ?, ?)"),
-                    [(now, r.topic, r.reason, r.detail, r.payload) for r in rejected])
+                    [(now, r.topic, r.reason, _capped_detail(r, cap), r.payload[:cap]) for r in dead])
             for s in statuses:
                 cur.execute(self.sql(
                     "INSERT INTO device_status (store, device, state, ts, clean) VALUES (?, ?, ?, ?, ?) "
                     "ON CONFLICT (store, device) DO UPDATE SET state = excluded.state, ts = excluded.ts, "
                     "clean = excluded.clean"),
                     (s.store, s.device, s.state, s.ts, None if s.clean is None else int(s.clean)))
-        return BatchResult(len(new_ids), len(events) - len(new_ids), len(rejected), len(statuses))
+        return BatchResult(len(new_ids), len(events) - len(out_of_window) - len(new_ids), len(dead), len(statuses),
+                           tuple(receipts), tuple(out_of_window))
+
+    def _seq_window(self, cur: Any, events: list[Accepted]) -> tuple[list[Accepted], list[Rejected]]:
+        """Split off events whose seq lies beyond the device's highest seq (or its edge's floor) plus the window.
+
+        One event cannot poison the device's gap counter: its seq must be near what the device sent before (a
+        device not seen yet starts at 0, or at the floor its edge reports: edges with receipts send it).
+        """
+        highest: dict[tuple[str, str], int] = {}
+        for store, device in sorted({(e.store, e.device) for e in events}):
+            cur.execute(self.sql("SELECT seq_max FROM devices WHERE store = ? AND device = ?"), (store, device))
+            row = cur.fetchone()
+            highest[(store, device)] = int(row[0]) if row is not None else 0
+        kept: list[Accepted] = []
+        dropped: list[Rejected] = []
+        for e in events:
+            known = highest[(e.store, e.device)]
+            if e.seq > max(known, e.floor or 0) + self.seq_window:
+                floor = "" if e.floor is None else f" (its edge's floor {e.floor})"
+                detail = f"seq {e.seq} is beyond the device's highest seq {known}{floor} plus {self.seq_window}"
+                dropped.append(Rejected(SEQ_WINDOW, detail, e.topic, e.raw.encode()))
+            else:
+                highest[(e.store, e.device)] = max(known, e.seq)
+                kept.append(e)
+        return kept, dropped
+
+    def _advance_receipts(self, cur: Any, events: list[Accepted], now: float) -> list[Receipt]:
+        """Per device (and edge outbox) in the batch: the highest seq up to which every event is stored.
+
+        Seqs below the edge's floor are settled (stored or dropped by the edge); seqs stored out of order wait
+        in ``receipt_pending`` until the hole below them is filled. Duplicates count too: they are stored.
+        """
+        by_device: dict[tuple[str, str], _DeviceReceipt] = {}
+        for e in events:
+            if e.outbox is None:
+                continue  # an edge without receipts (3.1.1, old version, or receipts: off)
+            entry = by_device.get((e.store, e.device))
+            if entry is None or entry.outbox != e.outbox:  # the newest outbox of the device wins
+                entry = by_device[(e.store, e.device)] = _DeviceReceipt(e.outbox, None, [])
+            if e.floor is not None:
+                entry.floor = e.floor if entry.floor is None else max(entry.floor, e.floor)
+            assert entry.seqs is not None
+            entry.seqs.append(e.seq)
+        return [self._advance_one(cur, store, device, entry, now)
+                for (store, device), entry in sorted(by_device.items())]
+
+    def _advance_one(self, cur: Any, store: str, device: str, entry: _DeviceReceipt, now: float) -> Receipt:
+        sql, key = self.sql, (store, device)
+        cur.execute(sql("INSERT INTO receipts (store, device, outbox, seq, ts) VALUES (?, ?, ?, -1, ?) "
+                        "ON CONFLICT (store, device) DO NOTHING"), (*key, entry.outbox, now))
+        cur.execute(sql(f"SELECT outbox, seq FROM receipts WHERE store = ? AND device = ?{self.lock_rows}"), key)
+        outbox, seq = cur.fetchone()
+        seq = int(seq)
+        if outbox != entry.outbox:  # a new outbox file on the device: its numbering starts again
+            seq = -1
+            cur.execute(sql("DELETE FROM receipt_pending WHERE store = ? AND device = ?"), key)
+        if entry.floor is not None:
+            seq = max(seq, entry.floor - 1)
+        cur.execute(sql(f"SELECT seq FROM receipt_pending WHERE store = ? AND device = ? AND seq > ? "
+                        f"ORDER BY seq LIMIT {self.pending_scan}"), (*key, seq))
+        waiting = {int(row[0]) for row in cur.fetchall()}
+        fresh = {s for s in entry.seqs or () if s > seq} - waiting
+        have = waiting | fresh
+        while seq + 1 in have:
+            seq += 1
+        cur.execute(sql("DELETE FROM receipt_pending WHERE store = ? AND device = ? AND seq <= ?"), (*key, seq))
+        later = sorted(s for s in fresh if s > seq)
+        if later:
+            cur.executemany(sql("INSERT INTO receipt_pending (store, device, seq) VALUES (?, ?, ?) "
+                                "ON CONFLICT (store, device, seq) DO NOTHING"), [(*key, s) for s in later])
+        cur.execute(sql("UPDATE receipts SET outbox = ?, seq = ?, ts = ? WHERE store = ? AND device = ?"),
+                    (entry.outbox, seq, now, *key))
+        return Receipt(store, device, entry.outbox, seq)
 
     def _apply_rollup(self, cur: Any, r: Rollup) -> None:
         sql = self.sql
@@ -361,11 +471,21 @@ class Store(ABC):
         return [{"transaction_id": f"{r['store']}/{r['receipt']}", "item": r["sku"], "timestamp": r["ts"],
                  "store": r["store"]} for r in self.sales(store, start, end) if r["receipt"]]
 
-    def dead_letters(self, limit: int = 100, reason: str | None = None) -> list[dict[str, Any]]:
-        conds, params = (["reason = ?"], [reason]) if reason else ([], [])
+    def dead_letters(self, limit: int = 100, reason: str | None = None,
+                     before: int | None = None) -> list[dict[str, Any]]:
+        """Dead letters, newest first; ``before``: only ids below it (the next page after the last id seen)."""
+        conds: list[str] = ["reason = ?"] if reason else []
+        params: list[Any] = [reason] if reason else []
+        if before is not None:
+            conds.append("id < ?")
+            params.append(before)
         rows = self.rows(f"SELECT id, received, topic, reason, detail, payload FROM dead_letters {self._where(conds)} "
                          f"ORDER BY id DESC LIMIT {int(limit)}", params)
         return [{**r, "payload": bytes(r["payload"])} for r in rows]
+
+    def receipts(self) -> list[dict[str, Any]]:
+        """The receipt of every device: ``store, device, outbox, seq, ts``."""
+        return self.rows("SELECT store, device, outbox, seq, ts FROM receipts ORDER BY store, device")
 
     def counts(self) -> dict[str, Any]:
         """Totals for metrics: events stored, dead letters by reason, sequence gaps summed over devices."""
@@ -373,7 +493,9 @@ class Store(ABC):
                         "COALESCE(SUM(seq_max - seq_min + 1 - received), 0) AS gaps FROM devices")[0]
         dead = {r["reason"]: int(r["n"]) for r in self.rows(
             "SELECT reason, COUNT(*) AS n FROM dead_letters GROUP BY reason")}
-        return {"events": int(dev["events"]), "seq_gaps": int(dev["gaps"]), "dead_letters": dead}
+        waiting = self.rows("SELECT COUNT(*) AS n FROM receipt_pending")[0]
+        return {"events": int(dev["events"]), "seq_gaps": int(dev["gaps"]), "dead_letters": dead,
+                "unreceipted": int(waiting["n"])}
 
     @staticmethod
     def _range(column: str, start: float | None, end: float | None) -> tuple[list[str], list[Any]]:

@@ -22,6 +22,7 @@ class PostgresStore(Store):
     blob = "BYTEA"
     placeholder = "%s"
     transient_errors = (psycopg.OperationalError,)
+    lock_rows = " FOR UPDATE"
 
     def __init__(self, url: str, schema: str | None = None) -> None:
         super().__init__()
