@@ -4,13 +4,17 @@ Sources: a video file (optionally looped; paced to its frame rate, or as fast as
 a V4L2 camera (index ``0`` or ``/dev/video0``), or an RTSP/HTTP(S) URL. Every frame carries its capture
 time and a per-camera sequence number; frames the grabber replaced before the consumer took them are
 counted as dropped. When a source fails (cannot open, read error, a file that vanished), the grabber
-reports ``lost``, retries with exponential backoff and jitter, and reports ``recovered``: it never raises.
+reports ``lost``, is ``reconnecting`` while it retries with exponential backoff and jitter (the backoff keeps
+growing across failures until a source has streamed for ``STABLE_S``), and reports ``recovered``: it never raises.
+
+A URL that serves a finite video (a file over HTTP: the stream knows its frame count) behaves like a file: paced
+by its own time stamps, and its end is an end (``ended``, or the start again with ``loop``), not a camera loss.
+A live stream (no frame count) is read as it comes; when it stops, that is a loss.
 """
 
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable
@@ -21,9 +25,12 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from edge.config import Backoff, CameraConfig
+from edge.config import CameraConfig
+from edge.retry import Retry
 
 log = logging.getLogger("smartstore.capture")
+#: a source must stream this long before its next failure counts as a first one again (damps flapping)
+STABLE_S = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +110,8 @@ class Camera:
         self.captured = 0
         self.dropped = 0
         self.reconnects = 0
-        self.state = "starting"  # starting | streaming | lost | ended | stopped
+        self._lost = False
+        self.state = "starting"  # starting | streaming | lost | reconnecting | ended | stopped
         self.fps: float | None = None
 
     def start(self) -> None:
@@ -157,72 +165,104 @@ class Camera:
                 log.exception("camera %s: source event handler failed", self.id)
 
     def _run(self) -> None:
-        attempt = 0
-        was_lost = False
+        retry = Retry(self.config.reconnect.min_s, self.config.reconnect.max_s, stable_s=STABLE_S)
         while not self._stop.is_set():
             try:
                 cap = self._opener(self.config)
             except Exception as exc:
-                was_lost = self._lose(str(exc), was_lost)
-                self._backoff(self.config.reconnect, attempt)
-                attempt += 1
+                self._lose(str(exc))
+                self._retry_wait(retry)
                 continue
-            if was_lost:
-                self.reconnects += 1
-                log.info("camera %s: source %s recovered after %d attempts", self.id, self.config.source, attempt)
-                self._emit("recovered", None)
-                was_lost = False
-            attempt = 0
-            self.state = "streaming"
             try:
-                error = self._grab_until_failure(cap)
+                error = self._grab_until_failure(cap, retry)
             finally:
                 cap.release()
             if self._stop.is_set():
                 break
-            if error is None:  # end of a file
+            if error is None:  # the end of a file or of a finite URL video
                 if not self.config.loop:
-                    with self._cond:
-                        self.state = "ended"
-                        self._cond.notify_all()
-                    if self._ready is not None:
-                        self._ready.set()
-                    self._emit("ended", None)
+                    self._end()
                     return
                 continue
-            was_lost = self._lose(error, was_lost)
-            self._backoff(self.config.reconnect, 0)
-            attempt = 1
+            self._lose(error)
+            self._retry_wait(retry)
 
-    def _lose(self, error: str, was_lost: bool) -> bool:
-        if not was_lost:
+    def _streaming(self, retry: Retry) -> None:
+        """The first frame of an opened source: recovered (frames flow again), if it was lost."""
+        retry.succeeded()
+        self.state = "streaming"
+        if self._lost:
+            self._lost = False
+            self.reconnects += 1
+            log.info("camera %s: source %s recovered after %d attempts", self.id, self.config.source, retry.attempt)
+            self._emit("recovered", None)
+
+    def _end(self) -> None:
+        with self._cond:
+            self.state = "ended"
+            self._cond.notify_all()
+        if self._ready is not None:
+            self._ready.set()
+        self._emit("ended", None)
+
+    def _lose(self, error: str) -> None:
+        if not self._lost:
+            self._lost = True
             self.state = "lost"
             log.warning("camera %s: source lost: %s; reconnecting with backoff", self.id, error)
             self._emit("lost", error)
-        return True
 
-    def _backoff(self, backoff: Backoff, attempt: int) -> None:
-        ceiling = min(backoff.max_s, backoff.min_s * 2 ** min(attempt, 30))
-        self._stop.wait(random.uniform(min(backoff.min_s / 2, ceiling), ceiling))
+    def _retry_wait(self, retry: Retry) -> None:
+        self._stop.wait(retry.next_delay())
+        if not self._stop.is_set():
+            self.state = "reconnecting"
 
-    def _grab_until_failure(self, cap: cv2.VideoCapture) -> str | None:
-        """Read frames until the stream fails (returns the error) or a file ends (returns None)."""
+    def _grab_until_failure(self, cap: cv2.VideoCapture, retry: Retry) -> str | None:
+        """Read frames until the stream fails (returns the error) or a finite video ends (returns None)."""
         fps = self.config.fps or cap.get(cv2.CAP_PROP_FPS) or 0.0
         self.fps = fps if fps > 0 else None
-        paced = self.kind == "file" and self.config.pace and fps > 0
-        period = 1.0 / fps if paced else 0.0
-        start = time.monotonic()
-        n = 0
+        frames = cap.get(cv2.CAP_PROP_FRAME_COUNT) if self.kind == "url" else 0.0
+        finite = self.kind == "file" or frames > 0  # a URL that knows its length serves a video file
+        paced = finite and self.config.pace and (fps > 0 or self.kind == "url")
+        clock = _Pacer(fps, by_timestamp=self.kind == "url" and not self.config.fps)
+        read = 0
         while not self._stop.is_set():
             ok, image = cap.read()
             if not ok or image is None:
-                return None if self.kind == "file" else f"read from {self.config.source} failed"
+                if self.kind == "file" or (finite and read >= frames - 1):
+                    return None
+                return f"read from {self.config.source} failed" + (f" after {read} of {frames:.0f} frames"
+                                                                   if finite else "")
+            if read == 0:
+                self._streaming(retry)
+            read += 1
             if paced:
-                n += 1
-                delay = start + n * period - time.monotonic()
+                delay = clock.delay(cap.get(cv2.CAP_PROP_POS_MSEC))
                 if delay > 0:
                     self._stop.wait(delay)
-                elif delay < -1.0:
-                    start, n = time.monotonic(), 0  # fell far behind (e.g. suspended): do not burst
             self._publish(np.asarray(image, np.uint8))
         return None
+
+
+class _Pacer:
+    """How long to wait before handing over the next frame of a video: by its time stamp, or by frame rate."""
+
+    def __init__(self, fps: float, by_timestamp: bool) -> None:
+        self.period = 1.0 / fps if fps > 0 else 0.0
+        self.by_timestamp = by_timestamp
+        self.start = time.monotonic()
+        self.first_ms: float | None = None
+        self.n = 0
+
+    def delay(self, pos_ms: float) -> float:
+        self.n += 1
+        if self.by_timestamp and (pos_ms > 0 or self.first_ms is None):
+            if self.first_ms is None:
+                self.first_ms = pos_ms
+            due = self.start + (pos_ms - self.first_ms) / 1000
+        else:
+            due = self.start + self.n * self.period
+        delay = due - time.monotonic()
+        if delay < -1.0:  # fell far behind (e.g. suspended): do not burst
+            self.start, self.n, self.first_ms = time.monotonic(), 0, None
+        return delay

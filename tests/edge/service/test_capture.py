@@ -100,8 +100,9 @@ def test_file_that_disappears_and_returns_is_reconnected(clip: Path, tmp_path: P
     deadline = time.monotonic() + 10
     while not any(e.state == "lost" for e in events) and time.monotonic() < deadline:
         camera.read(0.1)
-    assert camera.state == "lost"
+    assert camera.state in ("lost", "reconnecting")
     time.sleep(0.5)  # several failed attempts: reported once
+    assert camera.state == "reconnecting"
     (tmp_path / "away.avi").rename(video)
     while not any(e.state == "recovered" for e in events) and time.monotonic() < deadline:
         camera.read(0.1)
@@ -139,6 +140,65 @@ def test_http_url_source_and_unreachable_url(http_server: http.server.ThreadingH
                   on_event=events.append)
     dead.start()
     time.sleep(1.5)
-    assert dead.read(0.1) is None and dead.state == "lost"
+    assert dead.read(0.1) is None and dead.state == "reconnecting"
     dead.stop()  # returns promptly even while retrying
     assert [e.state for e in events] == ["lost"] and "cannot open url source" in (events[0].error or "")
+
+
+def test_http_served_file_is_paced_at_its_fps_and_loops_without_loss(
+        http_server: http.server.ThreadingHTTPServer, clip: Path) -> None:
+    url = f"http://127.0.0.1:{http_server.server_address[1]}/{clip.name}"
+    events: list[SourceEvent] = []
+    camera = Camera(CameraConfig(id="ip", source=url, loop=True), on_event=events.append)  # 30 frames at 10 fps
+    camera.start()
+    assert camera.read(10) is not None
+    started, frames = time.monotonic(), 0
+    while time.monotonic() - started < 4.5:  # the clip ends and starts again once at least
+        if camera.read(0.5) is not None:
+            frames += 1
+    elapsed = time.monotonic() - started
+    state = camera.state
+    camera.stop()
+    assert events == [] and camera.reconnects == 0 and state == "streaming"
+    assert 7 <= frames / elapsed <= 12, frames / elapsed  # its own 10 fps, not as fast as the network allows
+    assert camera.dropped <= 2
+    once = Camera(CameraConfig(id="ip", source=url, pace=False), on_event=events.append)
+    once.start()
+    assert len(drain(once)) == 30 and once.ended  # without loop: the end is an end, not a loss
+    once.stop()
+    assert [e.state for e in events] == ["ended"]
+
+
+class _Flapping:
+    """A live source that opens and fails at once."""
+
+    def isOpened(self) -> bool:  # cv2.VideoCapture's API
+        return True
+
+    def read(self) -> tuple[bool, None]:
+        return False, None
+
+    def get(self, _prop: int) -> float:
+        return 0.0
+
+    def release(self) -> None:
+        pass
+
+
+def test_a_flapping_source_backs_off_more_and_more() -> None:
+    opens: list[float] = []
+    events: list[SourceEvent] = []
+
+    def opener(_config: CameraConfig) -> _Flapping:
+        opens.append(time.monotonic())
+        return _Flapping()
+
+    camera = Camera(CameraConfig(id="live", source="rtsp://10.0.0.9/stream", reconnect=Backoff(min_s=0.05, max_s=0.8)),
+                    on_event=events.append, opener=opener)  # type: ignore[arg-type]
+    camera.start()
+    time.sleep(3.0)
+    camera.stop()
+    gaps = [b - a for a, b in itertools.pairwise(opens)]
+    assert len(opens) <= 14, len(opens)  # without growth: ~60 attempts at 0.05 s
+    assert max(gaps[-3:]) > 0.3, gaps
+    assert [e.state for e in events] == ["lost"] and "failed" in (events[0].error or "")
