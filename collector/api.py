@@ -2,8 +2,10 @@
 
 Every data endpoint lives under ``/api/v1`` and needs ``Authorization: Bearer <token>``; without it: 401.
 Open without a token: the static dashboard (``/dashboard/``, it asks for the token), ``/metrics`` (Prometheus)
-and ``/healthz``. Other modules add endpoints with ``create_app(..., routers=[...])``: each router is mounted
-under ``/api/v1`` behind the same token check (the forecaster and recommender do this). Times are epoch seconds.
+and ``/healthz``. The interactive docs (``/docs``, Swagger UI) load their JavaScript from a CDN, so they are off
+unless ``api.docs: true``; ``/openapi.json`` is always served (offline tools read it). Other modules add
+endpoints with ``create_app(..., routers=[...])``: each router is mounted under ``/api/v1`` behind the same
+token check (the forecaster and recommender do this). Times are epoch seconds.
 """
 
 from __future__ import annotations
@@ -114,7 +116,8 @@ class DeadLetter(BaseModel):
     topic: str
     reason: str
     detail: str
-    payload: str
+    payload: str = Field(description="the stored payload (itself a capped prefix), cut to payload_chars")
+    payload_cut: bool = Field(False, description="payload was cut to payload_chars here")
 
 
 class Summary(BaseModel):
@@ -134,9 +137,16 @@ def _epoch(value: datetime | None) -> float | None:
     return None if value is None else value.timestamp()
 
 
+def _dead_letter_row(row: dict[str, Any], payload_chars: int) -> dict[str, Any]:
+    text = row["payload"].decode("utf-8", "replace")
+    return {**row, "payload": text[:payload_chars], "payload_cut": len(text) > payload_chars}
+
+
 def create_app(store: Store, token: str, metrics: Metrics | None = None,
-               routers: Sequence[APIRouter] = ()) -> FastAPI:
-    """The API app over ``store``; ``token`` is the bearer token every ``/api/v1`` endpoint requires."""
+               routers: Sequence[APIRouter] = (), docs: bool = False) -> FastAPI:
+    """The API app over ``store``; ``token`` is the bearer token every ``/api/v1`` endpoint requires.
+
+    ``docs``: serve Swagger UI at ``/docs`` (it fetches its assets from a CDN: off by default, for offline sites)."""
     if not token:
         raise ValueError("the API needs a token")
     metrics = metrics or Metrics()
@@ -145,7 +155,7 @@ def create_app(store: Store, token: str, metrics: Metrics | None = None,
         if credentials is None or not secrets.compare_digest(credentials.credentials.encode(), token.encode()):
             raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
 
-    app = FastAPI(title="smartstore collector", version="1",
+    app = FastAPI(title="smartstore collector", version="1", docs_url="/docs" if docs else None, redoc_url=None,
                   description="Stores, devices, footfall, occupancy, shelf alerts and sales from smartstore edges.")
     api = APIRouter(prefix="/api/v1", dependencies=[Depends(require_token)],
                     responses={401: {"description": "missing or wrong bearer token"}})
@@ -183,10 +193,13 @@ def create_app(store: Store, token: str, metrics: Metrics | None = None,
               sku: Annotated[str | None, Query(pattern=LABEL)] = None) -> list[dict[str, Any]]:
         return store.sales(store_id, _epoch(start), _epoch(end), sku)
 
-    @api.get("/dead-letters", response_model=list[DeadLetter], summary="rejected messages, newest first")
-    def dead_letters(limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-                     reason: Annotated[str | None, Query(pattern=r"^[a-z_]{1,32}$")] = None) -> list[dict[str, Any]]:
-        return [{**r, "payload": r["payload"].decode("utf-8", "replace")} for r in store.dead_letters(limit, reason)]
+    @api.get("/dead-letters", response_model=list[DeadLetter],
+             summary="rejected messages, newest first; next page: before=<the last id>")
+    def dead_letters(limit: Annotated[int, Query(ge=1, le=500)] = 100,
+                     reason: Annotated[str | None, Query(pattern=r"^[a-z_]{1,32}$")] = None,
+                     before: Annotated[int | None, Query(ge=1, description="ids below this one")] = None,
+                     payload_chars: Annotated[int, Query(ge=0, le=4096)] = 1024) -> list[dict[str, Any]]:
+        return [_dead_letter_row(r, payload_chars) for r in store.dead_letters(limit, reason, before)]
 
     @api.get("/summary", response_model=Summary, summary="one store's dashboard data")
     def summary(store_id: Annotated[str | None, Query(alias="store", pattern=NAME)] = None,

@@ -161,7 +161,7 @@ def run_demo(workdir: Path, once: bool = False, video: Path = VTEST, api_port: i
         kind = "mosquitto" if isinstance(demo.broker, LocalBroker) else "embedded amqtt broker (MQTT 3.1.1)"
         say(f"smartstore demo: {kind} on 127.0.0.1:{demo.broker.port}, collector store {workdir / 'collector.db'}")
         say(f"  dashboard: {demo.dashboard_url}")
-        say(f"  API token: {demo.token}   (API: {collector.url}/docs, metrics: {collector.url}/metrics)")
+        say(f"  API token: {demo.token}   (API: {collector.url}/openapi.json, metrics: {collector.url}/metrics)")
         say(f"  edge service: pid {demo.edge.pid} on {video.name} (log {workdir / 'edge.log'})"
             + ("; Ctrl-C stops the demo" if not once else ""))
         _wait(collector, demo.edge, once, timeout_s, say, sys.stdout.isatty())

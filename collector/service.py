@@ -74,7 +74,8 @@ class Collector:
 
             if not self.config.api.token:
                 raise ValueError("the API needs a token (api.token or SMARTSTORE_COLLECTOR_TOKEN)")
-            app = create_app(self.store, self.config.api.token, self.metrics, extra_routers(self.store))
+            app = create_app(self.store, self.config.api.token, self.metrics, extra_routers(self.store),
+                             docs=self.config.api.docs)
             self.server = uvicorn.Server(uvicorn.Config(app, host=self.config.api.host, port=self.config.api.port,
                                                         log_level="warning", access_log=False))
             self.server.install_signal_handlers = lambda: None  # the caller owns the signals
