@@ -5,12 +5,20 @@
 - ``ssd``: TF Object Detection API post-processed outputs ``detection_boxes [1, M, 4]`` (normalised ymin, xmin,
   ymax, xmax), ``detection_scores``, ``detection_classes`` (1-based, 0 = background) and ``num_detections``;
   NMS already ran inside the graph. Class ids are returned 0-based (``class - 1``) to index the manifest's labels.
+- ``ssd-raw``: the same SSD cut before its post-processor (ONNX and LiteRT files, see ``export/ssd_raw.py``): one
+  output ``[1, anchors, 4 + 1 + nc]``, raw box encodings ``ty, tx, th, tw`` then class logits (background first).
+  :class:`SsdHead` (the JSON file :data:`SSD_HEAD` beside the model: anchors, scale factors, NMS IoU, maximum
+  detections, read from the original graph) decodes them as the TF OD API does: Faster R-CNN box coder, sigmoid
+  scores, per-class NMS at the graph's IoU (not ``DecodeParams.iou``: the model's own post-processing, as in
+  ``ssd``), then boxes clipped to the image and empty ones dropped.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -20,6 +28,7 @@ from edge.vision.nms import nms
 
 Array = npt.NDArray[np.float32]
 SSD_OUTPUTS = ("detection_boxes", "detection_scores", "detection_classes", "num_detections")
+SSD_HEAD = "ssd-head.json"  # the extra file of an ssd-raw model file
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,3 +75,51 @@ def decode_ssd(outputs: Mapping[str, Array], width: int, height: int, params: De
     ymin, xmin, ymax, xmax = boxes[keep].T
     xyxy = np.stack([xmin * width, ymin * height, xmax * width, ymax * height], axis=1)
     return Detections(xyxy.astype(np.float32), scores[keep], class_id[keep])[: params.max_det]
+
+
+@dataclass(frozen=True)
+class SsdHead:
+    """What a TF OD API SSD post-processor needs besides the raw outputs (``ssd-head.json``)."""
+
+    anchors: Array  # (n, 4) normalised ymin, xmin, ymax, xmax
+    scale_factors: tuple[float, float, float, float]  # ty, tx, th, tw divisors (TF OD API: 10, 10, 5, 5)
+    iou: float  # NMS IoU threshold of the graph
+    max_detections: int
+
+    @classmethod
+    def load(cls, path: Path) -> SsdHead:
+        """Read ``path``; ValueError naming the file when it is not a head file."""
+        try:
+            data = json.loads(Path(path).read_text())
+            anchors = np.asarray(data["anchors"], np.float32).reshape(-1, 4)
+            y0, x0, y1, x1 = (float(v) for v in data["scale_factors"])
+            return cls(anchors, (y0, x0, y1, x1), float(data["iou"]), int(data["max_detections"]))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"{path}: not an SSD head file ({exc})") from None
+
+
+def decode_ssd_raw(output: Array, head: SsdHead, width: int, height: int, params: DecodeParams) -> Detections:
+    """Raw SSD ``[1, n, 4 + 1 + nc]`` -> Detections (xyxy in model-input pixels, 0-based class ids)."""
+    pred = np.asarray(output, np.float32).reshape(-1, output.shape[-1])
+    if len(pred) != len(head.anchors):
+        raise ValueError(f"SSD output has {len(pred)} boxes, the head file {len(head.anchors)} anchors")
+    logits = pred[:, 5:]  # column 4 is the background class
+    if params.classes is not None:
+        logits = logits[:, np.asarray(params.classes, np.int64)]
+    threshold = np.log(params.conf / (1.0 - params.conf)) if 0.0 < params.conf < 1.0 else -np.inf
+    anchor, column = np.nonzero(logits >= threshold)  # sigmoid(logit) >= conf, one candidate per anchor and class
+    if len(anchor) == 0:
+        return Detections.empty()
+    class_id = np.asarray(params.classes, np.int64)[column] if params.classes is not None else column.astype(np.int64)
+    score = 1.0 / (1.0 + np.exp(-logits[anchor, column]))
+    ty, tx, th, tw = (pred[anchor, :4] / np.asarray(head.scale_factors, np.float32)).T
+    ymin, xmin, ymax, xmax = head.anchors[anchor].T
+    ha, wa = ymax - ymin, xmax - xmin
+    yc, xc = ty * ha + (ymin + ymax) / 2, tx * wa + (xmin + xmax) / 2
+    h, w = np.exp(th) * ha, np.exp(tw) * wa
+    size = np.array([width, height, width, height], np.float32)
+    xyxy = np.stack([xc - w / 2, yc - h / 2, xc + w / 2, yc + h / 2], axis=1) * size
+    dets = nms(Detections(xyxy.astype(np.float32), score.astype(np.float32), class_id), head.iou, class_aware=True)
+    clipped = np.clip(dets.xyxy, 0.0, size)  # TF clips to the image after NMS and drops boxes left empty
+    area = (clipped[:, 2] - clipped[:, 0]) * (clipped[:, 3] - clipped[:, 1])
+    return Detections(clipped, dets.score, dets.class_id)[area > 0][: min(params.max_det, head.max_detections)]
