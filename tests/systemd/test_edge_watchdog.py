@@ -120,7 +120,10 @@ def test_edge_service_pings_the_watchdog_only_while_frames_flow(
     config = tmp_path / "edge.yaml"
     config.write_text(
         f"store: test-store\ndevice: edge-wd\nlog_level: info\nhealth_interval_s: 30\n"
-        f"cameras:\n  - id: door\n    source: {video_server.url}\n    reconnect: {{min_s: 0.2, max_s: 1}}\n"
+        # pace: false: read as the bytes come, like a live camera (a served file is otherwise paced by its time
+        # stamps, from what the decoder has buffered, and a stall would not show for seconds)
+        f"cameras:\n  - id: door\n    source: {video_server.url}\n    pace: false\n"
+        f"    reconnect: {{min_s: 0.2, max_s: 1}}\n"
         f"model: {{name: {MODEL}, engine: auto}}\n"
         f"mqtt: {{host: 127.0.0.1, port: {broker.port}}}\n"
         f"outbox: {{path: {tmp_path / 'outbox.db'}}}\n"
