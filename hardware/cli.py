@@ -50,7 +50,8 @@ def _probe(args: argparse.Namespace) -> int:
     temps = [f"{t.type} {t.celsius:.1f} °C" for t in result.temperatures]
     lines.append(f"temperatures: {', '.join(temps) or '-'}")
     lines += [f"warning:      {w}" for w in result.warnings]
-    lines.append(f"choice:       {choice.engine} {choice.device} {choice.precision} input {choice.input_size} "
+    delegate = f" delegate {choice.delegate}" if choice.delegate else ""
+    lines.append(f"choice:       {choice.engine} {choice.device} {choice.precision}{delegate} "
                  f"threads {choice.threads} (profile {choice.profile})")
     lines.append(f"why:          {choice.reason}")
     print("\n".join(lines))
@@ -70,8 +71,7 @@ def _profiles(args: argparse.Namespace) -> int:
         raise UserError(str(exc)) from exc
     for profile in profiles.values():
         first = profile.candidates[0]
-        print(f"{profile.name:10} {first.engine}/{first.device}/{first.precision} input {profile.input_size}  "
-              f"{profile.description}")
+        print(f"{profile.name:10} {first.engine}/{first.device}/{first.precision}  {profile.description}")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""``engine: auto``: pick engine, device, precision, input size and threads for a probed box, and say why.
+"""``engine: auto``: pick engine, device, precision, delegate and threads for a probed box, and say why.
 
 Device profiles (``hardware/profiles/*.yaml``) are data: a ``match`` (architecture, ISA, OpenVINO device, Raspberry
 Pi model) and an ordered list of ``candidates``. The highest-priority matching profile wins; its first candidate
@@ -54,7 +54,6 @@ class Profile(_Strict):
     description: str
     priority: int
     match: Match
-    input_size: int = Field(gt=0)
     threads: int | Literal["auto"] = "auto"
     max_threads: int | None = Field(None, gt=0)
     candidates: list[Candidate] = Field(min_length=1)
@@ -66,7 +65,6 @@ class Choice:
     engine: str
     device: str
     precision: str
-    input_size: int
     threads: int
     delegate: str | None
     reason: str
@@ -213,11 +211,11 @@ def choose_engine(
             reason = (
                 f"{describe(probe)} -> profile {chosen.name} ({chosen.description}): "
                 f"{candidate.engine} on {candidate.device} at {candidate.precision.upper()}{_why(candidate, probe)}, "
-                f"input {chosen.input_size} px, {threads} threads"
+                f"{threads} threads"
                 + (f" [{'; '.join(steps)}]" if steps else "")
             )
-            return Choice(chosen.name, candidate.engine, candidate.device, candidate.precision, chosen.input_size,
-                          threads, candidate.delegate, reason, rejected)
+            return Choice(chosen.name, candidate.engine, candidate.device, candidate.precision, threads,
+                          candidate.delegate, reason, rejected)
     raise ProfileError(f"no inference engine can run on this box ({describe(probe)}): {'; '.join(rejected)}")
 
 

@@ -62,7 +62,7 @@ def test_raspberry_pi_5(tmp_path: Path) -> None:
     assert [(t.type, t.celsius) for t in box.temperatures] == [("cpu-thermal", 51.85)]
     choice = choose_engine(box)
     assert (choice.profile, choice.engine, choice.precision, choice.delegate) == ("rpi5", "litert", "int8", "XNNPACK")
-    assert (choice.input_size, choice.threads) == (320, 4)
+    assert choice.threads == 4
     assert "Raspberry Pi 5 Model B" in choice.reason and "NEON" in choice.reason
 
 
@@ -71,11 +71,11 @@ def test_raspberry_pi_4_without_litert_falls_back_within_its_profile(tmp_path: P
     box = probe(root, openvino=NO_OPENVINO, onnxruntime=ONNXRUNTIME, litert=ABSENT)
     assert box.cpu.model == "ARM Cortex-A72"
     choice = choose_engine(box)
-    assert (choice.profile, choice.engine, choice.precision, choice.input_size) == ("rpi4", "onnxruntime", "int8", 256)
+    assert (choice.profile, choice.engine, choice.precision, choice.threads) == ("rpi4", "onnxruntime", "int8", 4)
     assert choice.rejected == ["rpi4: litert/CPU/int8: litert not installed"]
     assert "litert not installed" in choice.reason
     with_litert = choose_engine(probe(root, openvino=NO_OPENVINO, onnxruntime=ONNXRUNTIME, litert=LITERT))
-    assert (with_litert.engine, with_litert.input_size) == ("litert", 256)
+    assert (with_litert.engine, with_litert.delegate) == ("litert", "XNNPACK")
 
 
 def test_intel_core_ultra_with_npu(tmp_path: Path) -> None:
@@ -138,11 +138,11 @@ def test_unknown_profile_names_the_known_ones(tmp_path: Path) -> None:
 
 
 def test_malformed_profile_names_file_and_field(tmp_path: Path) -> None:
-    bad = write(tmp_path, "bad.yaml", "name: bad\ndescription: x\npriority: 1\nmatch: {}\ninput_size: 0\n"
+    bad = write(tmp_path, "bad.yaml", "name: bad\ndescription: x\npriority: 1\nmatch: {}\nmax_threads: 0\n"
                 "candidates: [{engine: openvino, precision: int8}]\n")
-    with pytest.raises(ProfileError, match=r"bad\.yaml: field input_size: .*greater than 0.*got 0"):
+    with pytest.raises(ProfileError, match=r"bad\.yaml: field max_threads: .*greater than 0.*got 0"):
         load_profile(bad)
-    write(tmp_path, "typo.yaml", "name: t\ndescription: x\npriority: 1\nmatch: {arhc: [x86_64]}\ninput_size: 1\n"
+    write(tmp_path, "typo.yaml", "name: t\ndescription: x\npriority: 1\nmatch: {arhc: [x86_64]}\n"
           "candidates: [{engine: openvino, precision: int8}]\n")
     with pytest.raises(ProfileError, match=r"typo\.yaml: field match\.arhc: Extra inputs"):
         load_profile(tmp_path / "typo.yaml")
