@@ -7,6 +7,7 @@ See ``edge/examples/edge.yaml`` and ``docs/edge-service.md``.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -97,10 +98,10 @@ class CameraConfig(_Model):
 
 
 class ModelConfig(_Model):
-    name: str = "ssdlite-pedestrian"
+    name: str = "person-ssdlite"  # the shipped person detector
     engine: Literal["auto", "openvino", "onnxruntime", "litert"] = "auto"
     precision: Literal["auto", "fp32", "fp16", "int8"] = "auto"
-    device: str = "CPU"  # accelerator for engines that have one (OpenVINO: CPU, GPU, NPU, AUTO)
+    device: str | None = None  # None: what engine auto picks (else CPU); OpenVINO: CPU, GPU, NPU, AUTO
     confidence: float = Field(default=0.4, ge=0, le=1)
     options: dict[str, Any] = {}  # engine options, e.g. {threads: 2, hint: THROUGHPUT} (see docs/engines.md)
 
@@ -157,8 +158,13 @@ class MqttConfig(_Model):
         return value
 
 
+def default_outbox_path() -> Path:
+    """``$STATE_DIRECTORY/outbox.db`` (systemd's ``StateDirectory=smartstore``), else /var/lib/smartstore."""
+    return Path(os.environ.get("STATE_DIRECTORY", "/var/lib/smartstore").split(":")[0]) / "outbox.db"
+
+
 class OutboxConfig(_Model):
-    path: Path = Path("/var/lib/smartstore/outbox.db")
+    path: Path = Field(default_factory=default_outbox_path)
     cap_mb: float = Field(default=256.0, ge=0.25)
     synchronous: Literal["normal", "full"] = "normal"  # full: fsync every commit (power-cut safe, slower)
 
