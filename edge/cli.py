@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from edge import shelf_cli
 from smartstore import Subparsers, UserError, add_command, command_group
 
 
@@ -440,7 +441,8 @@ def _register_shelf(subparsers: Subparsers) -> None:
 
 
 REGISTRARS: tuple[Callable[[Subparsers], None], ...] = (_register_edge, _register_models, _register_detect,
-                                                      _register_bench, _register_track, _register_sku, _register_shelf)
+                                                      _register_bench, _register_track, _register_sku, _register_shelf,
+                                                      *shelf_cli.REGISTRARS)
 
 
 def register(subparsers: Subparsers) -> None:

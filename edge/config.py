@@ -16,8 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from edge.analytics.config import CountingConfig, LineConfig, TrackerConfig, ZoneConfig
 from edge.analytics.shelf import ShelfConfig, ShelfConfigError, load_shelf_config
 from edge.events import TOPIC_PREFIX
+from edge.sensors import SensorsConfig
 from edge.yamlfile import read_mapping
-from hardware.sensor_hub import SensorsConfig
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 

@@ -161,7 +161,7 @@ class EdgeService:
         self._build_counters()
         self._build_shelves()
         if self.config.sensors.ports:
-            from hardware.sensor_hub import SensorHub
+            from edge.sensors import SensorHub
 
             self.sensors = SensorHub(self.config.sensors).start()
         self.publisher.start()
@@ -228,17 +228,8 @@ class EdgeService:
         result = shelf(frame.image, frame.ts, persons=persons)
         records = [(e.kind, e.data, e.ts) for e in result.frame.events]
         if self.sensors is not None:  # the camera's stock state goes into the weight fusion of slots with a strip
-            for kind, data, ts in list(records):
-                slot = f"{data['shelf']}/{data.get('slot')}"
-                if kind in ("shelf.out_of_stock", "shelf.restocked") and self._has_strip(slot):
-                    records += self.sensors.camera(slot, kind == "shelf.out_of_stock", ts)
+            records += self.sensors.camera_events(result.frame.events)
         self._emit(self._records(frame.camera, records))
-
-    def _has_strip(self, slot: str) -> bool:
-        """A weight strip is configured for (or has reported on) this planogram slot: camera-only slots stay unfused."""
-        sensors = self.config.sensors
-        named = {sensors.slot_names.get(k, k) for port in sensors.ports for k in port.slots}
-        return slot in self.sensors.fusion.slots or slot in named or slot in sensors.slot_names.values()
 
     def _camera(self, camera: str) -> Any:
         return next(c for c in self.config.cameras if c.id == camera)
@@ -364,7 +355,7 @@ class EdgeService:
                 "mqtt_connected": self.publisher.connected,
             })
             if self.sensors is not None:
-                from hardware.serial_sensors import footfall_agreement
+                from edge.analytics.doors import footfall_agreement
 
                 camera_in = sum(line.count_in for c in self.counters.values() for line in c.lines)
                 data["sensors"] = self.sensors.stats()

@@ -13,6 +13,8 @@ from pathlib import Path
 
 from smartstore import Subparsers, UserError, add_command, command_group
 
+HW_HELP = "this box: accelerators, engine choice, serial sensors"  # `hw sensors` is in edge/shelf_cli.py
+
 
 def _probe(args: argparse.Namespace) -> int:
     from hardware.probe import probe
@@ -75,46 +77,14 @@ def _profiles(args: argparse.Namespace) -> int:
     return 0
 
 
-def _sensors(args: argparse.Namespace) -> int:
-    import threading
-    import time
-
-    from hardware.serial_sensors import SensorEvent, SensorProcessor, SerialSensorReader, WeightConfig, check_port
-
-    try:
-        check_port(args.port)
-    except FileNotFoundError as exc:
-        raise UserError(str(exc)) from exc
-
-    def show(event: SensorEvent) -> None:
-        print(json.dumps({"type": type(event).__name__, **vars(event)}), flush=True)
-
-    processor = SensorProcessor(WeightConfig(unit_g=args.unit_g))
-    reader = SerialSensorReader(args.port, show, baudrate=args.baud, processor=processor).start()
-    try:
-        if args.seconds:
-            time.sleep(args.seconds)
-        else:
-            threading.Event().wait()  # until ^C
-    finally:
-        reader.stop()
-        print(json.dumps({"stats": reader.stats.as_dict()}))
-    return 0
-
-
 def _register_hw(subparsers: Subparsers) -> None:
-    group = command_group(subparsers, "hw", "this box: accelerators, engine choice, serial sensors")
+    group = command_group(subparsers, "hw", HW_HELP)
     probe = add_command(group, "probe", "show the hardware and the engine `engine: auto` picks, with the reason",
                         _probe)
     probe.add_argument("--json", action="store_true", help="machine-readable output")
     probe.add_argument("--root", default="/", help="read proc/sys/dev under this directory (a captured tree)")
     probe.add_argument("--profile", help="force a device profile instead of matching one")
     add_command(group, "profiles", "list the device profiles", _profiles)
-    sensors = add_command(group, "sensors", "print shelf-sensor events read from a serial port", _sensors)
-    sensors.add_argument("port", help="device path (/dev/ttyUSB0) or pyserial URL (socket://host:port)")
-    sensors.add_argument("--baud", type=int, default=9600)
-    sensors.add_argument("--seconds", type=float, default=0, help="stop after this long (default: run until ^C)")
-    sensors.add_argument("--unit-g", type=float, help="weight of one item, to count units in events")
 
 
 REGISTRARS: tuple[Callable[[Subparsers], None], ...] = (_register_hw,)

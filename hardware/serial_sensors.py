@@ -1,4 +1,4 @@
-"""Serial shelf sensors: weight strips under shelf slots and door/IR-beam counters, read with pyserial.
+"""Serial shelf sensors: the line protocol of weight strips and door/IR-beam counters, and the pyserial reader.
 
 Line protocol (ASCII, one record per line, ``\\n`` or ``\\r\\n``; NMEA 0183 framing)::
 
@@ -10,8 +10,9 @@ Line protocol (ASCII, one record per line, ``\\n`` or ``\\r\\n``; NMEA 0183 fram
 the last ``$`` of a line are noise (counted as garbage); lines without ``$``, with a bad checksum or with bad
 fields are counted and skipped. Unplugging drops the partial line and the reader reopens the port with back-off.
 
-Weight readings become ``pick_up`` / ``put_back`` / ``empty`` events (:class:`WeightTracker`: debouncing and drift
-compensation); :class:`StockFusion` combines a slot's weight with the camera's out-of-stock state.
+The reader hands each chunk of bytes to a :class:`Processor`: :class:`RecordProcessor` (the default) turns them
+into :data:`Record` readings; the analytics on top of them (weight events, door increments, fusion with the
+camera) live in ``edge/analytics`` (``weights``, ``doors``, ``stock_fusion``, ``sensor_processor``).
 """
 
 from __future__ import annotations
@@ -20,11 +21,10 @@ import logging
 import re
 import threading
 import time
-from collections import deque
-from collections.abc import Callable, Hashable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
 
@@ -168,149 +168,28 @@ class LineDecoder:
         return None
 
 
-@dataclass(frozen=True)
-class WeightConfig:
-    """How a slot's readings become events. Grams throughout."""
+class Processor(Protocol):
+    """What the reader feeds: bytes in (with their arrival time), whatever the processor makes of them out."""
 
-    settle_samples: int = 3  # consecutive readings within noise_g before a weight counts (debouncing)
-    noise_g: float = 6.0  # spread of readings still called "stable"
-    min_delta_g: float = 20.0  # smallest change reported as a pick-up / put-back (lighter than one item)
-    empty_g: float = 15.0  # net weight at or below which the slot is empty
-    tare_g: float = 0.0  # reading of the empty tray
-    drift_alpha: float = 0.1  # how fast the baseline follows changes smaller than min_delta_g (0 = never)
-    unit_g: float | None = None  # weight of one item: events then carry a unit count
+    stats: SensorStats
+
+    def feed(self, data: bytes, ts: float) -> Sequence[Any]: ...
+
+    def disconnected(self) -> None: ...
 
 
-WeightKind = Literal["pick_up", "put_back", "empty"]
+class RecordProcessor:
+    """The protocol alone: bytes in, validated :data:`Record` readings out (``ts`` is not used)."""
 
-
-@dataclass(frozen=True)
-class WeightEvent:
-    kind: WeightKind
-    shelf: str
-    slot: str
-    grams: float  # settled gross reading
-    delta_g: float  # change since the previous settled weight (0 for ``empty`` on start-up)
-    units: int | None
-    ts: float
-    empty: bool  # the slot's state after this event (feed it to StockFusion.weight)
-
-    def data(self, sensor: str) -> dict[str, Any]:
-        """The ``sensor.weight`` event payload (``edge/schemas/sensor.weight.schema.json``) plus ``action``."""
-        out: dict[str, Any] = {"sensor": sensor, "slot": f"{self.shelf}/{self.slot}", "grams": round(self.grams, 1),
-                               "delta_g": round(self.delta_g, 1), "action": self.kind}
-        if self.units is not None:
-            out["units"] = self.units
-        return out
-
-
-@dataclass(frozen=True)
-class FootfallEvent:
-    door: str
-    entered: int
-    exited: int
-    ts: float
-
-
-SensorEvent = WeightEvent | FootfallEvent
-
-
-class WeightTracker:
-    """One slot: debounced settled weight, drift-compensated baseline and tare, empty state."""
-
-    def __init__(self, shelf: str, slot: str, config: WeightConfig) -> None:
-        self.shelf, self.slot, self.config = shelf, slot, config
-        self.window: deque[float] = deque(maxlen=config.settle_samples)
-        self.baseline: float | None = None
-        self.tare = config.tare_g
-        self.empty = False
-
-    def reset_window(self) -> None:
-        self.window.clear()
-
-    def update(self, grams: float, ts: float) -> list[WeightEvent]:
-        cfg = self.config
-        self.window.append(grams)
-        if len(self.window) < cfg.settle_samples or max(self.window) - min(self.window) > cfg.noise_g:
-            return []  # still moving: a hand on the shelf, an item being placed
-        settled = sum(self.window) / len(self.window)
-        if self.baseline is None:  # first settled weight: the starting point, reported only when empty
-            self.baseline = settled
-            self.empty = settled - self.tare <= cfg.empty_g
-            return [WeightEvent("empty", self.shelf, self.slot, settled, 0.0, None, ts, True)] if self.empty else []
-        delta = settled - self.baseline
-        if abs(delta) < cfg.min_delta_g:  # drift: follow slowly, so creeping load cells never add up to an event
-            self.baseline += cfg.drift_alpha * delta
-            if self.empty:  # zero tracking: an empty tray's reading is the new tare
-                self.tare += cfg.drift_alpha * (settled - self.tare)
-            return []
-        was_empty = self.empty
-        self.baseline = settled
-        self.empty = settled - self.tare <= cfg.empty_g
-        units = round(abs(delta) / cfg.unit_g) if cfg.unit_g else None
-        kind: WeightKind = "pick_up" if delta < 0 else "put_back"
-        events = [WeightEvent(kind, self.shelf, self.slot, settled, delta, units, ts, self.empty)]
-        if self.empty and not was_empty:
-            events.append(WeightEvent("empty", self.shelf, self.slot, settled, delta, None, ts, True))
-        return events
-
-
-class DoorCounter:
-    """Cumulative door totals -> increments; a total going down means the counter rebooted (counted)."""
-
-    def __init__(self, stats: SensorStats) -> None:
-        self.stats = stats
-        self.totals: dict[str, tuple[int, int]] = {}
-
-    def update(self, record: DoorCount, ts: float) -> list[FootfallEvent]:
-        previous = self.totals.get(record.door)
-        self.totals[record.door] = (record.entered, record.exited)
-        if previous is None:
-            return []  # first report: the totals before it are unknown
-        entered, exited = record.entered - previous[0], record.exited - previous[1]
-        if entered < 0 or exited < 0:
-            self.stats.counter_resets += 1
-            log.warning("door counter %s went back (%s -> %s): counter restarted", record.door, previous,
-                        (record.entered, record.exited))
-            entered, exited = record.entered, record.exited
-        return [FootfallEvent(record.door, entered, exited, ts)] if entered or exited else []
-
-
-def footfall_agreement(camera_in: int, sensor_in: int) -> dict[str, Any]:
-    """Camera vs door-counter entries for the health event: both counts, difference and ratio."""
-    ratio = round(camera_in / sensor_in, 3) if sensor_in else None
-    return {"camera_in": camera_in, "sensor_in": sensor_in, "difference": camera_in - sensor_in, "ratio": ratio}
-
-
-class SensorProcessor:
-    """Decoder + per-slot trackers + door counters: bytes in, :data:`SensorEvent` list out (no I/O)."""
-
-    def __init__(self, weight: WeightConfig | None = None, slots: dict[str, WeightConfig] | None = None) -> None:
+    def __init__(self) -> None:
         self.stats = SensorStats()
         self.decoder = LineDecoder(self.stats)
-        self.weight = weight or WeightConfig()
-        self.slot_configs = slots or {}  # "shelf/slot" -> its own config (e.g. unit_g, tare_g)
-        self.trackers: dict[tuple[str, str], WeightTracker] = {}
-        self.doors = DoorCounter(self.stats)
 
-    def feed(self, data: bytes, ts: float) -> list[SensorEvent]:
-        events: list[SensorEvent] = []
-        for record in self.decoder.feed(data):
-            if isinstance(record, DoorCount):
-                events.extend(self.doors.update(record, ts))
-                continue
-            key = (record.shelf, record.slot)
-            tracker = self.trackers.get(key)
-            if tracker is None:
-                config = self.slot_configs.get(f"{record.shelf}/{record.slot}", self.weight)
-                tracker = self.trackers[key] = WeightTracker(record.shelf, record.slot, config)
-            events.extend(tracker.update(record.grams, ts))
-        return events
+    def feed(self, data: bytes, ts: float) -> list[Record]:
+        return self.decoder.feed(data)
 
     def disconnected(self) -> None:
         self.decoder.reset()
-        for tracker in self.trackers.values():
-            tracker.reset_window()
 
 
 def is_url(port: str) -> bool:
@@ -333,15 +212,15 @@ class SerialSensorReader:
     def __init__(
         self,
         port: str,
-        on_event: Callable[[SensorEvent], None],
+        on_event: Callable[[Any], None],
         baudrate: int = 9600,
-        processor: SensorProcessor | None = None,
+        processor: Processor | None = None,
         retry_s: float = 0.2,
         max_retry_s: float = 5.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.port, self.on_event, self.baudrate = port, on_event, baudrate
-        self.processor = processor or SensorProcessor()
+        self.processor: Processor = processor or RecordProcessor()
         self.stats = self.processor.stats
         self.retry_s, self.max_retry_s, self.clock = retry_s, max_retry_s, clock
         self._stop = threading.Event()
@@ -395,67 +274,3 @@ class SerialSensorReader:
                 for event in self.processor.feed(data, self.clock()):
                     self.on_event(event)
 
-
-@dataclass(frozen=True)
-class StockEvent:
-    kind: Literal["out_of_stock", "restocked"]
-    slot: Hashable
-    source: str  # "camera+weight", "camera", "weight" (the one source believed after the timeout)
-    ts: float
-    disagreed_s: float = 0.0
-
-
-@dataclass
-class _SlotState:
-    camera: bool | None = None
-    weight: bool | None = None
-    out: bool = False
-    disagree_since: float | None = None
-
-
-@dataclass
-class StockFusion:
-    """A slot is out of stock when camera and weight both say empty, or when one of them has said so for
-    ``disagree_timeout_s`` while the other disagrees (or has not reported). Restocked when neither says empty."""
-
-    disagree_timeout_s: float = 60.0
-    slots: dict[Hashable, _SlotState] = field(default_factory=dict)
-
-    def camera(self, slot: Hashable, out_of_stock: bool, now: float) -> list[StockEvent]:
-        self.slots.setdefault(slot, _SlotState()).camera = out_of_stock
-        return self._evaluate(slot, now)
-
-    def weight(self, slot: Hashable, empty: bool, now: float) -> list[StockEvent]:
-        self.slots.setdefault(slot, _SlotState()).weight = empty
-        return self._evaluate(slot, now)
-
-    def tick(self, now: float) -> list[StockEvent]:
-        """Call periodically: disagreements that outlived the timeout become out-of-stock."""
-        return [event for slot in list(self.slots) for event in self._evaluate(slot, now)]
-
-    def out_of_stock(self, slot: Hashable) -> bool:
-        state = self.slots.get(slot)
-        return bool(state and state.out)
-
-    def _evaluate(self, slot: Hashable, now: float) -> list[StockEvent]:
-        state = self.slots[slot]
-        votes = [name for name in ("camera", "weight") if getattr(state, name)]
-        if not votes:
-            state.disagree_since = None
-            if state.out:
-                state.out = False
-                return [StockEvent("restocked", slot, "camera+weight", now)]
-            return []
-        if state.out:
-            return []
-        if len(votes) == 2:
-            state.disagree_since, state.out = None, True
-            return [StockEvent("out_of_stock", slot, "camera+weight", now)]
-        if state.disagree_since is None:
-            state.disagree_since = now
-        waited = now - state.disagree_since
-        if waited < self.disagree_timeout_s:
-            return []
-        state.out = True
-        log.info("slot %s out of stock on %s alone after %.0f s of disagreement", slot, votes[0], waited)
-        return [StockEvent("out_of_stock", slot, votes[0], now, waited)]

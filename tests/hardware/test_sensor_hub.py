@@ -8,8 +8,9 @@ import jsonschema
 import pytest
 from pydantic import ValidationError
 
+from edge.analytics.shelf import ShelfEvent
 from edge.events import load_schema
-from hardware.sensor_hub import Record, SensorHub, SensorsConfig
+from edge.sensors import Record, SensorHub, SensorsConfig
 from tests.hardware.test_serial_sensors import D, FlakySensorServer, W
 
 
@@ -49,6 +50,16 @@ def test_hub_turns_a_sensor_stream_into_schema_valid_records() -> None:
     assert hub.camera("A/cola", True, now=emptied + 6) == []  # already out of stock
     camera_alone = hub.camera("B/tea", True, now=0) + hub.camera("B/tea", False, now=1)
     assert camera_alone == []  # a slot without a weight strip: the camera changed its mind within the timeout
+    assert hub.has_strip("A/cola") and hub.has_strip("B/tea") and not hub.has_strip("C/milk")
+    restocked = [ShelfEvent("shelf.restocked", {"shelf": "A", "row": "r", "slot": "cola", "sku": "x", "empty_s": 1.0},
+                            emptied + 7)]
+    snapshot = [ShelfEvent("shelf.snapshot", {"shelf": "C", "slot": "milk"}, 0.0)]
+    assert hub.camera_events(snapshot) == []
+    fused = hub.camera_events(restocked)  # the camera alone sees stock, the weight still says empty: stays out
+    assert fused == [] and hub.fusion.out_of_stock("A/cola")
+    unfused = [ShelfEvent("shelf.out_of_stock", {"shelf": "C", "row": "r", "slot": "milk", "sku": "m",
+                                                  "confidence": 1.0}, 0.0)]
+    assert hub.camera_events(unfused) == [] and not hub.fusion.knows("C/milk")  # camera-only slot: not fused
     for kind, data, _ in records + late:
         jsonschema.validate(data, load_schema(kind))
     stats = hub.stats()[config.ports[0].port]

@@ -15,19 +15,17 @@ from pathlib import Path
 
 import pytest
 
+from edge.analytics.doors import FootfallEvent, footfall_agreement
+from edge.analytics.sensor_processor import SensorEvent, SensorProcessor
+from edge.analytics.stock_fusion import StockFusion
+from edge.analytics.weights import WeightConfig, WeightEvent, WeightTracker
 from hardware.serial_sensors import (
-    FootfallEvent,
+    DoorCount,
     LineDecoder,
-    SensorEvent,
-    SensorProcessor,
     SensorStats,
     SerialSensorReader,
-    StockFusion,
-    WeightConfig,
-    WeightEvent,
-    WeightTracker,
+    WeightReading,
     checksum,
-    footfall_agreement,
     format_line,
 )
 
@@ -300,7 +298,8 @@ class FlakySensorServer:
 def test_reader_over_socket_url_reconnects() -> None:
     collected: list[SensorEvent] = []
     server = FlakySensorServer([W(800) * 3 + W(550) * 3 + b"$W,1,3", W(300) * 3 + D(10, 0) + D(14, 2)])
-    reader = SerialSensorReader(f"socket://127.0.0.1:{server.port}", collected.append, retry_s=0.05)
+    reader = SerialSensorReader(f"socket://127.0.0.1:{server.port}", collected.append, retry_s=0.05,
+                                processor=SensorProcessor())
     reader.start()
     try:
         wait_for(lambda: len(collected) == 3, what="three events")
@@ -339,3 +338,17 @@ def test_cli_prints_events_from_a_sensor() -> None:
     assert '"kind": "pick_up"' in lines[0] and '"units": 1' in lines[0]
     assert '"door": "front"' in lines[1] and '"entered": 1' in lines[1]
     assert lines[-1].startswith('{"stats": {"bytes": ')
+
+
+def test_the_reader_alone_yields_protocol_records() -> None:
+    """``hardware`` speaks the protocol only: without an analytics processor the reader hands on the readings."""
+    collected: list[object] = []
+    server = FlakySensorServer([W(800) + D(10, 0)])
+    reader = SerialSensorReader(f"socket://127.0.0.1:{server.port}", collected.append, retry_s=0.05)
+    reader.start()
+    try:
+        wait_for(lambda: len(collected) == 2, what="two records")
+    finally:
+        reader.stop()
+        server.close()
+    assert collected == [WeightReading("1", "3", 800.0), DoorCount("front", 10, 0)]

@@ -1,10 +1,11 @@
 """All serial sensor ports of a box behind one object the edge service polls from its main loop.
 
 ``SensorsConfig`` is the ``sensors:`` section of ``edge.yaml`` (pydantic, errors name the field). ``SensorHub``
-runs one :class:`~hardware.serial_sensors.SerialSensorReader` thread per port, fuses weight with the camera's
-out-of-stock state (:class:`~hardware.serial_sensors.StockFusion`) and hands back ``(kind, data, ts)`` records
-for the event envelope: ``sensor.weight``, ``shelf.out_of_stock``, ``shelf.restocked``. Door counts accumulate
-in ``footfall`` for the health event.
+runs one :class:`~hardware.serial_sensors.SerialSensorReader` thread per port (each with a
+:class:`~edge.analytics.sensor_processor.SensorProcessor`), fuses weight with the shelf camera's out-of-stock
+state (:class:`~edge.analytics.stock_fusion.StockFusion`) and hands back ``(kind, data, ts)`` records for the
+event envelope: ``sensor.weight``, ``shelf.out_of_stock``, ``shelf.restocked``. Door counts accumulate in
+``footfall`` for the health event.
 """
 
 from __future__ import annotations
@@ -12,23 +13,20 @@ from __future__ import annotations
 import functools
 import queue
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from hardware.serial_sensors import (
-    FootfallEvent,
-    SensorEvent,
-    SensorProcessor,
-    SerialSensorReader,
-    StockEvent,
-    StockFusion,
-    WeightConfig,
-    WeightEvent,
-)
+from edge.analytics.doors import FootfallEvent
+from edge.analytics.sensor_processor import SensorEvent, SensorProcessor
+from edge.analytics.shelf import ShelfEvent
+from edge.analytics.stock_fusion import StockEvent, StockFusion
+from edge.analytics.weights import WeightConfig, WeightEvent
+from hardware.serial_sensors import SerialSensorReader
 
 Record = tuple[str, dict[str, Any], float]  # (event kind, data, unix time)
+CAMERA_STOCK_KINDS = ("shelf.out_of_stock", "shelf.restocked")
 
 
 class _Strict(BaseModel):
@@ -62,14 +60,20 @@ class SensorsConfig(_Strict):
     disagree_timeout_s: float = Field(default=60.0, gt=0)  # camera vs weight: believe one alone after this long
     slot_names: dict[str, str] = {}  # strip "shelf/slot" -> the planogram's "shelf/slot" (default: the same)
 
+    def strip_slots(self) -> set[str]:
+        """Planogram slots ("shelf/slot") configured with a weight strip (in ``slot_names`` or a port's ``slots``)."""
+        named = {self.slot_names.get(k, k) for port in self.ports for k in port.slots}
+        return named | set(self.slot_names.values())
+
 
 class SensorHub:
-    """``start()``; call ``drain(now)`` from the main loop and ``camera(slot, oos, now)`` from shelf analytics."""
+    """``start()``; call ``drain(now)`` from the main loop and ``camera_events(events)`` with the shelf events."""
 
     def __init__(self, config: SensorsConfig, clock: Callable[[], float] = time.time) -> None:
         self.config = config
         self.fusion = StockFusion(config.disagree_timeout_s)
         self.footfall: dict[str, dict[str, int]] = {}  # door -> {"entered": n, "exited": n} since start
+        self._strips = config.strip_slots()
         self._queue: queue.SimpleQueue[tuple[str, SensorEvent]] = queue.SimpleQueue()
         self.readers = [
             SerialSensorReader(
@@ -94,9 +98,23 @@ class SensorHub:
     def stats(self) -> dict[str, dict[str, int]]:
         return {reader.port: reader.stats.as_dict() for reader in self.readers}
 
+    def has_strip(self, slot: str) -> bool:
+        """A weight strip is configured for (or has reported on) this planogram slot ("shelf/slot")."""
+        return slot in self._strips or self.fusion.knows(slot)
+
     def camera(self, slot: str, out_of_stock: bool, now: float) -> list[Record]:
         """The camera's view of a planogram slot ("shelf/slot"); returns fused stock events, if any."""
         return [self._stock(e) for e in self.fusion.camera(slot, out_of_stock, now)]
+
+    def camera_events(self, events: Iterable[ShelfEvent]) -> list[Record]:
+        """The shelf camera's out-of-stock / restocked decisions, fused for slots with a weight strip (a camera-only
+        slot keeps its camera event and gets no second, fused one); returns the fused stock events."""
+        records: list[Record] = []
+        for event in events:
+            slot = f"{event.data['shelf']}/{event.data.get('slot')}"
+            if event.kind in CAMERA_STOCK_KINDS and self.has_strip(slot):
+                records += self.camera(slot, event.kind == "shelf.out_of_stock", event.ts)
+        return records
 
     def drain(self, now: float) -> list[Record]:
         """Everything the sensors reported since the last call, plus fused stock decisions due by ``now``."""
