@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from edge.models import InputSpec, Manifest, sha256_file
+from edge.models import InputSpec, Manifest, ModelFile, sha256_file
 from export.build import BuildError, file_entry
 
 log = logging.getLogger(__name__)
@@ -163,7 +163,7 @@ def build(folder: Path) -> Manifest:
     graph = source_graph()
     model = convert(graph)
     variants = {"fp16": model, "int8": quantize(model)}
-    files = []
+    files: list[ModelFile] = []
     for precision, variant in variants.items():
         rel = f"build/openvino-{precision}/model.xml"
         (folder / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -172,7 +172,7 @@ def build(folder: Path) -> Manifest:
         if precision == "int8":
             entry.cpu_isa = ["vnni"]  # full 8-bit weights, no overflow fix (see quantize)
         files.append(entry)
-    return Manifest(
+    manifest = Manifest(
         name="person-ssdlite",
         task="detect",
         architecture="ssd",
@@ -188,3 +188,22 @@ def build(folder: Path) -> Manifest:
         files=files,
         tools={"openvino": ov.__version__.split("-")[0], "nncf": nncf.__version__},
     )
+    raw_files(folder, model, manifest)
+    return manifest
+
+
+def raw_files(folder: Path, model: Any, manifest: Manifest) -> None:
+    """ONNX Runtime and LiteRT files (FP32, INT8) of the same graph cut before its post-processor
+    (:mod:`export.ssd_raw`), INT8 calibrated on the same inputs as the OpenVINO INT8 file; added to ``manifest``."""
+    from export import ssd_raw
+    from export.common import tool_versions
+
+    inputs = [*calibration_frames(), *(crop for path in still_paths() for crop in still_crops(path))]
+    facts = ssd_raw.export(folder, model, predictor_convs(model), np.concatenate(inputs), manifest, inputs[::30])
+    log.info("person-ssdlite ONNX/LiteRT files: %s", facts)
+    manifest.source += ("; ONNX Runtime and LiteRT files: the graph before its post-processor translated to torch "
+                        f"(export/ov_to_torch.py), raw outputs decoded with {ssd_raw.SSD_HEAD} (ssd-raw), INT8 "
+                        "calibrated on the same inputs, predictor convolutions in floating point (ONNX Runtime: also "
+                        "the depthwise and linear ones)")
+    manifest.tools |= tool_versions("torch", "onnx", "onnxruntime", "litert-torch", "ai-edge-quantizer",
+                                    "ai-edge-litert")

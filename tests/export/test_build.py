@@ -62,8 +62,10 @@ def test_conversion_names_ssd_outputs_and_calibration_is_real() -> None:
 def test_built_manifest_records_source_and_outputs() -> None:
     manifest: Manifest = built_manifest("person-ssdlite")
     assert person_ssdlite.GRAPH_SHA256 in manifest.source
-    assert {(f.engine, f.precision) for f in manifest.files} == {("openvino", "fp16"), ("openvino", "int8")}
-    assert manifest.tools["openvino"] and manifest.tools["nncf"]
+    assert {(f.engine, f.precision) for f in manifest.files} == {
+        ("openvino", "fp16"), ("openvino", "int8"), ("onnxruntime", "fp32"), ("onnxruntime", "int8"),
+        ("litert", "fp32"), ("litert", "int8")}
+    assert manifest.tools["openvino"] and manifest.tools["nncf"] and manifest.tools["torch"]
     int8 = manifest.path_of(manifest.select("openvino", "int8")).with_suffix(".bin")
     fp16 = manifest.path_of(manifest.select("openvino", "fp16")).with_suffix(".bin")
     assert int8.stat().st_size < fp16.stat().st_size  # INT8 weights really are smaller
