@@ -209,11 +209,16 @@ class Store(ABC):
         One event cannot poison the device's gap counter: its seq must be near what the device sent before (a
         device not seen yet starts at 0, or at the floor its edge reports: edges with receipts send it).
         """
-        highest: dict[tuple[str, str], int] = {}
-        for store, device in sorted({(e.store, e.device) for e in events}):
-            cur.execute(self.sql("SELECT seq_max FROM devices WHERE store = ? AND device = ?"), (store, device))
-            row = cur.fetchone()
-            highest[(store, device)] = int(row[0]) if row is not None else 0
+        keys = {(e.store, e.device) for e in events}
+        highest = dict.fromkeys(keys, 0)
+        devices = sorted({device for _, device in keys})
+        for start in range(0, len(devices), MAX_PARAMS):
+            part = devices[start:start + MAX_PARAMS]
+            cur.execute(self.sql(f"SELECT store, device, seq_max FROM devices WHERE device IN "
+                                 f"({','.join('?' * len(part))})"), part)
+            for store, device, seq_max in cur.fetchall():
+                if (store, device) in highest:
+                    highest[(store, device)] = int(seq_max)
         kept: list[Accepted] = []
         dropped: list[Rejected] = []
         for e in events:
@@ -248,31 +253,43 @@ class Store(ABC):
                 for (store, device), entry in sorted(by_device.items())]
 
     def _advance_one(self, cur: Any, store: str, device: str, entry: _DeviceReceipt, now: float) -> Receipt:
+        """In order (the usual case) this is one locked read and one update; holes cost a few statements more."""
         sql, key = self.sql, (store, device)
-        cur.execute(sql("INSERT INTO receipts (store, device, outbox, seq, ts) VALUES (?, ?, ?, -1, ?) "
-                        "ON CONFLICT (store, device) DO NOTHING"), (*key, entry.outbox, now))
-        cur.execute(sql(f"SELECT outbox, seq FROM receipts WHERE store = ? AND device = ?{self.lock_rows}"), key)
-        outbox, seq = cur.fetchone()
-        seq = int(seq)
+        select = sql(f"SELECT outbox, seq, pending FROM receipts WHERE store = ? AND device = ?{self.lock_rows}")
+        cur.execute(select, key)
+        row = cur.fetchone()
+        if row is None:
+            cur.execute(sql("INSERT INTO receipts (store, device, outbox, seq, pending, ts) VALUES (?, ?, ?, -1, 0, ?) "
+                            "ON CONFLICT (store, device) DO NOTHING"), (*key, entry.outbox, now))
+            cur.execute(select, key)
+            row = cur.fetchone()
+        outbox, seq, pending = row[0], int(row[1]), int(row[2])
         if outbox != entry.outbox:  # a new outbox file on the device: its numbering starts again
             seq = -1
-            cur.execute(sql("DELETE FROM receipt_pending WHERE store = ? AND device = ?"), key)
+            if pending:
+                cur.execute(sql("DELETE FROM receipt_pending WHERE store = ? AND device = ?"), key)
+                pending = 0
         if entry.floor is not None:
             seq = max(seq, entry.floor - 1)
-        cur.execute(sql(f"SELECT seq FROM receipt_pending WHERE store = ? AND device = ? AND seq > ? "
-                        f"ORDER BY seq LIMIT {self.pending_scan}"), (*key, seq))
-        waiting = {int(row[0]) for row in cur.fetchall()}
+        waiting: set[int] = set()
+        if pending:
+            cur.execute(sql(f"SELECT seq FROM receipt_pending WHERE store = ? AND device = ? AND seq > ? "
+                            f"ORDER BY seq LIMIT {self.pending_scan}"), (*key, seq))
+            waiting = {int(r[0]) for r in cur.fetchall()}
         fresh = {s for s in entry.seqs or () if s > seq} - waiting
         have = waiting | fresh
         while seq + 1 in have:
             seq += 1
-        cur.execute(sql("DELETE FROM receipt_pending WHERE store = ? AND device = ? AND seq <= ?"), (*key, seq))
+        if pending:
+            cur.execute(sql("DELETE FROM receipt_pending WHERE store = ? AND device = ? AND seq <= ?"), (*key, seq))
+            pending = max(pending - max(cur.rowcount, 0), 0)
         later = sorted(s for s in fresh if s > seq)
         if later:
             cur.executemany(sql("INSERT INTO receipt_pending (store, device, seq) VALUES (?, ?, ?) "
                                 "ON CONFLICT (store, device, seq) DO NOTHING"), [(*key, s) for s in later])
-        cur.execute(sql("UPDATE receipts SET outbox = ?, seq = ?, ts = ? WHERE store = ? AND device = ?"),
-                    (entry.outbox, seq, now, *key))
+            pending += len(later)
+        cur.execute(sql("UPDATE receipts SET outbox = ?, seq = ?, pending = ?, ts = ? WHERE store = ? AND device = ?"),
+                    (entry.outbox, seq, pending, now, *key))
         return Receipt(store, device, entry.outbox, seq)
 
     def _apply_rollup(self, cur: Any, r: Rollup) -> None:

@@ -51,7 +51,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (  # 2: end-to-end receipts: the highest contiguous seq stored per device and edge outbox
         """CREATE TABLE receipts (
             store TEXT NOT NULL, device TEXT NOT NULL, outbox TEXT NOT NULL, seq BIGINT NOT NULL,
-            ts DOUBLE PRECISION NOT NULL, PRIMARY KEY (store, device))""",
+            pending BIGINT NOT NULL, ts DOUBLE PRECISION NOT NULL, PRIMARY KEY (store, device))""",
         """CREATE TABLE receipt_pending (
             store TEXT NOT NULL, device TEXT NOT NULL, seq BIGINT NOT NULL, PRIMARY KEY (store, device, seq))""",
     ),

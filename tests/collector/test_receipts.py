@@ -169,6 +169,26 @@ def test_a_new_outbox_file_is_not_settled_by_the_old_receipt(store: Store) -> No
     assert [(r.outbox, r.seq) for r in result.receipts] == [(new, 2)]  # a fresh count, not 13
 
 
+def test_out_of_order_commits_wait_for_the_hole_below_them(store: Store) -> None:
+    from dataclasses import replace
+
+    from collector.validation import Accepted, check_event
+
+    def accepted(seq: int) -> Accepted:
+        event = Event("footfall.crossing", "s1", "d1", seq, {"line": "l", "direction": "in", "track_id": seq})
+        result = check_event(event.topic(), event.to_json())
+        assert isinstance(result, Accepted)
+        return replace(result, outbox="c" * 32, floor=0)
+
+    events = [accepted(s) for s in range(200)]
+    odd = store.write_batch(events[1::2])  # two replicas, round robin
+    assert [r.seq for r in odd.receipts] == [-1] and store.counts()["unreceipted"] == 100
+    even = store.write_batch(events[::2])
+    assert [r.seq for r in even.receipts] == [199] and store.counts()["unreceipted"] == 0
+    again = store.write_batch(events[150:])  # re-sent: duplicates, the same receipt
+    assert [r.seq for r in again.receipts] == [199] and again.inserted == 0
+
+
 def test_broker_restart_with_shared_subscription_loses_nothing(broker: Mosquitto, tmp_path: Path,
                                                                ingestor_factory: Callable[..., RunningIngestor],
                                                                edges: Callable[..., Edge]) -> None:
