@@ -96,7 +96,9 @@ def test_models_list_and_verify(models_copy: Path) -> None:
     listed = smartstore("models", "list", "--json", models=models_copy)
     assert listed.returncode == 0, listed.stderr
     rows = json.loads(listed.stdout)
-    assert {(r["engine"], r["precision"]) for r in rows} == {("openvino", "fp16"), ("openvino", "int8")}
+    assert {(r["engine"], r["precision"]) for r in rows} == {
+        ("openvino", "fp16"), ("openvino", "int8"), ("onnxruntime", "fp32"), ("onnxruntime", "int8"),
+        ("litert", "fp32"), ("litert", "int8")}
     assert all(r["present"] for r in rows)
     assert smartstore("models", "verify", models=models_copy).returncode == 0
 
