@@ -234,6 +234,19 @@ class Ingestor:
             self._queue_receipts(receipts)
         self._publish_receipts()
 
+    def _load_receipts(self) -> None:
+        """The stored receipts, published again on connect: an edge hearing one after a silence re-sends at once."""
+        if not self.config.mqtt.receipts:
+            return
+        try:
+            rows = self.store.receipts()
+        except Exception as exc:  # the store may be down: ingest retries it; receipts follow with the next commit
+            log.warning("cannot read the stored receipts: %s", exc)
+            self.store.reset()
+            return
+        self._receipts = {(r["store"], r["device"]): (Receipt(r["store"], r["device"], r["outbox"], int(r["seq"])), 0.0)
+                          for r in rows if int(r["seq"]) >= 0}
+
     def _queue_receipts(self, receipts: tuple[Receipt, ...]) -> None:
         now = time.monotonic()
         for receipt in receipts:
@@ -333,6 +346,7 @@ class Ingestor:
         This thread reads and validates; a writer thread commits, so the database's fsync or round trip overlaps
         the next batch's reading. Batches commit, and are acknowledged, in the order they were received.
         """
+        self._load_receipts()
         if not self._connect(stop):
             return
         writer = threading.Thread(target=self._writer, args=(stop,), name="ingest-writer", daemon=True)

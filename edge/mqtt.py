@@ -105,6 +105,8 @@ class Publisher:
         self.end_to_end = v5 and (config.receipts == "on" or (config.receipts == "auto"
                                                                and outbox.get_flag(RECEIPTS_SEEN)))
         self._receipt_in = -1  # highest receipt received (network callbacks)
+        self._receipt_heard = 0.0  # when the last receipt message came (moving or not)
+        self._collector_back = False  # a receipt after a silence: a collector (re)started or we reconnected
         self._receipt = -1  # highest receipt applied to the outbox
         self._sent_high = -1  # highest seq the broker acknowledged
         self._ack_marks: deque[tuple[float, int]] = deque()  # (when, highest seq acknowledged by then)
@@ -233,6 +235,10 @@ class Publisher:
         parsed = parse_receipt(bytes(msg.payload), self.store, self.device)
         if parsed is None or parsed[0] != self.outbox.outbox_id:
             return  # not ours, or for an older outbox file of this device
+        now = time.monotonic()
+        if now - self._receipt_heard > self.config.receipt_timeout_s:
+            self._collector_back = True
+        self._receipt_heard = now
         self._receipt_in = max(self._receipt_in, parsed[1])
 
     # ---- the thread ------------------------------------------------------------------------------------
@@ -381,6 +387,10 @@ class Publisher:
     def _apply_receipt(self) -> None:
         """Delete what the collector's latest receipt covers; the first receipt switches ``auto`` to end to end."""
         receipt = self._receipt_in
+        if self._collector_back:  # re-send what is overdue now, not after the backoff of a long silence
+            self._collector_back = False
+            self._resend_retry.reset()
+            self._resend_at = 0.0
         if receipt <= self._receipt:
             return
         if not self.end_to_end:

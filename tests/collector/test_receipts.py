@@ -169,6 +169,28 @@ def test_a_new_outbox_file_is_not_settled_by_the_old_receipt(store: Store) -> No
     assert [(r.outbox, r.seq) for r in result.receipts] == [(new, 2)]  # a fresh count, not 13
 
 
+def test_a_returning_collector_gets_the_backlog_at_once(broker: Mosquitto, tmp_path: Path,
+                                                        ingestor_factory: Callable[..., RunningIngestor],
+                                                        edges: Callable[..., Edge]) -> None:
+    from collector.ingest import retire_session
+
+    config = collector_config(str(tmp_path / "c.db"), None, broker.port, batch_ms=20)
+    first = ingestor_factory(config)
+    edge = edges(broker.port, receipts="on", receipt_timeout_s=1.0, resend_max_s=120.0).start(produce=False)
+    edge.enqueue(20)
+    settle(edge, first.store, 15)
+    first.stop()
+    assert retire_session(config)  # its queue is gone: what the edge publishes now reaches nobody
+    edge.enqueue(30)
+    time.sleep(12)  # re-sends back off: the next probe is up to a minute away
+    assert len(edge.outbox) == 30 and edge.publisher.stats.resent > 0
+    back = ingestor_factory(config)  # publishes the stored receipts on connect: the edge re-sends at once
+    started = time.monotonic()
+    settle(edge, back.store, 30)
+    assert time.monotonic() - started < 6
+    assert_exactly_once(back.store, 50)
+
+
 def test_out_of_order_commits_wait_for_the_hole_below_them(store: Store) -> None:
     from dataclasses import replace
 
