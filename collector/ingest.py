@@ -79,6 +79,11 @@ def _edge_properties(msg: mqtt.MQTTMessage) -> tuple[str | None, int | None]:
     return outbox, int(floor)
 
 
+def _worth_logging(attempt: int) -> bool:
+    """Reconnect attempts come every few seconds: log the 1st, 2nd, 4th, 8th ... and then every 64th."""
+    return attempt & (attempt - 1) == 0 or attempt % 64 == 0
+
+
 def _subscription_id(value: int) -> Properties:
     props = Properties(PacketTypes.SUBSCRIBE)
     props.SubscriptionIdentifier = value
@@ -336,7 +341,9 @@ class Ingestor:
                 return True
             except (OSError, ssl.SSLError) as exc:
                 delay = retry.next_delay()
-                log.warning("cannot reach the broker at %s:%s (%s); retrying in %.1f s", m.host, m.port, exc, delay)
+                if _worth_logging(retry.attempt):
+                    log.warning("cannot reach the broker at %s:%s (%s); retrying in %.1f s (attempt %d)", m.host,
+                                m.port, exc, delay, retry.attempt)
                 stop.wait(delay)
         return False
 
@@ -386,7 +393,8 @@ class Ingestor:
                 if self.client.reconnect() == MQTTErrorCode.MQTT_ERR_SUCCESS:
                     return
             except (OSError, ssl.SSLError) as exc:
-                log.warning("reconnect failed (%s); retrying in %.1f s", exc, delay)
+                if _worth_logging(retry.attempt):
+                    log.warning("reconnect failed (%s); retrying in %.1f s (attempt %d)", exc, delay, retry.attempt)
             stop.wait(delay)
 
     def _prune(self) -> None:
