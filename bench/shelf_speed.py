@@ -17,8 +17,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.analytics.shelf import ShelfConfig, ShelfPipeline
+from edge.analytics.shelf import ShelfPipeline
+from edge.analytics.shelf_config import ShelfConfig
 from edge.analytics.sku import Embedder, Gallery
+from edge.shelf_loader import load_shelf_pipeline
 from export.shelf_synth import PRODUCT, Composer, list_sources, scene_rng
 
 
@@ -69,7 +71,7 @@ def main() -> None:
     config = grid_config(gallery.skus).model_copy(update={"engine": args.engine, "precision": args.precision})
     report: dict[str, object] = {"frame": "1280x720", "products_composed": count}
     for label, cache_iou in (("cached", config.cache_iou), ("no_cache", 1.01)):
-        pipeline = ShelfPipeline(config, gallery=gallery)
+        pipeline = load_shelf_pipeline(config, gallery=gallery)
         if cache_iou > 1:
             pipeline.cache.iou = cache_iou  # never a hit: every crop embedded every frame
         rows = run(pipeline, image, args.frames)

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from edge.analytics.config import CountingConfig, LineConfig, TrackerConfig, ZoneConfig
-from edge.analytics.shelf import ShelfConfig, ShelfConfigError, load_shelf_config
+from edge.analytics.shelf_config import ShelfConfig, ShelfConfigError, load_shelf_config
 from edge.events import TOPIC_PREFIX
 from edge.sensors import SensorsConfig
 from edge.yamlfile import read_mapping

@@ -9,6 +9,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from edge.annotate import draw_detections
 from edge.detector import Detector, Frame
 from edge.engines.base import native_stderr_silenced
 from edge.vision.detections import Detections
@@ -46,6 +47,17 @@ def read_frames(path: Path, max_frames: int | None = None) -> Iterator[tuple[int
         capture.release()
 
 
+def video_fps(path: Path) -> float:
+    """The frame rate a video's container states; 0.0 when it does not say (and for an image)."""
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        return 0.0
+    capture = cv2.VideoCapture(str(path))
+    try:
+        return float(capture.get(cv2.CAP_PROP_FPS) or 0.0) if capture.isOpened() else 0.0
+    finally:
+        capture.release()
+
+
 def to_record(source: str, index: int, frame: Frame, dets: Detections, labels: Sequence[str]) -> dict[str, Any]:
     """One JSON object: boxes ``[x1, y1, x2, y2]`` in pixels, scores and labels."""
     names = np.asarray(list(labels) or ["object"], dtype=object)
@@ -61,16 +73,6 @@ def to_record(source: str, index: int, frame: Frame, dets: Detections, labels: S
             for box, score, label, cid in zip(dets.xyxy, dets.score, label_of, dets.class_id, strict=True)
         ],
     }
-
-
-def annotate(frame: Frame, dets: Detections, labels: Sequence[str]) -> Frame:
-    """A copy of ``frame`` with boxes and labels drawn."""
-    out = frame.copy()
-    for (x1, y1, x2, y2), score, cid in zip(dets.xyxy.astype(int), dets.score, dets.class_id, strict=True):
-        cv2.rectangle(out, (x1, y1), (x2, y2), (0, 200, 0), 2)
-        name = labels[cid] if 0 <= cid < len(labels) else str(cid)
-        cv2.putText(out, f"{name} {score:.2f}", (x1, max(y1 - 4, 10)), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 200, 0), 1)
-    return out
 
 
 def detect_paths(detector: Detector, paths: Sequence[Path], max_frames: int | None = None,
@@ -92,7 +94,7 @@ def detect_paths(detector: Detector, paths: Sequence[Path], max_frames: int | No
                     if writer is None:
                         size = (frame.shape[1], frame.shape[0])
                         writer = cv2.VideoWriter(str(annotate_to), cv2.VideoWriter.fourcc(*"mp4v"), 10.0, size)
-                    drawn = annotate(frame, dets, detector.labels)
+                    drawn = draw_detections(frame, dets, detector.labels)
                     writer.write(drawn if drawn.shape[1::-1] == size else cv2.resize(drawn, size))
                 yield to_record(str(path), index, frame, dets, detector.labels)
     finally:

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from edge.analytics.doors import FootfallEvent
 from edge.analytics.sensor_processor import SensorEvent, SensorProcessor
-from edge.analytics.shelf import ShelfEvent
+from edge.analytics.shelf_monitor import ShelfEvent
 from edge.analytics.stock_fusion import StockEvent, StockFusion
 from edge.analytics.weights import WeightConfig, WeightEvent
 from hardware.serial_sensors import SerialSensorReader

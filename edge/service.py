@@ -279,18 +279,15 @@ class EdgeService:
             self.counters[cam.id] = PeopleCounter(cam.counting(self.config.intervals_s), fps=fps)
 
     def _build_shelves(self) -> None:
-        from edge.analytics.shelf import ShelfConfigError, ShelfPipeline
-        from edge.analytics.sku import GalleryError
-        from edge.engines.base import EngineError
-        from edge.models import ModelError
+        from edge.shelf_loader import load_shelf_pipeline, shelf_errors
 
         for i, cam in enumerate(self.config.cameras):
             if cam.shelf is None:
                 continue
             try:  # our person model already runs on these frames: no second one
                 shelf = cam.shelf.resolved().model_copy(update={"person_detector": None})
-                self.shelves[cam.id] = ShelfPipeline(shelf)
-            except (ShelfConfigError, GalleryError, ModelError, EngineError) as exc:
+                self.shelves[cam.id] = load_shelf_pipeline(shelf)
+            except shelf_errors() as exc:
                 raise ConfigError(f"{self.config_path or '<config>'}: cameras[{i}].shelf: {exc}") from None
             log.info("shelf analytics on camera %s", cam.id, extra={"shelf": shelf.shelf, "every_s": cam.shelf.every_s})
 

@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import IO, Any
 
 import cv2
-import numpy as np
 from pydantic import ValidationError
 
 from edge.analytics.config import CountingConfig, parse_line, parse_zone
 from edge.analytics.counting import PeopleCounter
-from edge.detect import InputError, read_frames
-from edge.detector import Detector, Frame
+from edge.annotate import draw_tracks
+from edge.detect import InputError, read_frames, video_fps
+from edge.detector import Detector
 from edge.models import ModelError
 from edge.vision.detections import Detections
 
@@ -68,9 +68,7 @@ def video_info(path: Path) -> tuple[float, int, int]:
     first = next(read_frames(path, 1), None)
     if first is None:
         raise InputError(f"{path}: no frames")
-    capture = cv2.VideoCapture(str(path))
-    fps = capture.get(cv2.CAP_PROP_FPS)
-    capture.release()
+    fps = video_fps(path)
     height, width = first[1].shape[:2]
     return (fps if 0 < fps < 1000 else 25.0), width, height
 
@@ -83,39 +81,6 @@ def mot_rows(frame_number: int, tracks: Detections) -> str:
         f"{frame_number},{tid},{x:.2f},{y:.2f},{w:.2f},{h:.2f},{s:.4f},-1,-1,-1\n"
         for tid, (x, y), (w, h), s in zip(tracks.track_id, xy, wh, tracks.score, strict=True)
     )
-
-
-def draw(frame: Frame, tracks: Detections, counter: PeopleCounter, blur: bool) -> Frame:
-    """A copy of ``frame`` with people (blurred if asked), their ids, the lines with counts and the zones."""
-    out = frame.copy()
-    h, w = out.shape[:2]
-    boxes = np.clip(tracks.xyxy, 0, [w, h, w, h]).astype(int)
-    for (x1, y1, x2, y2), tid in zip(boxes, tracks.track_id if tracks.track_id is not None else [], strict=False):
-        if blur and x2 > x1 and y2 > y1:
-            roi = out[y1:y2, x1:x2]
-            k = max(3, (min(x2 - x1, y2 - y1) // 4) | 1)
-            out[y1:y2, x1:x2] = cv2.GaussianBlur(roi, (k, k), 0)
-        cv2.rectangle(out, (x1, y1), (x2, y2), (0, 200, 0), 2)
-        cv2.putText(out, str(tid), (x1, max(y1 - 4, 10)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 200, 0), 1)
-    for zone in counter.zones:
-        cv2.polylines(out, [zone.polygon.astype(np.int32)], True, (200, 120, 0), 2)
-        x, y = zone.polygon[0].astype(int)
-        cv2.putText(
-            out, f"{zone.name}: {zone.occupancy}", (x + 4, y + 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (200, 120, 0), 1
-        )
-    for line in counter.lines:
-        cv2.polylines(out, [line.points.astype(np.int32)], False, (0, 0, 230), 2)
-        x, y = line.points[0].astype(int)
-        cv2.putText(
-            out,
-            f"{line.name} in {line.count_in} out {line.count_out}",
-            (x + 4, max(y - 6, 12)),
-            cv2.FONT_HERSHEY_SIMPLEX,
-            0.5,
-            (0, 0, 230),
-            1,
-        )
-    return out
 
 
 def track_video(
@@ -157,7 +122,7 @@ def track_video(
             if mot is not None:
                 mot.write(mot_rows(index + 1, result.tracks))
             if writer is not None and frame is not None:
-                writer.write(draw(frame, result.tracks, counter, outputs.blur))
+                writer.write(draw_tracks(frame, result.tracks, counter, outputs.blur))
         counter.flush()
     elapsed = time.perf_counter() - start
     return {

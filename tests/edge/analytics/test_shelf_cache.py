@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edge.analytics.shelf import SkuCache
+from edge.analytics.sku_cache import SkuCache
 
 
 def shelf_image(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 import yaml
 
-from edge.analytics.shelf import ShelfConfig, ShelfPipeline
+from edge.analytics.shelf_config import ShelfConfig
 from edge.analytics.sku import Embedder, Gallery, enroll_folder
 from edge.models import Manifest, ModelError
+from edge.shelf_loader import load_shelf_pipeline
 from export.shelf_synth import PRODUCT, Composer, list_sources, scene_rng
 
 ULTRALYTICS_ASSETS = Path(sys.prefix) / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / \
@@ -119,7 +120,7 @@ def _grid(rows: int = 2, cols: int = 4, size: tuple[int, int] = (1280, 720), **e
 
 def test_pipeline_caches_static_products_and_marks_person_occlusion(gallery: Gallery, shared_data: Path) -> None:
     scene = _shelf_scene(shared_data / "grocery-store")
-    pipeline = ShelfPipeline(ShelfConfig.model_validate(_grid()), gallery=gallery)
+    pipeline = load_shelf_pipeline(ShelfConfig.model_validate(_grid()), gallery=gallery)
     first = pipeline(scene, 0.0)
     assert len(first.products) >= 10 and first.embedded == len(first.products)
     noisy = np.clip(scene + np.random.default_rng(0).normal(0, 2, scene.shape), 0, 255).astype(np.uint8)

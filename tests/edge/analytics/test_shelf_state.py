@@ -8,7 +8,8 @@ import jsonschema
 import numpy as np
 import pytest
 
-from edge.analytics.shelf import ShelfConfig, ShelfConfigError, ShelfFrame, ShelfMonitor, load_shelf_config
+from edge.analytics.shelf_config import ShelfConfig, ShelfConfigError, load_shelf_config
+from edge.analytics.shelf_monitor import ShelfFrame, ShelfMonitor
 from edge.events import Event, load_schema
 from edge.vision.detections import Detections
 
