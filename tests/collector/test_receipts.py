@@ -286,3 +286,12 @@ def test_retire_ends_a_replica_session_at_once(broker: Mosquitto, tmp_path: Path
     edge.enqueue(40)
     wait_for(lambda: len(seqs(a.store)) == 40, 15, what="replica a to get every event")
     assert_exactly_once(a.store, 40)
+
+
+def test_retire_errors_are_one_line() -> None:
+    from tests.mosquitto import free_port
+
+    out = subprocess.run([*SMARTSTORE, "collector", "retire", "--client-id", "gone", "--broker",
+                          f"127.0.0.1:{free_port()}"], cwd=REPO, capture_output=True, text=True, timeout=30)
+    assert out.returncode == 2 and out.stderr.count("\n") == 1
+    assert "cannot reach the broker at 127.0.0.1:" in out.stderr and "Connection refused" in out.stderr
