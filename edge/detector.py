@@ -73,17 +73,16 @@ class Detector:
         if engine != "auto":
             engine_class(engine)  # an unknown engine name is the error to report, before any file lookup
         manifest = Manifest.load(name)
-        item, device = choose_file(manifest, engine, precision, device)
+        item, implied = choose_file(manifest, engine, precision, device)
         if verify:
             manifest.verify_file(item)
-        if device is not None:
-            engine_options["device"] = device
+        engine_options = implied | engine_options
         if throughput and item.engine == "openvino":
             engine_options.setdefault("hint", "THROUGHPUT")
         runtime = create(item.engine, manifest.path_of(item), **engine_options)
         params = DecodeParams(conf=conf, iou=iou, classes=tuple(classes) if classes is not None else None)
         detector = cls(manifest, item, runtime, params, tiling)
-        detector.device = device or "CPU"
+        detector.device = engine_options.get("device", "CPU")
         return detector
 
     @property

@@ -192,10 +192,11 @@ def _box() -> Any:
 
 
 def choose_file(manifest: Manifest, engine: str = "auto", precision: str | None = None,
-                device: str | None = None) -> tuple[ModelFile, str | None]:
-    """The file of ``manifest`` this box runs, and the device: the same choice as ``engine: auto`` for every
-    command (:func:`hardware.select.choose_file`). An explicit file this CPU cannot run exactly is kept, with one
-    warning naming it, the missing instructions and the file this box would have been given."""
+                device: str | None = None) -> tuple[ModelFile, dict[str, str]]:
+    """The file of ``manifest`` this box runs, and the engine options the choice implies (``device``, a LiteRT
+    ``delegate``): the same choice as ``engine: auto`` for every command (:func:`hardware.select.choose_file`). An
+    explicit file this CPU cannot run exactly is kept, with one warning naming it, the missing instructions and the
+    file this box would have been given."""
     from hardware.select import choose_file as choose
 
     pick = choose(_box(), manifest.cpu_requirements(), engine, precision, device)
@@ -205,7 +206,8 @@ def choose_file(manifest: Manifest, engine: str = "auto", precision: str | None 
         instead = f"; it would have chosen {'/'.join(pick.instead)}" if pick.instead else ""
         log.warning("%s: %s needs %s, which this CPU lacks: results may be inexact%s", manifest.name,
                     manifest.path_of(item), ", ".join(pick.missing).upper(), instead)
-    return item, pick.device
+    implied = {"device": pick.device, "delegate": pick.delegate}
+    return item, {key: value for key, value in implied.items() if value is not None}
 
 
 def resolve(name_or_path: str | Path) -> Path:

@@ -234,6 +234,7 @@ class FileChoice:
     reason: str
     missing: list[str] = field(default_factory=list)
     instead: tuple[str, str] | None = None
+    delegate: str | None = None  # the profile's LiteRT delegate (engine auto)
 
 
 def _on_cpu(device: str | None) -> bool:
@@ -257,13 +258,13 @@ def choose_file(probe: Probe, files: Mapping[tuple[str, str], Sequence[str]], en
     of a manifest to the CPU instructions it needs. ``engine="auto"`` asks :func:`choose_engine`; a missing
     ``precision`` is the fastest file of the engine that this CPU runs exactly. An explicit choice is kept, with
     ``missing``/``instead`` filled in when this CPU cannot run it exactly."""
-    reason = "engine and precision given"
+    reason, delegate = "engine and precision given", None
     if engine == "auto":
         try:
             choice = choose_engine(probe, available=files, directory=directory)
             engine, reason = choice.engine, choice.reason
             device = device or (choice.device if choice.device != "CPU" else None)  # CPU: every engine's default
-            precision = precision or choice.precision
+            precision, delegate = precision or choice.precision, choice.delegate
         except ProfileError as exc:
             engine = next((e for e, _ in files if _exact(probe, files, e, device)), next(iter(files))[0])
             reason = f"no device profile fits ({exc}); the first engine with a file: {engine}"
@@ -274,7 +275,6 @@ def choose_file(probe: Probe, files: Mapping[tuple[str, str], Sequence[str]], en
             precision = next((p for p in PRECISION_ORDER if (engine, p) in files), None)
     needs = files.get((engine, precision or ""), [])
     missing = probe.cpu.missing(needs) if _on_cpu(device) else []
-    if not missing:
-        return FileChoice(engine, precision, device, reason)
-    better = _exact(probe, files, engine, device)
-    return FileChoice(engine, precision, device, reason, missing, (engine, better) if better else None)
+    better = _exact(probe, files, engine, device) if missing else None
+    return FileChoice(engine, precision, device, reason, missing, (engine, better) if better else None,
+                      delegate if engine == "litert" else None)

@@ -292,10 +292,9 @@ class Embedder:
         self.manifest = Manifest.load(model)
         if self.manifest.task != "embed":
             raise GalleryError(f"model {self.manifest.name!r} is a {self.manifest.task} model, not an embedder")
-        item, device = choose_file(self.manifest, engine, precision, engine_options.pop("device", None))
+        item, implied = choose_file(self.manifest, engine, precision, engine_options.pop("device", None))
         self.manifest.verify_file(item)
-        if device is not None:
-            engine_options["device"] = device
+        engine_options = implied | engine_options
         self.engine = create(item.engine, self.manifest.path_of(item), **engine_options)
         self.name = f"{self.manifest.name}/{item.engine}/{item.precision}"
         spec = self.manifest.input

@@ -137,7 +137,7 @@ def test_corrupt_model_file_with_matching_manifest(models_copy: Path) -> None:
 @pytest.mark.parametrize(("args", "needles"), [
     (["--model", "no-such-model"], ["unknown model 'no-such-model'"]),
     (["--engine", "tensorrt"], ["unknown engine 'tensorrt'"]),
-    (["--engine", "onnxruntime"], ["no onnxruntime file"]),
+    (["--engine", "litert", "--precision", "fp16"], ["no litert/fp16 file"]),
     (["--device", "TPU"], ["option 'device'", "TPU"]),
     (["--device", "NPU"], ["'NPU' is not available"]),
     (["--precision", "fp32"], ["no openvino/fp32 file"]),

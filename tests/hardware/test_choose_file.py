@@ -90,3 +90,10 @@ def test_the_shelf_model_on_each_x86_isa(tmp_path: Path) -> None:
     old, new = box(tmp_path / "old", SKYLAKE), box(tmp_path / "new", CORE_ULTRA_CPUINFO)
     assert (choose_file(old, files).engine, choose_file(old, files).precision) == ("onnxruntime", "int8")
     assert (choose_file(new, files).engine, choose_file(new, files).precision) == ("openvino", "int8")
+
+
+def test_a_pi_gets_the_profiles_litert_delegate(tmp_path: Path) -> None:
+    pi = box(tmp_path / "pi", PI5_CPUINFO, "Raspberry Pi 5 Model B Rev 1.0", openvino=False)
+    pick = choose_file(pi, {("litert", "int8"): [], ("litert", "fp32"): [], ("onnxruntime", "int8"): []})
+    assert (pick.engine, pick.precision, pick.delegate) == ("litert", "int8", "XNNPACK")
+    assert choose_file(pi, {("onnxruntime", "int8"): []}).delegate is None
