@@ -61,6 +61,10 @@ class LineConfig(_Strict):
     margin_px: float = Field(
         default=5.0, ge=0, description="hysteresis: half-width of the band where no side change counts"
     )
+    margin_share: float = Field(
+        default=0.1, ge=0, le=1,
+        description="hysteresis band at least this share of the box height (times how horizontal the line is)",
+    )
 
     @model_validator(mode="after")
     def _segments(self) -> LineConfig:

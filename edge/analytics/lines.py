@@ -1,11 +1,15 @@
 """Directed counting lines: each track counts once per real crossing of its anchor point, with hysteresis.
 
-A track's side of the line is *committed* only when its anchor is more than ``margin_px`` away from the line;
-inside that band nothing changes, so feet jittering on the line never count. A crossing is counted when the
-committed side flips and the path from the last committed point to the new one actually passes through the
-line (walking around the end of a short line is not a crossing). Walking in and back out counts one ``in``
-and one ``out``: what happened. ``in`` is a crossing onto the right-hand side of the line's drawing direction
-as seen on screen (drawn left to right, ``in`` is walking down the image); reverse the points to flip it.
+A track's side of the line is *committed* only when its anchor is further from the line than the band's
+half-width, ``margin_px`` or ``margin_share`` of the box's height times how horizontal the line is, whichever is
+wider; inside that band nothing changes, so feet jittering on the line never count. A box's bottom edge jumps
+with the person's height when legs are hidden, then seen: a 200 px tall person standing on a horizontal line
+moves it by 20 px without taking a step (a vertical line sees the box centre, which moves far less).
+A crossing is counted when the committed side flips and the path from the last committed point to the new one
+actually passes through the line (walking around the end of a short line is not a crossing). Walking in and back
+out counts one ``in`` and one ``out``: what happened. ``in`` is a crossing onto the right-hand side of the line's
+drawing direction as seen on screen (drawn left to right, ``in`` is walking down the image); reverse the points
+to flip it.
 """
 
 from __future__ import annotations
@@ -46,6 +50,8 @@ class LineCounter:
         self.config = config
         self.name = config.name
         self.points = np.asarray(config.points, np.float64)
+        chord = self.points[-1] - self.points[0]
+        self._level = abs(chord[0]) / (np.hypot(*chord) or 1.0)  # 1 for a horizontal line, 0 for a vertical one
         self.forget_after_s = forget_after_s
         self.count_in = 0
         self.count_out = 0
@@ -62,7 +68,9 @@ class LineCounter:
             rows, _ = table.rows(tracks.track_id)
             table["seen"][rows] = ts
             sd = polyline_signed_distance(anchor, self.points)
-            side = np.where(sd > self.config.margin_px, 1, np.where(sd < -self.config.margin_px, -1, 0)).astype(np.int8)
+            height = (tracks.xyxy[:, 3] - tracks.xyxy[:, 1]) * self._level
+            band = np.maximum(self.config.margin_px, self.config.margin_share * height)
+            side = np.where(sd > band, 1, np.where(sd < -band, -1, 0)).astype(np.int8)
             old = table["side"][rows]
             flips = (side != 0) & (old != 0) & (side != old)
             crossed = np.zeros(len(rows), bool)

@@ -49,9 +49,20 @@ def test_jitter_on_the_line_counts_once() -> None:
 
 def test_jitter_without_hysteresis_would_double_count() -> None:
     """The same kind of wobble with no band counts every flip: the hysteresis is what prevents it."""
-    counter = LineCounter(DOOR.model_copy(update={"margin_px": 0.0}))
+    counter = LineCounter(DOOR.model_copy(update={"margin_px": 0.0, "margin_share": 0.0}))
     wobble = [people([(300.0, 200.0 + d)], [3]) for d in [-3, 3, -3, 3, -3, 3]]
     assert len(run(counter, wobble)) == 5
+
+
+def test_a_tall_box_whose_bottom_grows_and_shrinks_over_the_line_does_not_count() -> None:
+    """A person standing on the line, legs hidden then seen: the box's top stays, its bottom moves +-15 px (here
+    7 % of a 210 px box, beyond the 5 px band). The band grows with the box; a fixed band counts every flip."""
+    rng = np.random.default_rng(3)
+    frames = [people([(300.0, 200.0 + float(d))], [9], size=(80, 210)) for d in rng.choice([-15.0, 15.0], 40)]
+    assert run(LineCounter(DOOR), frames) == []
+    assert len(run(LineCounter(DOOR.model_copy(update={"margin_share": 0.0})), frames)) >= 10
+    walking = [people([p], [10], size=(80, 210)) for p in walk((300, 150), (300, 260), 25)]
+    assert run(LineCounter(DOOR), walking) == [(10, "in")]
 
 
 def test_u_turn_on_the_line_does_not_count() -> None:
@@ -124,7 +135,8 @@ def test_net_count_is_the_net_change_of_side(offsets: list[float]) -> None:
     counter = LineCounter(DOOR)
     path = [(300.0 + 10 * np.sin(i), 200.0 + dy) for i, dy in enumerate(offsets)]
     run(counter, [people([p], [1]) for p in path])
-    committed = [int(np.sign(dy)) for dy in offsets if abs(dy) > DOOR.margin_px]
+    band = max(DOOR.margin_px, DOOR.margin_share * 60)  # people() boxes are 60 px tall; the line is horizontal
+    committed = [int(np.sign(dy)) for dy in offsets if abs(dy) > band]
     net = (committed[-1] - committed[0]) // 2 if committed else 0
     assert counter.count_in - counter.count_out == net
     flips = sum(a != b for a, b in itertools.pairwise(committed))
