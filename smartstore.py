@@ -4,7 +4,10 @@ Each package (``edge``, ``hardware``, ``collector``, ``export``) exposes ``regis
 ``cli`` module. Handlers take the parsed namespace and return an exit code. Heavy imports (OpenVINO,
 torch, ...) happen inside handlers, so ``smartstore --help`` stays fast and light.
 
-User mistakes raise :class:`UserError`; ``main`` prints them as one line and exits with status 2.
+Every mistake the user can fix raises a subclass of :class:`errors.SmartstoreError` (library errors such as
+``ModelError`` or ``ConfigError`` derive from it; CLI modules raise :class:`UserError` for bad arguments); ``main``
+catches that one root, prints it as one line and exits with status 2. Library modules import ``errors``, never this
+module.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from errors import SmartstoreError
+
 CLI_MODULES = ("edge.cli", "hardware.cli", "collector.cli", "export.cli")
 
 
@@ -24,8 +29,9 @@ Subparsers = Any  # argparse._SubParsersAction, which is private
 Handler = Callable[[argparse.Namespace], int]
 
 
-class UserError(Exception):
-    """A mistake the user can fix (bad path, bad value, bad config): reported as one line, exit 2."""
+class UserError(SmartstoreError):
+    """A bad command-line argument (raised by CLI modules): reported as one line, exit 2 like every
+    :class:`SmartstoreError`."""
 
 
 def add_command(subparsers: Subparsers, name: str, help_text: str, handler: Handler) -> argparse.ArgumentParser:
@@ -83,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(handler(args) or 0)
-    except UserError as exc:
+    except SmartstoreError as exc:
         print(f"smartstore: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -91,8 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    # Run as ``python -m smartstore`` this file is ``__main__``; subcommands raise ``smartstore.UserError`` from the
-    # importable module, so hand over to that module's ``main`` (one class, caught as it should be).
+    # Run as ``python -m smartstore`` this file is ``__main__``; CLI modules raise ``smartstore.UserError`` from the
+    # importable module, so hand over to that module's ``main`` (one set of classes, caught as they should be).
     import smartstore
 
     sys.exit(smartstore.main())

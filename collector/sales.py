@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from smartstore import UserError
+from errors import SmartstoreError
 
 ALIASES = {
     "sku": ("sku", "item", "product"),
@@ -32,13 +32,17 @@ ALIASES = {
 DATE_FORMATS = ("%Y-%m-%d", "%d-%m-%Y", "%d/%m/%Y", "%Y/%m/%d", "%m/%d/%Y")
 
 
+class SalesInputError(SmartstoreError):
+    """A sales CSV that cannot be imported as given (one line naming the file, line and problem)."""
+
+
 def _columns(header: list[str], path: Path) -> dict[str, int]:
     lower = [h.strip().lower() for h in header]
     found = {key: next((lower.index(a) for a in names if a in lower), -1) for key, names in ALIASES.items()}
     if found["sku"] < 0:
-        raise UserError(f"{path}: no SKU column (one of {', '.join(ALIASES['sku'])}) in header {header}")
+        raise SalesInputError(f"{path}: no SKU column (one of {', '.join(ALIASES['sku'])}) in header {header}")
     if found["ts"] < 0 and found["date"] < 0 and found["time"] < 0:
-        raise UserError(f"{path}: no time column (ts/timestamp/datetime, or date and time) in header {header}")
+        raise SalesInputError(f"{path}: no time column (ts/timestamp/datetime, or date and time) in header {header}")
     return found
 
 
@@ -76,22 +80,22 @@ def read_sales(path: Path, store: str | None = None) -> Iterator[tuple[Any, ...]
     try:
         handle = open(path, newline="", encoding="utf-8-sig")  # noqa: SIM115 (closed below)
     except OSError as exc:
-        raise UserError(f"cannot read {path}: {exc.strerror}") from exc
+        raise SalesInputError(f"cannot read {path}: {exc.strerror}") from exc
     with handle:
         reader = csv.reader(handle)
         header = next(reader, None)
         if not header:
-            raise UserError(f"{path}: empty file (a header row is needed)")
+            raise SalesInputError(f"{path}: empty file (a header row is needed)")
         col = _columns(header, path)
         if col["store"] < 0 and not store:
-            raise UserError(f"{path}: no store column; give the store with --store")
+            raise SalesInputError(f"{path}: no store column; give the store with --store")
         date_format: list[str] = []
         seen: Counter[str] = Counter()
         for line, row in enumerate(reader, start=2):
             if not any(cell.strip() for cell in row):
                 continue
             if len(row) < len(header):
-                raise UserError(f"{path} line {line}: {len(row)} fields, the header has {len(header)}")
+                raise SalesInputError(f"{path} line {line}: {len(row)} fields, the header has {len(header)}")
 
             def cell(key: str, row: list[str] = row) -> str:
                 return row[col[key]].strip() if col[key] >= 0 else ""
@@ -102,10 +106,10 @@ def read_sales(path: Path, store: str | None = None) -> Iterator[tuple[Any, ...]
                 qty = _number(cell("qty"), "qty") if cell("qty") else 1.0
                 price = _number(cell("price"), "price") if cell("price") else None
             except ValueError as exc:
-                raise UserError(f"{path} line {line}: {exc}") from None
+                raise SalesInputError(f"{path} line {line}: {exc}") from None
             sku, row_store, receipt = cell("sku"), cell("store") or store, cell("receipt") or None
             if not sku:
-                raise UserError(f"{path} line {line}: empty SKU")
+                raise SalesInputError(f"{path} line {line}: empty SKU")
             key = f"{row_store}|{receipt}|{sku}|{ts}|{qty}|{price}"
             seen[key] += 1
             row_id = hashlib.sha1(f"{key}|{seen[key]}".encode()).hexdigest()[:32]

@@ -78,26 +78,15 @@ VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
 ENGINE_HELP = "auto | openvino | onnxruntime | litert (default: auto, the file `engine: auto` picks for this box)"
 
 
-def _model_errors() -> tuple[type[Exception], ...]:
-    from edge.detect import InputError
-    from edge.engines.base import EngineError
-    from edge.models import ModelError
-
-    return ModelError, EngineError, InputError
-
-
 def _models_list(args: argparse.Namespace) -> int:
     import json
 
     from edge.models import Manifest, available, describe_file, models_dir
 
     rows: list[dict[str, Any]] = []
-    try:
-        for name in available():
-            manifest = Manifest.load(name)
-            rows.extend(describe_file(manifest, item) for item in manifest.files)
-    except _model_errors() as exc:
-        raise UserError(str(exc)) from None
+    for name in available():
+        manifest = Manifest.load(name)
+        rows.extend(describe_file(manifest, item) for item in manifest.files)
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -112,10 +101,7 @@ def _models_list(args: argparse.Namespace) -> int:
 def _models_verify(args: argparse.Namespace) -> int:
     from edge.models import Manifest, available
 
-    try:
-        manifests = [Manifest.load(name) for name in (args.names or available())]
-    except _model_errors() as exc:
-        raise UserError(str(exc)) from None
+    manifests = [Manifest.load(name) for name in (args.names or available())]
     failed = 0
     for manifest in manifests:
         for item, error in manifest.verify():
@@ -147,18 +133,15 @@ def _detect(args: argparse.Namespace) -> int:
     from edge.detector import Detector
     from edge.vision.tiling import Tiling
 
-    try:
-        detector = Detector.from_manifest(args.model, engine=args.engine, precision=args.precision,
-                                          device=args.device, conf=args.conf,
-                                          tiling=Tiling(cols=args.tiles[0], rows=args.tiles[1]) if args.tiles else None)
-        for record in detect_paths(detector, args.inputs, args.max_frames, args.annotate):
-            if args.json:
-                print(json.dumps(record), flush=True)
-            else:
-                found = ", ".join(f"{d['label']} {d['score']:.2f}" for d in record["detections"]) or "nothing"
-                print(f"{record['source']}#{record['frame']}: {found}", flush=True)
-    except _model_errors() as exc:
-        raise UserError(str(exc)) from None
+    detector = Detector.from_manifest(args.model, engine=args.engine, precision=args.precision,
+                                      device=args.device, conf=args.conf,
+                                      tiling=Tiling(cols=args.tiles[0], rows=args.tiles[1]) if args.tiles else None)
+    for record in detect_paths(detector, args.inputs, args.max_frames, args.annotate):
+        if args.json:
+            print(json.dumps(record), flush=True)
+        else:
+            found = ", ".join(f"{d['label']} {d['score']:.2f}" for d in record["detections"]) or "nothing"
+            print(f"{record['source']}#{record['frame']}: {found}", flush=True)
     return 0
 
 
@@ -194,12 +177,8 @@ def _bench(args: argparse.Namespace) -> int:
 
     if not args.video.is_file():
         raise UserError(f"{args.video}: no such video")
-    try:
-        report = run(args.model, args.engine, args.precision.split(",") if args.precision else [None],
-                     [args.video], args.seconds, args.device, ultralytics=not args.no_ultralytics,
-                     rounds=args.rounds)
-    except _model_errors() as exc:
-        raise UserError(str(exc)) from None
+    report = run(args.model, args.engine, args.precision.split(",") if args.precision else [None],
+                 [args.video], args.seconds, args.device, ultralytics=not args.no_ultralytics, rounds=args.rounds)
     print(json.dumps(report, indent=2) if args.json else table(report))
     return 0
 
@@ -226,18 +205,12 @@ def _register_bench(subparsers: Subparsers) -> None:
 def _track(args: argparse.Namespace) -> int:
     import json
 
-    from edge.detect import InputError
-    from edge.engines.base import EngineError
-    from edge.models import ModelError
     from edge.track import TrackOutputs, counting_config, open_detector, track_video
 
-    try:
-        config = counting_config(args.line, args.zone, args.queue)
-        detector = open_detector(args.model, args.engine, args.precision, args.device, config.tracker.low_thresh)
-        outputs = TrackOutputs(mot=args.mot, video=args.save_video, blur=args.blur)
-        summary = track_video(detector, args.video, config, outputs, max_frames=args.max_frames)
-    except (ValueError, InputError, ModelError, EngineError, OSError) as exc:
-        raise UserError(str(exc)) from None
+    config = counting_config(args.line, args.zone, args.queue)
+    detector = open_detector(args.model, args.engine, args.precision, args.device, config.tracker.low_thresh)
+    outputs = TrackOutputs(mot=args.mot, video=args.save_video, blur=args.blur)
+    summary = track_video(detector, args.video, config, outputs, max_frames=args.max_frames)
     if args.json:
         print(json.dumps(summary))
     else:

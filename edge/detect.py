@@ -13,11 +13,12 @@ from edge.annotate import draw_detections
 from edge.detector import Detector, Frame
 from edge.engines.base import native_stderr_silenced
 from edge.vision.detections import Detections
+from errors import SmartstoreError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 
 
-class InputError(Exception):
+class InputError(SmartstoreError):
     """An image or video that cannot be read."""
 
 

@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from edge.yamlfile import read_mapping
+from errors import SmartstoreError
 
 Engine = Literal["openvino", "onnxruntime", "litert"]
 Precision = Literal["fp32", "fp16", "int8"]
@@ -28,7 +29,7 @@ _CHUNK = 1 << 20
 log = logging.getLogger(__name__)
 
 
-class ModelError(Exception):
+class ModelError(SmartstoreError):
     """A manifest or model file that cannot be used (missing, corrupt, sha256 mismatch, no such variant)."""
 
 

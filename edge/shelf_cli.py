@@ -28,38 +28,34 @@ def _sku_enroll(args: argparse.Namespace) -> int:
         labelled_images,
         load_projection,
     )
-    from edge.models import ModelError
 
-    try:
-        embedder = Embedder(args.embedder, args.engine, args.precision)
-        gallery = Gallery.load(args.add_to) if args.add_to else None
-        projection, projected_threshold = None, None
-        if args.projection is not None:
-            projection, made_by, projected_threshold = load_projection(args.projection)
-            if made_by != embedder.name:
-                raise GalleryError(f"projection {args.projection} was fitted on {made_by}, not {embedder.name}")
-        before = len(gallery) if gallery is not None else 0
-        start = time.perf_counter()
-        gallery = enroll_folder(args.gallery_dir, embedder, gallery, projection)
-        per_image = (time.perf_counter() - start) / max(len(gallery) - before, 1)
-        if args.threshold is not None:
-            gallery.threshold, note = args.threshold, "given"
-        elif projection is not None and args.calibrate is None and projected_threshold is not None:
-            gallery.threshold, note = projected_threshold, f"cross-validated with the projection ({args.projection})"
-        elif args.calibrate is not None or len(gallery) > len(gallery.skus):
-            if args.calibrate is not None:
-                items = labelled_images(args.calibrate)
-                queries, labels, loo = embedder.embed_files([p for _, p in items]), [s for s, _ in items], False
-            else:
-                queries, labels, loo = None, gallery.labels.tolist(), True
-            gallery.threshold, rates = calibrate_threshold(gallery, queries, labels, args.accept, loo)
-            note = (f"calibrated on {len(labels)} images: accepts {rates['accepted']:.0%} of known products, "
-                    f"rejects {rates['rejected_impostors']:.0%} of unenrolled ones")
+    embedder = Embedder(args.embedder, args.engine, args.precision)
+    gallery = Gallery.load(args.add_to) if args.add_to else None
+    projection, projected_threshold = None, None
+    if args.projection is not None:
+        projection, made_by, projected_threshold = load_projection(args.projection)
+        if made_by != embedder.name:
+            raise GalleryError(f"projection {args.projection} was fitted on {made_by}, not {embedder.name}")
+    before = len(gallery) if gallery is not None else 0
+    start = time.perf_counter()
+    gallery = enroll_folder(args.gallery_dir, embedder, gallery, projection)
+    per_image = (time.perf_counter() - start) / max(len(gallery) - before, 1)
+    if args.threshold is not None:
+        gallery.threshold, note = args.threshold, "given"
+    elif projection is not None and args.calibrate is None and projected_threshold is not None:
+        gallery.threshold, note = projected_threshold, f"cross-validated with the projection ({args.projection})"
+    elif args.calibrate is not None or len(gallery) > len(gallery.skus):
+        if args.calibrate is not None:
+            items = labelled_images(args.calibrate)
+            queries, labels, loo = embedder.embed_files([p for _, p in items]), [s for s, _ in items], False
         else:
-            note = "not calibrated (one image per SKU: give --calibrate DIR or --threshold)"
-        gallery.save(args.out)
-    except (GalleryError, ModelError) as exc:
-        raise UserError(str(exc)) from None
+            queries, labels, loo = None, gallery.labels.tolist(), True
+        gallery.threshold, rates = calibrate_threshold(gallery, queries, labels, args.accept, loo)
+        note = (f"calibrated on {len(labels)} images: accepts {rates['accepted']:.0%} of known products, "
+                f"rejects {rates['rejected_impostors']:.0%} of unenrolled ones")
+    else:
+        note = "not calibrated (one image per SKU: give --calibrate DIR or --threshold)"
+    gallery.save(args.out)
     print(f"{args.out}: {len(gallery.skus)} SKUs, {len(gallery)} images ({per_image * 1000:.0f} ms per image), "
           f"unknown below {gallery.threshold:.3f} ({note})")
     return 0
@@ -69,17 +65,13 @@ def _sku_identify(args: argparse.Namespace) -> int:
     import json
 
     from edge.analytics.sku import Embedder, Gallery, GalleryError, image_paths
-    from edge.models import ModelError
 
-    try:
-        gallery = Gallery.load(args.gallery)
-        paths = image_paths(args.images)
-        embedder = Embedder(args.embedder, args.engine, args.precision)
-        if gallery.embedder and gallery.embedder != embedder.name:
-            raise GalleryError(f"gallery {args.gallery} was enrolled with {gallery.embedder}, not {embedder.name}")
-        matches = gallery.match(embedder.embed_files(paths), k=args.k)
-    except (GalleryError, ModelError) as exc:
-        raise UserError(str(exc)) from None
+    gallery = Gallery.load(args.gallery)
+    paths = image_paths(args.images)
+    embedder = Embedder(args.embedder, args.engine, args.precision)
+    if gallery.embedder and gallery.embedder != embedder.name:
+        raise GalleryError(f"gallery {args.gallery} was enrolled with {gallery.embedder}, not {embedder.name}")
+    matches = gallery.match(embedder.embed_files(paths), k=args.k)
     for path, match in zip(paths, matches, strict=True):
         if args.json:
             print(json.dumps({"image": str(path), "sku": match.sku, "score": round(match.score, 4),
@@ -127,7 +119,7 @@ def _shelf(args: argparse.Namespace) -> int:
 
     from edge.analytics.shelf_config import load_shelf_config
     from edge.annotate import draw_shelf
-    from edge.shelf_loader import load_shelf_pipeline, shelf_errors, shelf_frames
+    from edge.shelf_loader import load_shelf_pipeline, shelf_frames
 
     writer = None
     result = None
@@ -142,8 +134,6 @@ def _shelf(args: argparse.Namespace) -> int:
                 print(json.dumps({**result.frame.to_dict(), "ms": result.ms, "embedded": result.embedded}))
             if args.save_video is not None:
                 writer = _write_frame(writer, args.save_video, draw_shelf(image, result, config))
-    except shelf_errors() as exc:
-        raise UserError(str(exc)) from None
     finally:
         if writer is not None and hasattr(writer, "release"):
             writer.release()
@@ -193,10 +183,7 @@ def _sensors(args: argparse.Namespace) -> int:
     from edge.analytics.weights import WeightConfig
     from hardware.serial_sensors import SerialSensorReader, check_port
 
-    try:
-        check_port(args.port)
-    except FileNotFoundError as exc:
-        raise UserError(str(exc)) from exc
+    check_port(args.port)
 
     def show(event: SensorEvent) -> None:
         print(json.dumps({"type": type(event).__name__, **vars(event)}), flush=True)

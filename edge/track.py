@@ -16,7 +16,7 @@ from typing import IO, Any
 import cv2
 from pydantic import ValidationError
 
-from edge.analytics.config import CountingConfig, parse_line, parse_zone
+from edge.analytics.config import CountingConfig, CountingConfigError, parse_line, parse_zone
 from edge.analytics.counting import PeopleCounter
 from edge.annotate import draw_tracks
 from edge.detect import InputError, read_frames, video_fps
@@ -37,7 +37,8 @@ class TrackOutputs:
 def counting_config(lines: Sequence[str] = (), zones: Sequence[str] = (), queues: Sequence[str] = ()) -> CountingConfig:
     """Lines, zones and queue zones in their command-line forms as a :class:`CountingConfig`.
 
-    Raises ``ValueError`` with one line naming the value (``--line '10,10,10,10'``: zero length, ...).
+    Raises :class:`CountingConfigError` (a ``ValueError``) with one line naming the value (``--line
+    '10,10,10,10'``: zero length, ...).
     """
     try:
         return CountingConfig(
@@ -50,7 +51,7 @@ def counting_config(lines: Sequence[str] = (), zones: Sequence[str] = (), queues
         where = ".".join(str(part) for part in err["loc"])
         message = str(err["msg"]).removeprefix("Value error, ")
         shown = f"{where}={err['input']!r}: " if where else ""
-        raise ValueError(f"{shown}{message}") from None
+        raise CountingConfigError(f"{shown}{message}") from None
 
 
 def open_detector(
@@ -92,7 +93,8 @@ def track_video(
 ) -> dict[str, Any]:
     """Track and count people in the video at ``path``; returns the summary (frames, fps, lines, zones).
 
-    ``config`` coordinates are checked against the frame size first (``ValueError`` naming the value).
+    ``config`` coordinates are checked against the frame size first (:class:`CountingConfigError` naming the
+    value); a MOT file that cannot be written is an :class:`InputError`.
     ``detector`` should keep low-score detections (e.g. ``conf=config.tracker.low_thresh``) for the tracker.
     """
     start = time.perf_counter()
@@ -105,7 +107,10 @@ def track_video(
         person = None
     frames, counting_s = 0, 0.0
     with ExitStack() as stack:
-        mot: IO[str] | None = stack.enter_context(outputs.mot.open("w")) if outputs.mot else None
+        try:
+            mot: IO[str] | None = stack.enter_context(outputs.mot.open("w")) if outputs.mot else None
+        except OSError as exc:
+            raise InputError(str(exc)) from None
         writer: Any = None
         if outputs.video is not None:
             writer = cv2.VideoWriter(str(outputs.video), cv2.VideoWriter.fourcc(*"mp4v"), fps, (width, height))

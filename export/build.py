@@ -29,6 +29,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from edge.models import MANIFEST, Manifest, ModelError, ModelFile, models_dir, sha256_file
+from errors import SmartstoreError
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ PINNED = frozenset({"person-ssdlite"})
 X86_BUILD_ISA = "AVX2"
 
 
-class BuildError(Exception):
+class BuildError(SmartstoreError):
     """A builder cannot run (missing pinned input, wrong input sha256, conversion failure)."""
 
 

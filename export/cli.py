@@ -10,12 +10,12 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
+from errors import SmartstoreError
 from smartstore import Subparsers, UserError, add_command, command_group
 
 
 def _models_build(args: argparse.Namespace) -> int:
-    from edge.models import ModelError
-    from export.build import BUILDERS, BuildError, build
+    from export.build import BUILDERS, build
 
     if args.all == bool(args.names):
         raise UserError("give model names or --all")
@@ -26,7 +26,7 @@ def _models_build(args: argparse.Namespace) -> int:
     for name in names:
         try:
             manifest, built = build(name, force=args.force, repin=args.repin)
-        except (BuildError, ModelError) as exc:
+        except SmartstoreError as exc:  # a BuildError or ModelError: name the model it is about
             raise UserError(f"{name}: {exc}") from None
         files = ", ".join(f"{e}/{p}" for e, p in manifest.variants())
         print(f"{name}: {'built' if built else 'up to date'} ({files})", flush=True)
@@ -45,13 +45,8 @@ def _register_models_build(subparsers: Subparsers) -> None:
 
 
 def _exporting(fn: Callable[..., list[str]], *args: object) -> int:
-    """Run an export workflow; its ExportError is the user's to fix (one line, exit 2)."""
-    from export.common import ExportError
-
-    try:
-        lines = fn(*args)
-    except ExportError as exc:
-        raise UserError(str(exc)) from None
+    """Run an export workflow (its ``ExportError`` is a ``SmartstoreError``: one line, exit 2)."""
+    lines = fn(*args)
     print("\n".join(lines), flush=True)
     return 0
 

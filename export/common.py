@@ -7,11 +7,13 @@ import shutil
 from importlib import metadata
 from pathlib import Path
 
+from errors import SmartstoreError
+
 FORMAT_ENGINES = {"onnx": "onnxruntime", "openvino": "openvino", "litert": "litert"}
 PRECISIONS = ("fp32", "fp16", "int8")
 
 
-class ExportError(Exception):
+class ExportError(SmartstoreError):
     """A mistake the user can fix (missing folder, too few images, bad format): reported as one line."""
 
 

@@ -18,15 +18,12 @@ HW_HELP = "this box: accelerators, engine choice, serial sensors"  # `hw sensors
 
 def _probe(args: argparse.Namespace) -> int:
     from hardware.probe import probe
-    from hardware.select import ProfileError, choose_engine
+    from hardware.select import choose_engine
 
     if not Path(args.root).is_dir():
         raise UserError(f"--root {args.root}: no such directory")
     result = probe(args.root)
-    try:
-        choice = choose_engine(result, profile=args.profile)
-    except ProfileError as exc:
-        raise UserError(str(exc)) from exc
+    choice = choose_engine(result, profile=args.profile)
     if args.json:
         print(json.dumps({"probe": result.as_dict(), "choice": choice.as_dict()}, indent=2))
         return 0
@@ -65,12 +62,9 @@ def _runtime(installed: bool, version: str | None, items: list[str]) -> str:
 
 
 def _profiles(args: argparse.Namespace) -> int:
-    from hardware.select import ProfileError, load_profiles
+    from hardware.select import load_profiles
 
-    try:
-        profiles = load_profiles()
-    except ProfileError as exc:
-        raise UserError(str(exc)) from exc
+    profiles = load_profiles()
     for profile in profiles.values():
         first = profile.candidates[0]
         print(f"{profile.name:10} {first.engine}/{first.device}/{first.precision}  {profile.description}")

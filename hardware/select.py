@@ -18,6 +18,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from errors import SmartstoreError
 from hardware.probe import Probe
 
 PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
@@ -27,7 +28,7 @@ Precision = Literal["fp32", "fp16", "int8"]
 Available = Collection[tuple[str, str]] | Mapping[tuple[str, str], Sequence[str]]
 
 
-class ProfileError(ValueError):
+class ProfileError(SmartstoreError, ValueError):
     """An unknown or malformed profile, or no engine this box can run: the message names what and why."""
 
 

@@ -26,6 +26,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from errors import SmartstoreError
+
 log = logging.getLogger(__name__)
 
 MAX_LINE = 96
@@ -196,10 +198,15 @@ def is_url(port: str) -> bool:
     return "://" in port
 
 
+class PortError(SmartstoreError, FileNotFoundError):
+    """A serial port named by the user that does not exist."""
+
+
 def check_port(port: str) -> None:
-    """Raise ``FileNotFoundError`` naming the port when a device path does not exist (URLs are not checked)."""
+    """Raise :class:`PortError` (a ``FileNotFoundError``) naming the port when a device path does not exist (URLs
+    are not checked)."""
     if not is_url(port) and not Path(port).exists():
-        raise FileNotFoundError(f"serial port {port} does not exist")
+        raise PortError(f"serial port {port} does not exist")
 
 
 class SerialSensorReader:

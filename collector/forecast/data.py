@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from smartstore import UserError
+from errors import SmartstoreError
 
 REQUIRED_COLUMNS = ("series_id", "timestamp", "value")
 FREQS = {"h": "h", "D": "D", "W": "W-SUN"}
@@ -23,7 +23,7 @@ SEASONS = {"h": 168, "D": 7, "W": 52}
 ALL_SEASONS = {"h": (24, 168), "D": (7,), "W": (52,)}
 
 
-class ForecastInputError(UserError):
+class ForecastInputError(SmartstoreError):
     """The input table cannot be forecast as given (one line, names the problem)."""
 
 

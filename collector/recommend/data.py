@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from smartstore import UserError
+from errors import SmartstoreError
 
 REQUIRED = ("transaction_id", "item")
 
 
-class BasketInputError(UserError):
+class BasketInputError(SmartstoreError):
     """A basket table that cannot be used as given (one line, names the problem)."""
 
 

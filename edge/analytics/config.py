@@ -13,10 +13,15 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from edge.analytics.geometry import segments_intersect
+from errors import SmartstoreError
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 Point = tuple[float, float]
 Anchor = Literal["bottom_center", "center"]
+
+
+class CountingConfigError(SmartstoreError, ValueError):
+    """Lines or zones that cannot be used (a point outside the frame, a bad command-line value)."""
 
 
 class _Strict(BaseModel):
@@ -136,12 +141,14 @@ class CountingConfig(_Strict):
         return self
 
     def check_frame(self, width: int, height: int) -> None:
-        """Raise ``ValueError`` naming the first line/zone point outside a ``width`` x ``height`` frame."""
+        """Raise :class:`CountingConfigError` (a ``ValueError``) naming the first line/zone point outside a
+        ``width`` x ``height`` frame."""
         shapes = [("line", x.name, x.points) for x in self.lines] + [("zone", z.name, z.polygon) for z in self.zones]
         for what, name, points in shapes:
             for x, y in points:
                 if not (0 <= x <= width and 0 <= y <= height):
-                    raise ValueError(f"{what} {name!r}: point ({x:g},{y:g}) is outside the {width}x{height} frame")
+                    raise CountingConfigError(f"{what} {name!r}: point ({x:g},{y:g}) is outside the "
+                                              f"{width}x{height} frame")
 
 
 _NAMED = re.compile(r"^\s*(?:(?P<name>[^=]+)=)?(?P<coords>.*)$")
@@ -151,7 +158,7 @@ def _numbers(text: str) -> list[float]:
     try:
         return [float(v) for v in re.split(r"[,;\s]+", text.strip()) if v]
     except ValueError:
-        raise ValueError(f"{text!r} is not a list of numbers") from None
+        raise CountingConfigError(f"{text!r} is not a list of numbers") from None
 
 
 def parse_line(text: str, default_name: str) -> LineConfig:
@@ -160,7 +167,7 @@ def parse_line(text: str, default_name: str) -> LineConfig:
     assert m is not None  # the pattern matches any string
     values = _numbers(m["coords"])
     if len(values) < 4 or len(values) % 2:
-        raise ValueError(f"line {text!r}: need x0,y0,x1,y1[,x2,y2...] (an even count of at least 4 numbers)")
+        raise CountingConfigError(f"line {text!r}: need x0,y0,x1,y1[,x2,y2...] (an even count of at least 4 numbers)")
     points = [(values[k], values[k + 1]) for k in range(0, len(values), 2)]
     return LineConfig(name=(m["name"] or default_name).strip(), points=points)
 
@@ -171,6 +178,6 @@ def parse_zone(text: str, default_name: str, kind: Literal["zone", "queue"] = "z
     assert m is not None
     values = _numbers(m["coords"])
     if len(values) < 6 or len(values) % 2:
-        raise ValueError(f"zone {text!r}: need at least three x,y points separated by ';'")
+        raise CountingConfigError(f"zone {text!r}: need at least three x,y points separated by ';'")
     points = [(values[k], values[k + 1]) for k in range(0, len(values), 2)]
     return ZoneConfig(name=(m["name"] or default_name).strip(), polygon=points, kind=kind)

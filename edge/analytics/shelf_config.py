@@ -10,9 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from edge.analytics.config import NAME_PATTERN
 from edge.analytics.slots import SlotMap
 from edge.yamlfile import read_mapping
+from errors import SmartstoreError
 
 
-class ShelfConfigError(ValueError):
+class ShelfConfigError(SmartstoreError, ValueError):
     """A shelf config that cannot be used; the message names the file, field and value."""
 
 

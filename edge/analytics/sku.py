@@ -20,13 +20,14 @@ import numpy.typing as npt
 
 from edge.models import Manifest, choose_file
 from edge.vision.detections import FloatArray
+from errors import SmartstoreError
 
 UNKNOWN = "unknown"
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
 ImageU8 = npt.NDArray[np.uint8]
 
 
-class GalleryError(ValueError):
+class GalleryError(SmartstoreError, ValueError):
     """A gallery that cannot be used: missing, corrupt, empty, or built by another embedder."""
 
 

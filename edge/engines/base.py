@@ -20,11 +20,13 @@ from typing import Any, ClassVar, TypeVar
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from errors import SmartstoreError
+
 T = TypeVar("T")
 Tensor = npt.NDArray[Any]
 
 
-class EngineError(Exception):
+class EngineError(SmartstoreError):
     """An engine cannot load or run a model (unknown engine/device, corrupt file, runtime missing)."""
 
 
