@@ -164,7 +164,8 @@ def test_http_served_file_is_paced_at_its_fps_and_loops_without_loss(
     assert camera.dropped <= 2
     once = Camera(CameraConfig(id="ip", source=url, pace=False), on_event=events.append)
     once.start()
-    assert len(drain(once)) == 30 and once.ended  # without loop: the end is an end, not a loss
+    seen = drain(once)  # unpaced, a newest-frame grabber may skip frames a loaded consumer was too slow for
+    assert len(seen) + once.dropped == 30 and seen[-1] == 29 and once.ended  # the end is an end, not a loss
     once.stop()
     assert [e.state for e in events] == ["ended"]
 
