@@ -14,7 +14,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 DEB_PACKAGES := mosquitto opencv-doc chromium
 EXTRAS := edge,litert,collector,export,dev
 INSTALL_STAMP := $(VENV)/.installed-$(shell cat setup.cfg pyproject.toml | sha1sum | cut -c1-12)
-RUNTIME_PACKAGES := edge hardware collector smartstore.py
+RUNTIME_PACKAGES := contract common edge hardware collector smartstore.py
 
 .PHONY: all venv system-deps models test lint typecheck pytest demo bench clean
 

@@ -14,6 +14,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from contract.topics import TOPIC_PREFIX
 from smartstore import UserError
 
 
@@ -24,7 +25,7 @@ class _Section(BaseModel):
 class MqttConfig(_Section):
     host: str = "127.0.0.1"
     port: int = Field(1883, ge=1, le=65535)
-    prefix: str = Field("smartstore/v1", min_length=1)
+    prefix: str = Field(TOPIC_PREFIX, min_length=1)
     protocol: Literal["5", "3.1.1"] = Field("5", description="3.1.1 decodes faster; Mosquitto and EMQX "
                                            "accept $share subscriptions from it too")
     group: str = Field("collector", pattern=r"^[A-Za-z0-9_-]+$", description="shared-subscription group")

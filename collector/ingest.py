@@ -49,11 +49,10 @@ from collector.validation import (
     check_event,
     check_status,
     clean_text,
-    is_receipt_topic,
-    is_status_topic,
 )
-from edge.events import receipt_payload, receipt_topic
-from edge.retry import Retry
+from common.retry import Retry
+from contract import topics
+from contract.messages import receipt_payload
 
 log = logging.getLogger(__name__)
 PUBACK = 0x40  # MQTT control packet type
@@ -149,15 +148,16 @@ class Ingestor:
             log.warning("broker refused the connection: %s", reason)
             return
         m = self.config.mqtt
+        everything, statuses = topics.everything(m.prefix), topics.every_status(m.prefix)
         if not m.shared:  # one replica on a broker without shared subscriptions: one plain subscription
-            client.subscribe(f"{m.prefix}/#", qos=1)
+            client.subscribe(everything, qos=1)
         elif m.protocol == "5":  # subscription identifiers tell the direct status copy from the shared one
-            client.subscribe(f"{m.prefix}/+/+/status", options=SubscribeOptions(qos=1),
+            client.subscribe(statuses, options=SubscribeOptions(qos=1),
                              properties=_subscription_id(STATUS_SUBSCRIPTION))
-            client.subscribe(f"$share/{m.group}/{m.prefix}/#", options=SubscribeOptions(qos=1),
+            client.subscribe(topics.shared(m.group, everything), options=SubscribeOptions(qos=1),
                              properties=_subscription_id(SHARED_SUBSCRIPTION))
         else:
-            client.subscribe([(f"{m.prefix}/+/+/status", 1), (f"$share/{m.group}/{m.prefix}/#", 1)])
+            client.subscribe([(statuses, 1), (topics.shared(m.group, everything), 1)])
         self._receipts_due.update({key: r for key, (r, _) in self._receipts.items()})  # the broker may have lost them
         self.connected.set()
         self.metrics.connected = True
@@ -170,7 +170,7 @@ class Ingestor:
         except UnicodeDecodeError:
             topic = bytes(msg._topic).decode("utf-8", "replace")
         prefix, payload = self.config.mqtt.prefix, bytes(msg.payload)
-        if is_status_topic(topic, prefix):
+        if topics.is_status_topic(topic, prefix):
             ids = getattr(msg.properties, "SubscriptionIdentifier", None) if msg.properties else None
             if ids is not None and STATUS_SUBSCRIPTION not in ids:
                 # the shared subscription's copy: the direct one, which every replica gets in order, counts
@@ -178,7 +178,7 @@ class Ingestor:
                     self.batch.acks.append((msg.mid, msg.qos))
                 return
             result: Accepted | Status | Rejected = check_status(topic, payload, prefix)
-        elif is_receipt_topic(topic, prefix):  # our own receipts come back through the shared subscription
+        elif topics.is_receipt_topic(topic, prefix):  # our own receipts come back through the shared subscription
             if msg.qos:
                 self.batch.acks.append((msg.mid, msg.qos))
             return
@@ -267,7 +267,7 @@ class Ingestor:
             return
         prefix, now = self.config.mqtt.prefix, time.monotonic()
         for key, receipt in self._receipts_due.items():
-            self.client.publish(receipt_topic(receipt.store, receipt.device, prefix),
+            self.client.publish(topics.receipt_topic(receipt.store, receipt.device, prefix),
                                 receipt_payload(receipt.store, receipt.device, receipt.outbox, receipt.seq),
                                 qos=1, retain=True)
             self._receipts[key] = (receipt, now)

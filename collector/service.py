@@ -109,7 +109,7 @@ class Collector:
         """Serve until SIGINT/SIGTERM."""
         import signal
 
-        from edge.sdnotify import Notifier
+        from common.sdnotify import Notifier
 
         notifier = Notifier()  # systemd Type=notify: READY once serving, WATCHDOG while every thread lives
         self.start()

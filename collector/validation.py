@@ -2,7 +2,8 @@
 
 Never raises: whatever the bytes, the result is :class:`Accepted`, :class:`Status` or :class:`Rejected`
 (which the ingest writes to the dead-letter table with the raw bytes). Envelope and per-kind ``data``
-schemas come from ``edge/schemas`` (``edge.events.load_schema``) and are compiled once with jsonschema-rs.
+schemas and the topic rules come from the :mod:`contract` package (``contract/schemas``) and the schemas are
+compiled once with jsonschema-rs.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from typing import Any
 
 import jsonschema_rs
 
-from edge.events import SCHEMA_VERSION, TOPIC_PREFIX, load_schema
+from contract.events import SCHEMA_VERSION, has_schema, load_schema
+from contract.topics import TOPIC_PREFIX, event_topic, status_topic
 
 #: Rejection reasons (the ``reason`` column of the dead-letter table and the metrics label).
 OVERSIZED, BAD_JSON, UNKNOWN_VERSION, INVALID = "oversized", "bad_json", "unknown_version", "invalid"
@@ -82,12 +84,10 @@ def _reject_constant(name: str) -> Any:
 
 @cache
 def _validator(name: str) -> Any:
-    """Compiled validator for ``edge/schemas/<name>.schema.json``; ``None`` where that schema does not exist."""
-    try:
-        schema = load_schema(name)
-    except (FileNotFoundError, OSError):
+    """Compiled validator for ``contract/schemas/<name>.schema.json``; ``None`` where that schema does not exist."""
+    if not has_schema(name):
         return None
-    return jsonschema_rs.validator_for(schema, validate_formats=True)
+    return jsonschema_rs.validator_for(load_schema(name), validate_formats=True)
 
 
 def clean_text(text: str, limit: int = DETAIL_CHARS) -> str:
@@ -179,7 +179,7 @@ def _check_event(topic: str, payload: bytes, prefix: str, max_bytes: int,
     error = _first_error(data_validator, message["data"]) if data_validator is not None else None
     if error is not None:
         return Rejected(INVALID_DATA, clean_text(f"{kind}: {error}"), topic, payload)
-    expected = f"{prefix}/{message['store']}/{message['device']}/{kind.replace('.', '/')}"
+    expected = event_topic(message["store"], message["device"], kind, prefix)
     if topic != expected:
         return Rejected(TOPIC_MISMATCH, clean_text(f"expected topic {expected}"), topic, payload)
     seq = message["seq"]
@@ -199,22 +199,6 @@ def _check_event(topic: str, payload: bytes, prefix: str, max_bytes: int,
                     message["data"], text, topic)
 
 
-def is_status_topic(topic: str, prefix: str = TOPIC_PREFIX) -> bool:
-    """``<prefix>/<store>/<device>/status`` (event topics have at least two levels after the device)."""
-    return _device_topic_leaf(topic, prefix) == "status"
-
-
-def is_receipt_topic(topic: str, prefix: str = TOPIC_PREFIX) -> bool:
-    """``<prefix>/<store>/<device>/receipt``: the collectors' own receipts, which the shared subscription sees."""
-    return _device_topic_leaf(topic, prefix) == "receipt"
-
-
-def _device_topic_leaf(topic: str, prefix: str) -> str | None:
-    rest = topic[len(prefix) + 1:] if topic.startswith(prefix + "/") else ""
-    parts = rest.split("/")
-    return parts[2] if len(parts) == 3 else None
-
-
 def check_status(topic: str, payload: bytes, prefix: str = TOPIC_PREFIX) -> Status | Rejected:
     """Validate a retained status message; never raises."""
     try:
@@ -228,7 +212,7 @@ def check_status(topic: str, payload: bytes, prefix: str = TOPIC_PREFIX) -> Stat
             error = "(root): not an object"
         if error is not None:
             return Rejected(INVALID, clean_text(f"status: {error}"), topic, payload)
-        expected = f"{prefix}/{message['store']}/{message['device']}/status"
+        expected = status_topic(message["store"], message["device"], prefix)
         if topic != expected:
             return Rejected(TOPIC_MISMATCH, clean_text(f"expected topic {expected}"), topic, payload)
         ts = datetime.fromisoformat(message["ts"]).timestamp()

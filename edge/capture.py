@@ -25,8 +25,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from common.retry import Retry
 from edge.config import CameraConfig
-from edge.retry import Retry
 
 log = logging.getLogger("smartstore.capture")
 #: a source must stream this long before its next failure counts as a first one again (damps flapping)

@@ -13,9 +13,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from contract.topics import TOPIC_PREFIX, check_prefix
 from edge.analytics.config import CountingConfig, LineConfig, TrackerConfig, ZoneConfig
 from edge.analytics.shelf_config import ShelfConfig, ShelfConfigError, load_shelf_config
-from edge.events import TOPIC_PREFIX
 from edge.sensors import SensorsConfig
 from edge.yamlfile import read_mapping
 
@@ -153,9 +153,7 @@ class MqttConfig(_Model):
     @field_validator("topic_prefix")
     @classmethod
     def _prefix(cls, value: str) -> str:
-        if not value or value.startswith("/") or value.endswith("/") or any(c in value for c in "+#"):
-            raise ValueError("must be a non-empty topic without wildcards or leading/trailing '/'")
-        return value
+        return check_prefix(value)
 
 
 def default_outbox_path() -> Path:

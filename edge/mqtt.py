@@ -32,10 +32,12 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from common.retry import Retry
+from contract.events import utc_now
+from contract.messages import parse_receipt, status_payload
+from contract.topics import receipt_topic, status_topic
 from edge.config import MqttConfig
-from edge.events import parse_receipt, receipt_topic, status_payload, status_topic, utc_now
 from edge.outbox import Outbox
-from edge.retry import Retry
 
 log = logging.getLogger("smartstore.mqtt")
 #: outbox flag: this outbox has seen a collector receipt (``receipts: auto`` then waits for receipts for good)

@@ -8,7 +8,7 @@
 * Each outbox file has a random ``outbox_id``: the sequence numbers belong to it, and a receipt for another
   outbox (an older file on the same device) is ignored.
 * Disk use is bounded: when the database would exceed ``cap_bytes``, the oldest low-priority rows
-  (``events.LOW_PRIORITY_KINDS``, e.g. health) go first, then the oldest of the rest; every drop is counted
+  (``LOW_PRIORITY_KINDS``, e.g. health) go first, then the oldest of the rest; every drop is counted
   per kind in the ``dropped`` table (and reported in health events).
 
 One connection guarded by a lock serves the pipeline thread (enqueue) and the publisher thread (pending/ack).
@@ -24,7 +24,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from edge.events import TOPIC_PREFIX, Event, priority
+from contract.events import Event
+from contract.topics import TOPIC_PREFIX
+
+#: Outbox priority: under the disk cap the oldest low-priority events are dropped first.
+LOW_PRIORITY, NORMAL_PRIORITY = 0, 1
+LOW_PRIORITY_KINDS = frozenset({"device.health", "zone.occupancy", "shelf.snapshot"})
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -40,6 +45,12 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS dropped (kind TEXT PRIMARY KEY, count INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS info (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+
+
+def priority(kind: str) -> int:
+    return LOW_PRIORITY if kind in LOW_PRIORITY_KINDS else NORMAL_PRIORITY
+
+
 #: Bytes of SQLite bookkeeping per row (record header, index entry, page slack), used to size drops.
 _ROW_OVERHEAD = 48
 #: The smallest cap that leaves room for the schema pages and the WAL.

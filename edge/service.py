@@ -29,9 +29,9 @@ from typing import Any
 
 import numpy as np
 
+from contract.events import Event
 from edge.capture import Camera, Frame, SourceEvent
 from edge.config import ConfigError, EdgeConfig, load_config
-from edge.events import Event
 from edge.mqtt import Publisher
 from edge.outbox import Outbox
 from hardware.probe import hottest_temperature
@@ -152,7 +152,7 @@ class EdgeService:
 
     # ---- main loop -------------------------------------------------------------------------------------
     def run(self) -> int:
-        from edge.sdnotify import FrameWatchdog, Notifier
+        from common.sdnotify import FrameWatchdog, Notifier
 
         notifier = Notifier()
         watchdog = FrameWatchdog(notifier)

@@ -40,7 +40,7 @@ class WeightEvent:
     empty: bool  # the slot's state after this event (feed it to StockFusion.weight)
 
     def data(self, sensor: str) -> dict[str, Any]:
-        """The ``sensor.weight`` event payload (``edge/schemas/sensor.weight.schema.json``) plus ``action``."""
+        """The ``sensor.weight`` event payload (``contract/schemas/sensor.weight.schema.json``) plus ``action``."""
         out: dict[str, Any] = {"sensor": sensor, "slot": f"{self.shelf}/{self.slot}", "grams": round(self.grams, 1),
                                "delta_g": round(self.delta_g, 1), "action": self.kind}
         if self.units is not None:

@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from contract.events import format_ts
 from edge.analytics.config import ZoneConfig
 from edge.analytics.geometry import inside_edges, polygon_edges, polygon_signed_distance
 from edge.analytics.state import TrackTable
-from edge.events import format_ts
 from edge.vision.detections import Detections
 
 

@@ -17,7 +17,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from collector.config import CollectorConfig, load_config
 from collector.ingest import Ingestor
 from collector.store import Store, open_store
-from edge.events import Event
+from contract import Event
 
 PG_URL = os.environ.get("SMARTSTORE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 

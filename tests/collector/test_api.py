@@ -16,7 +16,7 @@ from hypothesis.errors import Unsatisfiable
 from collector.api import create_app
 from collector.store import Store, open_store
 from collector.validation import check_event, check_status
-from edge.events import Event, status_payload, status_topic
+from contract import Event, status_payload, status_topic
 
 TOKEN = "api-test-token-0123"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from collector.demo import STORE, demo_session
-from edge.events import Event, status_payload, status_topic
+from contract import Event, status_payload, status_topic
 from tests.collector.conftest import publish_all, publisher, wait_for
 
 CHROMIUM = Path("/usr/bin/chromium")

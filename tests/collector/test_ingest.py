@@ -13,7 +13,7 @@ from pathlib import Path
 from collector.service import SMARTSTORE
 from collector.store import Store, open_store
 from collector.validation import REASONS
-from edge.events import Event, status_payload, status_topic
+from contract import Event, status_payload, status_topic
 from tests.collector.conftest import (
     RunningIngestor,
     collector_config,

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from collector.api import create_app
 from collector.store import Store, open_store
 from collector.validation import SEQ_WINDOW, TS_RANGE, Accepted, Rejected, TsLimits, check_event
-from edge.events import Event
+from contract import Event
 from tests.collector.conftest import RunningIngestor, collector_config, publish_all, publisher, wait_for
 from tests.mosquitto import Mosquitto
 

@@ -21,8 +21,8 @@ import pytest
 
 from collector.service import SMARTSTORE
 from collector.store import Store
+from contract import Event, load_schema, receipt_topic
 from edge.config import Backoff, MqttConfig
-from edge.events import Event, load_schema, receipt_topic
 from edge.mqtt import RECEIPTS_SEEN, Publisher
 from edge.outbox import Outbox
 from tests.collector.conftest import RunningIngestor, collector_config, wait_for

@@ -11,7 +11,7 @@ from collector.sales import read_sales
 from collector.store import Store, open_store
 from collector.store.schema import MIGRATIONS
 from collector.validation import Accepted, Rejected, check_event, check_status
-from edge.events import Event, status_payload, status_topic
+from contract import Event, status_payload, status_topic
 from smartstore import UserError
 from tests.collector.conftest import crossings
 

@@ -30,9 +30,8 @@ from collector.validation import (
     Rejected,
     check_event,
     check_status,
-    is_status_topic,
 )
-from edge.events import Event, load_schema, status_payload, status_topic
+from contract import Event, is_status_topic, load_schema, status_payload, status_topic
 
 GOOD = Event("footfall.crossing", "s1", "d1", 7, {"line": "door", "direction": "in", "track_id": 3}, camera="c1")
 TOPIC = GOOD.topic()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.sdnotify import FrameWatchdog, Notifier, socket_address, watchdog_interval
+from common.sdnotify import FrameWatchdog, Notifier, socket_address, watchdog_interval
 
 
 class NotifySocket:

@@ -8,8 +8,8 @@ import jsonschema
 import pytest
 from pydantic import ValidationError
 
+from contract import load_schema
 from edge.analytics.shelf_monitor import ShelfEvent
-from edge.events import load_schema
 from edge.sensors import Record, SensorHub, SensorsConfig
 from tests.hardware.test_serial_sensors import D, FlakySensorServer, W
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from collector.broker import SHIPPED_CONF, free_port, mosquitto_binary, shipped_settings
+from contract import Event
 from edge.config import Backoff, MqttConfig, TlsConfig
-from edge.events import Event
 from edge.mqtt import Publisher
 from edge.outbox import Outbox
 from tests.edge.service.test_mqtt import make_pki

@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-from importlib import resources
-
 import jsonschema
 import numpy as np
 import pytest
 
+from contract.events import has_schema, load_schema
 from edge.analytics.config import CountingConfig, LineConfig, ZoneConfig
 from edge.analytics.counting import PeopleCounter
 from edge.analytics.footfall import EventData, IntervalCounter
 from edge.analytics.lines import Crossing
-from edge.events import load_schema
 from edge.vision.detections import Detections
 
 
 def check_schema(event: EventData) -> None:
-    """Validate ``data`` against ``edge/schemas/<kind>.schema.json`` (the issue-4 data schemas) when present."""
-    if not resources.files("edge.schemas").joinpath(f"{event.kind}.schema.json").is_file():
+    """Validate ``data`` against ``contract/schemas/<kind>.schema.json`` (the issue-4 data schemas) when present."""
+    if not has_schema(event.kind):
         pytest.skip(f"no data schema for {event.kind} yet")
     jsonschema.validate(event.data, load_schema(event.kind))
 

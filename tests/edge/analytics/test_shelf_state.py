@@ -8,9 +8,9 @@ import jsonschema
 import numpy as np
 import pytest
 
+from contract import Event, load_schema
 from edge.analytics.shelf_config import ShelfConfig, ShelfConfigError, load_shelf_config
 from edge.analytics.shelf_monitor import ShelfFrame, ShelfMonitor
-from edge.events import Event, load_schema
 from edge.vision.detections import Detections
 
 FPS = 10

@@ -11,8 +11,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from contract import Event, kinds, load_schema, validate
 from edge.config import Backoff, MqttConfig, TlsConfig
-from edge.events import Event, kinds, load_schema, validate
 from edge.mqtt import Publisher
 from edge.outbox import Outbox
 from tests.edge.service.conftest import make_broker

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.events import Event
+from contract import Event
 from edge.outbox import MIN_CAP_BYTES, Outbox
 
 REPO = Path(__file__).resolve().parents[3]
@@ -81,7 +81,7 @@ def test_cap_below_minimum_is_rejected(tmp_path: Path) -> None:
 
 WRITER = """
 import sys
-from edge.events import Event
+from contract import Event
 from edge.outbox import Outbox
 box = Outbox(sys.argv[1])
 i = 0

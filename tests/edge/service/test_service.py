@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from edge.events import Event, validate
+from contract import Event, validate
 from edge.outbox import Outbox
 from tests.edge.service.conftest import make_broker
 from tests.edge.service.helpers import REPO, ServiceProcess, Subscriber, edge_config, write_clip

@@ -11,8 +11,8 @@ import cv2
 import pytest
 import yaml
 
+from contract import validate
 from edge.analytics.sku import Embedder, enroll_folder
-from edge.events import validate
 from tests.edge.analytics.test_shelf_pipeline import SKUS, _folder_of, _grid, _ready, _shelf_scene
 from tests.edge.service.helpers import ServiceProcess, Subscriber, edge_config, write_clip
 from tests.hardware.test_serial_sensors import D, Pty, W
