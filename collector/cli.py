@@ -102,21 +102,6 @@ def _collector_import_sales(args: argparse.Namespace) -> int:
     return 0
 
 
-def _demo(args: argparse.Namespace) -> int:
-    from collector.demo import run_demo
-
-    result = run_demo(args.workdir, once=args.once, video=args.video, api_port=args.port, broker=args.broker)
-    return 0 if result.events > 0 else 1
-
-
-def _bench_collector(args: argparse.Namespace) -> int:
-    from collector.bench import run_bench
-
-    run_bench(args.db, events=args.events, rate=args.rate, publishers=args.publishers, mode=args.mode,
-              replicas=args.replicas, as_json=args.json, protocol=args.protocol)
-    return 0
-
-
 def _store_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, help="collector YAML config (see docs/collector.md)")
     parser.add_argument("--db", help="SQLite file or postgresql:// URL (default collector.db; "
@@ -148,30 +133,6 @@ def _register_collector(subparsers: Subparsers) -> None:
     sales.add_argument("--store", help="store id for files without a store column")
     _store_options(sales)
 
-
-def _register_demo(subparsers: Subparsers) -> None:
-    demo = add_command(subparsers, "demo", "end-to-end demo: Mosquitto, collector and edge service on vtest.avi",
-                       _demo)
-    demo.add_argument("--once", action="store_true", help="play the video once, wait for its events, then exit")
-    demo.add_argument("--workdir", type=Path, default=Path("demo-out"), help="where the demo keeps its files")
-    demo.add_argument("--video", type=Path, default=Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi"))
-    demo.add_argument("--port", type=int, default=8080, help="dashboard port (a free one is used if taken)")
-    demo.add_argument("--broker", choices=("auto", "mosquitto", "embedded"), default="auto",
-                      help="auto: Mosquitto if installed, else the embedded amqtt broker (MQTT 3.1.1)")
-
-
-def _register_bench_collector(subparsers: Subparsers) -> None:
-    bench = add_command(subparsers, "bench-collector", "collector ingest throughput and latency through Mosquitto",
-                        _bench_collector)
-    bench.add_argument("--db", default="sqlite", help="sqlite (a temporary file) or a postgresql:// URL")
-    bench.add_argument("--events", type=int, default=100_000)
-    bench.add_argument("--rate", type=float, default=12_000, help="target publish rate, events/s (live mode)")
-    bench.add_argument("--publishers", type=int, default=2, help="publisher processes")
-    bench.add_argument("--replicas", type=int, default=1, help="collector processes on one shared subscription")
-    bench.add_argument("--mode", choices=("live", "backlog"), default="live",
-                       help="live: publish while ingesting; backlog: queue everything, then drain")
-    bench.add_argument("--protocol", choices=("5", "3.1.1"), default="5", help="the collectors' MQTT version")
-    bench.add_argument("--json", action="store_true")
 
 def _forecast(args: argparse.Namespace) -> int:
     from collector.forecast.service import run_forecast_command
@@ -231,7 +192,7 @@ def _register_recommend(subparsers: Subparsers) -> None:
 
 
 REGISTRARS: tuple[Callable[[Subparsers], None], ...] = (
-    _register_collector, _register_demo, _register_bench_collector, _register_forecast, _register_recommend,
+    _register_collector, _register_forecast, _register_recommend,
 )
 
 

@@ -31,38 +31,6 @@ def _edge_check(args: argparse.Namespace) -> int:
     return 0 if check(args.config, broker_timeout=args.broker_timeout) else 1
 
 
-def _stream_counts(text: str) -> list[int]:
-    try:
-        counts = [int(part) for part in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a comma list of stream counts") from None
-    if any(n < 1 for n in counts):
-        raise argparse.ArgumentTypeError(f"{text!r}: stream counts must be >= 1")
-    return counts
-
-
-def _bench_service(args: argparse.Namespace) -> int:
-    import json
-
-    from edge import bench_service
-
-    if args.outbox:
-        result = bench_service.bench_outbox()
-        print(json.dumps(result, indent=2) if args.json else bench_service.outbox_table(result))
-        return 0
-    if not args.video.is_file():
-        raise UserError(f"{args.video}: no such video")
-    results = []
-    for n in args.streams:
-        try:
-            results.append(bench_service.bench_streams(n, args.video, args.model, args.engine, args.precision,
-                                                       seconds=args.seconds))
-        except (ValueError, OSError) as exc:
-            raise UserError(str(exc)) from None
-        print(json.dumps(results[-1]) if args.json else bench_service.table(results[-1:]), flush=True)
-    return 0
-
-
 def _register_edge(subparsers: Subparsers) -> None:
     group = command_group(subparsers, "edge", "the edge service: cameras -> people counting -> events -> MQTT")
     run = add_command(group, "run", "run the edge service (JSON logs on stdout; SIGTERM stops, SIGHUP reloads "
@@ -74,7 +42,6 @@ def _register_edge(subparsers: Subparsers) -> None:
     check.add_argument("--broker-timeout", type=float, default=10.0, help="seconds to wait for the broker")
 
 
-VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
 ENGINE_HELP = "auto | openvino | onnxruntime | litert (default: auto, the file `engine: auto` picks for this box)"
 
 
@@ -119,7 +86,7 @@ def _register_models(subparsers: Subparsers) -> None:
     verify.add_argument("names", nargs="*", help="models to verify (default: all)")
 
 
-def _add_model_options(parser: argparse.ArgumentParser, default_model: str) -> None:
+def add_model_options(parser: argparse.ArgumentParser, default_model: str) -> None:
     parser.add_argument("--model", default=default_model, help=f"model name, folder or model.yaml "
                         f"(default: {default_model})")
     parser.add_argument("--engine", default="auto", help=ENGINE_HELP)
@@ -156,7 +123,7 @@ def _register_detect(subparsers: Subparsers) -> None:
     detect = add_command(subparsers, "detect", "detect objects in images or videos (one JSON object per image or "
                          "frame with --json)", _detect)
     detect.add_argument("inputs", nargs="+", type=Path, metavar="IMAGE_OR_VIDEO")
-    _add_model_options(detect, "person-ssdlite")
+    add_model_options(detect, "person-ssdlite")
     detect.add_argument("--precision", default=None, help="fp32 | fp16 | int8 (default: the fastest file this "
                         "CPU runs exactly)")
     detect.add_argument("--conf", type=float, default=0.25, help="minimum score (default 0.25)")
@@ -166,40 +133,6 @@ def _register_detect(subparsers: Subparsers) -> None:
     detect.add_argument("--annotate", type=Path, default=None, metavar="VIDEO.mp4", help="also write frames with "
                         "boxes drawn to this video")
     detect.add_argument("--json", action="store_true", help="one JSON object per line")
-
-
-def _bench(args: argparse.Namespace) -> int:
-    import json
-
-    if args.streams or args.outbox:
-        return _bench_service(args)
-    from edge.bench import run, table
-
-    if not args.video.is_file():
-        raise UserError(f"{args.video}: no such video")
-    report = run(args.model, args.engine, args.precision.split(",") if args.precision else [None],
-                 [args.video], args.seconds, args.device, ultralytics=not args.no_ultralytics, rounds=args.rounds)
-    print(json.dumps(report, indent=2) if args.json else table(report))
-    return 0
-
-
-def _register_bench(subparsers: Subparsers) -> None:
-    bench = add_command(subparsers, "bench", "speed of a model: bare latency and throughput, whole pipeline, "
-                        "ultralytics predict, peak RSS", _bench)
-    _add_model_options(bench, "yolo11n")
-    bench.add_argument("--precision", default=None, help="one or a comma list, e.g. int8,fp32 (ratios between them "
-                       "are reported)")
-    bench.add_argument("--video", type=Path, default=VTEST, help=f"video to decode (default {VTEST})")
-    bench.add_argument("--seconds", type=float, default=10.0, help="duration of each measurement (default 10)")
-    bench.add_argument("--rounds", type=int, default=5, help="interleaved rounds over which each figure is the "
-                       "median (default 5)")
-    bench.add_argument("--no-ultralytics", action="store_true", help="skip ultralytics predict")
-    bench.add_argument("--json", action="store_true", help="print the report as JSON")
-    bench.add_argument("--streams", type=_stream_counts, default=None, metavar="N[,N...]",
-                       help="stream density instead: N paced 15-fps copies of --video through the whole service "
-                       "(use --model person-ssdlite); see edge/bench_service.py")
-    bench.add_argument("--outbox", action="store_true", help="outbox throughput instead: enqueue and drain through "
-                       "a private Mosquitto at QoS 1 (30,000 events, median of 3)")
 
 
 def _track(args: argparse.Namespace) -> int:
@@ -246,7 +179,7 @@ def _register_track(subparsers: Subparsers) -> None:
 
 
 REGISTRARS: tuple[Callable[[Subparsers], None], ...] = (_register_edge, _register_models, _register_detect,
-                                                      _register_bench, _register_track, *shelf_cli.REGISTRARS)
+                                                      _register_track, *shelf_cli.REGISTRARS)
 
 
 def register(subparsers: Subparsers) -> None:

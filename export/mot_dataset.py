@@ -11,10 +11,21 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 import yaml
 
-from edge.vision.quality import load_mot_gt
 from export.common import ExportError
+
+Boxes = npt.NDArray[np.float32]
+
+
+def load_mot_gt(path: Path) -> dict[int, Boxes]:
+    """MOTChallenge ``gt.txt`` -> ``{frame (1-based): xyxy boxes}``."""
+    rows = np.loadtxt(path, delimiter=",", ndmin=2)
+    rows = rows[rows[:, 6] != 0]
+    xyxy = np.concatenate([rows[:, 2:4], rows[:, 2:4] + rows[:, 4:6]], axis=1).astype(np.float32)
+    frames = rows[:, 0].astype(int)
+    return {int(f): xyxy[frames == f] for f in np.unique(frames)}
 
 
 def convert(mot_root: Path, out: Path, val_every: int = 4) -> Path:

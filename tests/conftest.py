@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.mosquitto import Mosquitto
+from tools.broker import LocalBroker as Mosquitto
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("SMARTSTORE_SHARED_DATA", REPO.parent / "shared" / "data"))

@@ -30,9 +30,9 @@ from typing import Any
 
 import numpy as np
 
-from collector.broker import LocalBroker
 from collector.service import SMARTSTORE
 from collector.store import Store, open_store
+from tools.broker import LocalBroker
 
 
 def publish(port: int, count: int, rate: float, device: str) -> None:
@@ -120,7 +120,7 @@ def run_bench(db: str = "sqlite", events: int = 100_000, rate: float = 12_000, p
     per_pub = events // publishers
     total = per_pub * publishers
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
-    pub_cmd = [sys.executable, "-c", "import sys; from collector.bench import publish; "
+    pub_cmd = [sys.executable, "-c", "import sys; from tools.bench_collector import publish; "
                "publish(int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), sys.argv[4])"]
     collectors: list[subprocess.Popen[bytes]] = []
     try:

@@ -2,10 +2,10 @@
 
 Per precision: bare engine latency (synchronous, median and p95), bare engine throughput (asynchronous requests on
 all cores), whole-pipeline throughput (decode, preprocess, infer, postprocess, pipelined through
-:meth:`Detector.stream`), and ``ultralytics`` ``predict`` on the same file in a subprocess (the runtime never imports
-ultralytics), twice: decoding the same video in its loop (``ultralytics_fps``, like for like) and on frames held in
-memory (``ultralytics_memory_fps``, no decoding: the stricter comparison). The pipeline reads ``sources``
-round-robin, so several camera streams are one list away.
+:meth:`Detector.stream`), and ``ultralytics`` ``predict`` on the same file in a subprocess
+(``tools/ultralytics_predict.py``: the runtime never imports ultralytics), twice: decoding the same video in its
+loop (``ultralytics_fps``, like for like) and on frames held in memory (``ultralytics_memory_fps``, no decoding:
+the stricter comparison). The pipeline reads ``sources`` round-robin, so several camera streams are one list away.
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ from edge.detector import Detector, Frame
 from edge.engines.base import Tensor, create
 from edge.models import Manifest, ModelFile, choose_file
 
-DEFAULT_VIDEO = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
 CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_int8", "amx_bf16")
 
 
@@ -107,32 +106,8 @@ def pipeline_throughput(detector: Detector, sources: Sequence[Path], seconds: fl
     return frames / (time.perf_counter() - start), boxes / max(frames, 1)
 
 
-_ULTRALYTICS_WORKER = """
-import json, sys, time, cv2
-from ultralytics import YOLO
-model_path, video, imgsz = sys.argv[1], sys.argv[2], int(sys.argv[3])
-model = YOLO(model_path, task="detect")
-cap = cv2.VideoCapture(video)
-frames = [f for f in (cap.read()[1] for _ in range(16)) if f is not None]
-for f in frames[:5]:
-    model.predict(f, imgsz=imgsz, verbose=False)
-print(json.dumps({"ready": True}), flush=True)
-for line in sys.stdin:
-    seconds, source = line.split()
-    n, start = 0, time.perf_counter()
-    while time.perf_counter() - start < float(seconds):
-        if source == "video":  # decode in the loop, as the whole pipeline does
-            ok, frame = cap.read()
-            if not ok:
-                cap.release()
-                cap = cv2.VideoCapture(video)
-                ok, frame = cap.read()
-        else:
-            frame = frames[n % len(frames)]
-        model.predict(frame, imgsz=imgsz, verbose=False)
-        n += 1
-    print(json.dumps({"fps": n / (time.perf_counter() - start)}), flush=True)
-"""
+#: the child that runs ultralytics ``predict`` (a script of its own, run by path with this interpreter)
+ULTRALYTICS_SCRIPT = Path(__file__).with_name("ultralytics_predict.py")
 
 
 class UltralyticsWorker:
@@ -158,7 +133,7 @@ class UltralyticsWorker:
         env = {**os.environ, "YOLO_OFFLINE": "1", "YOLO_AUTOINSTALL": "0", "YOLO_VERBOSE": "False"}
         self._log = open(Path(self._tmp.name) / "stderr.log", "w+")  # noqa: SIM115 (closed in close())
         self._proc = subprocess.Popen(
-            [sys.executable, "-c", _ULTRALYTICS_WORKER, str(path), str(video), str(manifest.input.width)],
+            [sys.executable, str(ULTRALYTICS_SCRIPT), str(path), str(video), str(manifest.input.width)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, text=True, env=env)
         self._reply()
 

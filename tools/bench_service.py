@@ -15,10 +15,7 @@ and the per-frame publishing cost; each figure is the median of ``repeat`` runs.
 
 from __future__ import annotations
 
-import shutil
-import socket
 import statistics
-import subprocess
 import tempfile
 import threading
 import time
@@ -30,34 +27,18 @@ from edge.events import Event
 from edge.mqtt import Publisher
 from edge.outbox import Outbox
 from edge.service import EdgeService, load_pipeline
+from tools.broker import LocalBroker, free_port, mosquitto_binary
 
 LINES = [{"name": "door", "points": [[0, 300], [768, 300]]}]
 ZONES = [{"name": "plaza", "polygon": [[100, 100], [668, 100], [668, 500], [100, 500]]}]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _start_broker(folder: Path) -> tuple[subprocess.Popen[bytes] | None, int]:
-    """A throw-away Mosquitto; (None, port) when it is not installed (events then wait in the outbox)."""
-    port = _free_port()
-    binary = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
-    if binary is None:
-        return None, port
-    conf = folder / "mosquitto.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\nlog_dest none\n")
-    proc = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.05)
-    return proc, port
+def _start_broker(folder: Path) -> LocalBroker | None:
+    """A throw-away bare Mosquitto (no persistence); None when it is not installed (events then wait in the
+    outbox)."""
+    if mosquitto_binary() is None:
+        return None
+    return LocalBroker(folder / "mosquitto", shipped=False).start(timeout=5)
 
 
 def bench_streams(streams: int, video: Path, model: str = "person-ssdlite", engine: str = "auto",
@@ -66,7 +47,8 @@ def bench_streams(streams: int, video: Path, model: str = "person-ssdlite", engi
     """Run ``streams`` paced copies of ``video`` through the service; returns the measured figures."""
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        broker, port = _start_broker(folder)
+        broker = _start_broker(folder)
+        port = broker.port if broker is not None else free_port()
         try:
             cameras = [{"id": f"cam{i}", "source": str(video), "loop": True, "pace": True, "fps": fps,
                         "lines": LINES, "zones": ZONES} for i in range(streams)]
@@ -97,8 +79,7 @@ def bench_streams(streams: int, video: Path, model: str = "person-ssdlite", engi
             thread.join()
         finally:
             if broker is not None:
-                broker.terminate()
-                broker.wait()
+                broker.stop()
     (t0, s0, e0, c0, f0, p0), (t1, s1, e1, c1, f1, p1) = marks["start"], marks["end"]
     frames = max(f1 - f0, 1)
     cpu_ms = 1000 * (p1 - p0) / frames
@@ -216,9 +197,10 @@ def bench_outbox(events: int = 30_000, repeat: int = 3) -> dict[str, Any]:
     """Outbox figures against a private Mosquitto: medians of ``repeat`` runs (and every run)."""
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        broker, port = _start_broker(folder)
+        broker = _start_broker(folder)
         if broker is None:
             raise RuntimeError("the outbox benchmark needs the mosquitto binary (apt-get install mosquitto)")
+        port = broker.port
         try:
             runs = []
             for r in range(repeat):
@@ -226,8 +208,7 @@ def bench_outbox(events: int = 30_000, repeat: int = 3) -> dict[str, Any]:
                 run_dir.mkdir()
                 runs.append(_one_run(run_dir, port, events))
         finally:
-            broker.terminate()
-            broker.wait()
+            broker.stop()
     medians = {key: round(statistics.median(run[key] for run in runs), 3) for key in runs[0]}
     return {"events": events, "repeat": repeat, "median": medians,
             "runs": [{k: round(v, 3) for k, v in run.items()} for run in runs]}

@@ -1,6 +1,8 @@
-"""A local Mosquitto on a free loopback port: for ``smartstore demo``, ``smartstore bench-collector`` and the tests
-(which stop and restart it by PID). It runs the shipped broker settings (``systemd/mosquitto/smartstore.conf``:
-persistence, autosave, queue limits) plus a loopback listener and a persistence folder of its own."""
+"""The one local Mosquitto on a free loopback port: for ``smartstore demo``, ``smartstore bench``/``bench-collector``,
+the scripts in ``tools/bench/`` and the tests (which stop and restart it by PID). It runs the shipped broker settings
+(``systemd/mosquitto/smartstore.conf``: persistence, autosave, queue limits) plus a loopback listener and a
+persistence folder of its own; ``shipped=False`` gives a bare broker (no persistence), as the service benchmarks use.
+Where no ``mosquitto`` binary exists, :mod:`tools.embedded_broker` is the pure-Python fallback of the demo."""
 
 from __future__ import annotations
 
@@ -42,7 +44,7 @@ def shipped_settings() -> str:
 class LocalBroker:
     """One Mosquitto process with the shipped settings on a loopback port (what a collector needs)."""
 
-    def __init__(self, workdir: Path, port: int | None = None, extra_conf: str = "") -> None:
+    def __init__(self, workdir: Path, port: int | None = None, extra_conf: str = "", shipped: bool = True) -> None:
         binary = mosquitto_binary()
         if binary is None:
             raise FileNotFoundError("mosquitto is not installed: apt-get install mosquitto (make demo does this)")
@@ -52,9 +54,9 @@ class LocalBroker:
         workdir.mkdir(parents=True, exist_ok=True)
         self.conf = workdir / "mosquitto.conf"
         self.conf.write_text(
-            shipped_settings()
+            (shipped_settings() if shipped else "")
             + f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
-            f"persistence_location {workdir.resolve()}/\nlog_dest none\n"
+            + (f"persistence_location {workdir.resolve()}/\n" if shipped else "") + "log_dest none\n"
             # As root, mosquitto drops to the 'mosquitto' user, which cannot write into private (0700) work dirs.
             + ("user root\n" if os.geteuid() == 0 else "")
             + extra_conf)

@@ -25,16 +25,21 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 
-from collector.broker import LocalBroker, free_port, mosquitto_binary
 from collector.config import load_config
 from collector.service import SMARTSTORE, Collector
-from smartstore import UserError
+from errors import SmartstoreError
+from tools import VTEST
+from tools.broker import LocalBroker, free_port, mosquitto_binary
 
 if TYPE_CHECKING:
-    from collector.embedded_broker import EmbeddedBroker
+    from tools.embedded_broker import EmbeddedBroker
+
+
+class DemoError(SmartstoreError):
+    """What keeps the demo from starting (no broker, no sample video, a collector that does not come up)."""
+
 
 BrokerKind = Literal["auto", "mosquitto", "embedded"]
-VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
 STORE, DEVICE = "demo-store", "edge-demo"
 
 
@@ -100,11 +105,11 @@ def start_broker(workdir: Path, kind: BrokerKind = "auto") -> LocalBroker | Embe
         try:
             return LocalBroker(workdir / "mosquitto", free_port()).start()
         except FileNotFoundError as exc:
-            raise UserError(f"{exc}, or use --broker embedded") from None
+            raise DemoError(f"{exc}, or use --broker embedded") from None
     try:
-        from collector.embedded_broker import EmbeddedBroker
+        from tools.embedded_broker import EmbeddedBroker
     except ImportError:
-        raise UserError("no MQTT broker: apt-get install mosquitto, or pip install amqtt for the embedded one "
+        raise DemoError("no MQTT broker: apt-get install mosquitto, or pip install amqtt for the embedded one "
                         "(both come with make demo)") from None
     return EmbeddedBroker().start()
 
@@ -114,7 +119,7 @@ def demo_session(workdir: Path, once: bool = False, video: Path = VTEST, api_por
                  pace: bool | None = None, broker_kind: BrokerKind = "auto") -> Iterator[DemoSession]:
     """Broker, collector and edge service running; everything stopped (by PID) on exit."""
     if not video.exists():
-        raise UserError(f"{video} is missing: apt-get install opencv-doc (make demo does this)")
+        raise DemoError(f"{video} is missing: apt-get install opencv-doc (make demo does this)")
     workdir.mkdir(parents=True, exist_ok=True)
     for stale in ("collector.db", "collector.db-wal", "collector.db-shm", "outbox.db", "outbox.db-wal",
                   "outbox.db-shm"):
@@ -134,7 +139,7 @@ def demo_session(workdir: Path, once: bool = False, video: Path = VTEST, api_por
     try:
         collector.start()
         if not collector.wait_ready(30):
-            raise UserError("the collector did not come up within 30 s")
+            raise DemoError("the collector did not come up within 30 s")
         edge_yaml = edge_config(workdir, broker.port, video, once, pace if pace is not None else not once, protocol)
         with (workdir / "edge.log").open("wb") as log:
             edge = subprocess.Popen([*SMARTSTORE, "edge", "run", "--config", str(edge_yaml)],

@@ -16,7 +16,7 @@ from typing import Any
 from amqtt.broker import Broker
 from amqtt.plugins.base import BaseAuthPlugin
 
-from collector.broker import free_port
+from tools.broker import free_port
 
 
 class LoopbackAuth(BaseAuthPlugin):

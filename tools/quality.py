@@ -1,23 +1,25 @@
 """Detector quality against ground-truth boxes: precision and recall at an IoU threshold (one-to-one matching).
 
 Matching is optimal one-to-one assignment on IoU (``scipy.optimize.linear_sum_assignment``); a prediction is a true
-positive when its assigned ground-truth box overlaps it by at least ``iou``. ``load_mot_gt`` reads MOTChallenge
-``gt.txt`` (``frame, id, x, y, w, h, conf, ...``; rows with ``conf == 0`` are ignored, as MOTChallenge does).
+positive when its assigned ground-truth box overlaps it by at least ``iou``. ``load_mot_gt`` (from
+:mod:`export.mot_dataset`, which builds training sets from the same files) reads MOTChallenge ``gt.txt``
+(``frame, id, x, y, w, h, conf, ...``; rows with ``conf == 0`` are ignored, as MOTChallenge does).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 from scipy.optimize import linear_sum_assignment
 
 from edge.vision.detections import Detections, box_iou
+from export.mot_dataset import load_mot_gt
 
 Boxes = npt.NDArray[np.float32]
+__all__ = ["Counts", "evaluate", "load_mot_gt", "matched", "matched_ious"]
 
 
 @dataclass
@@ -60,15 +62,6 @@ def matched_ious(pred: Boxes, gt: Boxes, iou: float = 0.5) -> np.ndarray:
 def matched(pred: Boxes, gt: Boxes, iou: float = 0.5) -> int:
     """Number of predictions matched one-to-one to ground truth with IoU >= ``iou``."""
     return len(matched_ious(pred, gt, iou))
-
-
-def load_mot_gt(path: Path) -> dict[int, Boxes]:
-    """MOTChallenge ``gt.txt`` -> ``{frame (1-based): xyxy boxes}``."""
-    rows = np.loadtxt(path, delimiter=",", ndmin=2)
-    rows = rows[rows[:, 6] != 0]
-    xyxy = np.concatenate([rows[:, 2:4], rows[:, 2:4] + rows[:, 4:6]], axis=1).astype(np.float32)
-    frames = rows[:, 0].astype(int)
-    return {int(f): xyxy[frames == f] for f in np.unique(frames)}
 
 
 def evaluate(results: Iterable[tuple[int, Detections]], gt: dict[int, Boxes], iou: float = 0.5,

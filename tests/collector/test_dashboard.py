@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from collector.demo import STORE, demo_session
 from contract import Event, status_payload, status_topic
 from tests.collector.conftest import publish_all, publisher, wait_for
+from tools.demo import STORE, demo_session
 
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from collector.demo import DEVICE, STORE, run_demo
 from collector.service import SMARTSTORE
 from collector.store import open_store
+from tools.demo import DEVICE, STORE, run_demo
 
 
 def clip(source: Path, target: Path, frames: int) -> Path:
@@ -78,7 +78,7 @@ def test_embedded_broker_keeps_messages_for_an_absent_session() -> None:
     from paho.mqtt import client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
 
-    from collector.embedded_broker import EmbeddedBroker
+    from tools.embedded_broker import EmbeddedBroker
 
     broker = EmbeddedBroker().start()
     received: list[bytes] = []

@@ -22,7 +22,7 @@ from tests.collector.conftest import (
     publisher,
     wait_for,
 )
-from tests.mosquitto import Mosquitto
+from tools.broker import LocalBroker as Mosquitto
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -15,7 +15,7 @@ from collector.store import Store, open_store
 from collector.validation import SEQ_WINDOW, TS_RANGE, Accepted, Rejected, TsLimits, check_event
 from contract import Event
 from tests.collector.conftest import RunningIngestor, collector_config, publish_all, publisher, wait_for
-from tests.mosquitto import Mosquitto
+from tools.broker import LocalBroker as Mosquitto
 
 AUTH = {"Authorization": "Bearer test-token-123"}
 

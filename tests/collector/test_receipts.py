@@ -27,7 +27,7 @@ from edge.mqtt import RECEIPTS_SEEN, Publisher
 from edge.outbox import Outbox
 from tests.collector.conftest import RunningIngestor, collector_config, wait_for
 from tests.edge.service.helpers import Subscriber
-from tests.mosquitto import Mosquitto
+from tools.broker import LocalBroker as Mosquitto
 
 REPO = Path(__file__).resolve().parents[2]
 OUTAGE_S = float(os.environ.get("SMARTSTORE_OUTAGE_S", "30"))
@@ -289,7 +289,7 @@ def test_retire_ends_a_replica_session_at_once(broker: Mosquitto, tmp_path: Path
 
 
 def test_retire_errors_are_one_line() -> None:
-    from tests.mosquitto import free_port
+    from tools.broker import free_port
 
     out = subprocess.run([*SMARTSTORE, "collector", "retire", "--client-id", "gone", "--broker",
                           f"127.0.0.1:{free_port()}"], cwd=REPO, capture_output=True, text=True, timeout=30)

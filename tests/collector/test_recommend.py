@@ -148,9 +148,9 @@ def test_empty_query_basket_falls_back_to_popularity() -> None:
 
 
 def test_ncf_benchmark_model_learns_partners_that_popularity_misses() -> None:
-    """bench/ncf.py (benchmark-only NeuMF, torch): tuned on a validation split, it finds each item's partner."""
+    """tools/bench/ncf.py (benchmark-only NeuMF, torch): tuned on a validation split, it finds each item's partner."""
     pytest.importorskip("torch")
-    from bench.ncf import NCF, tune
+    from tools.bench.ncf import NCF, tune
 
     pairs = [[f"a{i:02d}", f"b{i:02d}"] for i in range(30)]
     kinds = [p for p in pairs for _ in range(10)] + [["bread", "cake"]] * 20 + [["bread"]] * 80

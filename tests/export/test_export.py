@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 
 from edge.models import Manifest
-from edge.vision.quality import matched_ious
 from tests.conftest import REPO, SHARED_DATA, VTEST
+from tools.quality import matched_ious
 
 WEIGHTS = Path(__file__).parent / "data" / "person-yolo11n-160.pt"
 ENGINES = ("onnxruntime", "openvino", "litert")

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from collector.broker import SHIPPED_CONF, free_port, mosquitto_binary, shipped_settings
 from contract import Event
 from edge.config import Backoff, MqttConfig, TlsConfig
 from edge.mqtt import Publisher
 from edge.outbox import Outbox
 from tests.edge.service.test_mqtt import make_pki
-from tests.mosquitto import Mosquitto
+from tools.broker import SHIPPED_CONF, free_port, mosquitto_binary, shipped_settings
+from tools.broker import LocalBroker as Mosquitto
 
 EXAMPLE = SHIPPED_CONF.parent / "listeners.conf.example"
 FAST = Backoff(min_s=0.1, max_s=0.5)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.mosquitto import Mosquitto
+from tools.broker import LocalBroker as Mosquitto
 
 REPO = Path(__file__).resolve().parents[2]
 SMARTSTORE = str(Path(sys.executable).parent / "smartstore")

@@ -1,6 +1,6 @@
 """CPU cost per frame of each stage of the edge service, measured one after the other on vtest.avi.
 
-    .venv/bin/python bench/edge_frame_costs.py [--frames 200] [--model person-ssdlite] [--precision int8]
+    .venv/bin/python tools/bench/edge_frame_costs.py [--frames 200] [--model person-ssdlite] [--precision int8]
 
 CPU time (``time.process_time``, all threads) is reported besides wall time because the development machine
 is shared; the stages are: decode (OpenCV), detect (Detector, sync), count (tracker + line + zone), publish

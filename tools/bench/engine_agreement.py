@@ -1,6 +1,6 @@
 """Engine agreement figures for docs/benchmarks.md: YOLO11n raw outputs on three real vtest.avi frames.
 
-    PYTHONPATH=. .venv/bin/python bench/engine_agreement.py [--model yolo11n]
+    PYTHONPATH=. .venv/bin/python tools/bench/engine_agreement.py [--model yolo11n]
 
 Per file: max relative error of boxes and of class scores against ONNX Runtime FP32, and cosine similarity to
 the same engine's FP32 output (whole tensor, and the class-score rows alone). Same maths as

@@ -1,7 +1,7 @@
 """INT8 vs FP32 quality figures of exported models, per engine (the numbers in docs/benchmarks.md, issue 6).
 
-    .venv/bin/python bench/export_quality.py embedder [--model efficientnet-lite0] [--every 8]
-    .venv/bin/python bench/export_quality.py detections --model build/gate-demo/person-yolo11n-160 \
+    .venv/bin/python tools/bench/export_quality.py embedder [--model efficientnet-lite0] [--every 8]
+    .venv/bin/python tools/bench/export_quality.py detections --model build/gate-demo/person-yolo11n-160 \
         --images build/mot-person/images/val [--every 3] [--conf 0.4]
 
 ``embedder``: cosine of INT8 to FP32 embeddings on Grocery Store Dataset val photos (../shared/data).
@@ -16,10 +16,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.vision.quality import matched_ious
+from tools.quality import matched_ious
 
 ENGINES = ("onnxruntime", "openvino", "litert")
-GROCERY = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "grocery-store"
+GROCERY = Path(__file__).resolve().parents[3] / "shared" / "data" / "grocery-store"
 
 
 def _options(engine: str) -> dict[str, str]:

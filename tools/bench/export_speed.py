@@ -1,6 +1,6 @@
 """Side-by-side single-request latency of every file of a model, interleaved so machine load hits all alike.
 
-    .venv/bin/python bench/export_speed.py [--model yolo11n] [--rounds 7] [--runs 10] [--threads 2]
+    .venv/bin/python tools/bench/export_speed.py [--model yolo11n] [--rounds 7] [--runs 10] [--threads 2]
 
 Each round runs ``--runs`` requests per file, in turn; the figure is the median over rounds of each round's median.
 LiteRT runs with its default XNNPACK delegate. OpenVINO "fp32" runs as OpenVINO does by default (bf16 kernels on

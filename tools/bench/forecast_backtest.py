@@ -1,8 +1,8 @@
 """Rolling-origin backtest of the forecaster on real data, with Prophet on the same folds.
 
-    .venv/bin/python bench/forecast_backtest.py --dataset akl --prophet     # footfall, 8 weekly folds, H=168 h
-    .venv/bin/python bench/forecast_backtest.py --dataset bakery --prophet  # daily item sales, H=7 d
-    .venv/bin/python bench/forecast_backtest.py --dataset cdnow --prophet   # weekly CD sales, H=4 w
+    .venv/bin/python tools/bench/forecast_backtest.py --dataset akl --prophet     # footfall, 8 weekly folds, H=168 h
+    .venv/bin/python tools/bench/forecast_backtest.py --dataset bakery --prophet  # daily item sales, H=7 d
+    .venv/bin/python tools/bench/forecast_backtest.py --dataset cdnow --prophet   # weekly CD sales, H=4 w
 
 Prints a markdown table (MAE per fold of every model, the per-series selection, Prophet, interval coverage)
 and writes the full figures as JSON with ``--out``.
@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import forecast_datasets
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-SHARED = Path(os.environ.get("SMARTSTORE_SHARED", Path(__file__).resolve().parents[2] / "shared" / "data"))
+SHARED = Path(os.environ.get("SMARTSTORE_SHARED", Path(__file__).resolve().parents[3] / "shared" / "data"))
 
 
 def akl() -> pd.DataFrame:

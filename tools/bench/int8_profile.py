@@ -1,6 +1,6 @@
 """Where the time goes in an OpenVINO model on this CPU: per-kernel profiling, grouped by execution precision.
 
-    .venv/bin/python bench/int8_profile.py [--model yolo11n] [--runs 30]
+    .venv/bin/python tools/bench/int8_profile.py [--model yolo11n] [--runs 30]
 
 For the INT8 file and for the FP32 (else FP16) file (run as OpenVINO does by default, and forced to f32) it reports the
 median single-request latency (one stream, all cores) and the share of kernel time spent in int8 kernels vs

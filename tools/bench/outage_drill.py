@@ -1,7 +1,7 @@
 """The broker outage drill: a real Mosquitto (the shipped config) stopped for minutes while an edge publishes.
 
-    .venv/bin/python bench/outage_drill.py --outage-s 600 --rate 50                       # broker down 10 min
-    .venv/bin/python bench/outage_drill.py --outage-s 600 --rate 50 --collector-late-s 60 # collector back later
+    .venv/bin/python tools/bench/outage_drill.py --outage-s 600 --rate 50                       # broker down 10 min
+    .venv/bin/python tools/bench/outage_drill.py --outage-s 600 --rate 50 --collector-late-s 60 # collector back later
 
 The edge is the service's own outbox and publisher with the shipped defaults (receipts, reconnect backoff, drain
 rate); the collector is the ingest on its default shared subscription, storing into SQLite. Prints one JSON line:
@@ -18,7 +18,6 @@ import threading
 import time
 from pathlib import Path
 
-from collector.broker import LocalBroker
 from collector.config import load_config
 from collector.ingest import Ingestor
 from collector.store import open_store
@@ -26,6 +25,7 @@ from edge.config import MqttConfig
 from edge.events import Event
 from edge.mqtt import Publisher
 from edge.outbox import Outbox
+from tools.broker import LocalBroker
 
 
 def produce(outbox: Outbox, publisher: Publisher, rate: float, stop: threading.Event) -> None:

@@ -1,6 +1,6 @@
 """Person detector quality on the annotated TUD sequences in ../shared/data/mot: precision and recall at IoU 0.5.
 
-    .venv/bin/python bench/person_quality.py [--model person-ssdlite] [--conf 0.3 0.5] [--json]
+    .venv/bin/python tools/bench/person_quality.py [--model person-ssdlite] [--conf 0.3 0.5] [--json]
 
 Variants: FP16, INT8, and each with 2x2 tiling (overlapping tiles plus the whole frame, merged by NMS). Every
 ground-truth box counts, occluded people included (MOT15 TUD gt has no visibility column; its smallest boxes are
@@ -17,10 +17,10 @@ from pathlib import Path
 
 from edge.detect import read_frames
 from edge.detector import Detector
-from edge.vision.quality import evaluate, load_mot_gt
 from edge.vision.tiling import Tiling
+from tools.quality import evaluate, load_mot_gt
 
-SHARED = Path(os.environ.get("SMARTSTORE_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+SHARED = Path(os.environ.get("SMARTSTORE_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))
 SEQUENCES = ("TUD-Campus", "TUD-Stadtmitte")
 VARIANTS = {"fp16": ("fp16", None), "int8": ("int8", None), "fp16 tiled 2x2": ("fp16", Tiling()),
             "int8 tiled 2x2": ("int8", Tiling())}

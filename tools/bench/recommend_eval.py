@@ -1,8 +1,8 @@
 """Leave-one-out evaluation of the recommenders on the bakery baskets, and the 1M-line fitting time.
 
-    .venv/bin/python bench/recommend_eval.py            # HR@10 / NDCG@10 over 5 seeds, every model
-    .venv/bin/python bench/recommend_eval.py --speed    # fit the shipped model on 1,000,000 basket lines
-    .venv/bin/python bench/recommend_eval.py --models all   # also NCF (bench/ncf.py, torch), tuned on train only
+    .venv/bin/python tools/bench/recommend_eval.py            # HR@10 / NDCG@10 over 5 seeds, every model
+    .venv/bin/python tools/bench/recommend_eval.py --speed    # fit the shipped model on 1,000,000 basket lines
+    .venv/bin/python tools/bench/recommend_eval.py --models all   # also NCF (bench/ncf.py, torch), tuned on train only
 
 Protocol: baskets ordered by time, first 80% train, last 20% test; from each test basket with 2+ distinct items
 one random item (seed 0..4) is hidden, the rest is the query; items already in the query are never recommended.
@@ -22,14 +22,14 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # implicit's ALS asks for it
 import numpy as np
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from collector.recommend.data import Baskets, to_baskets
 from collector.recommend.evaluate import hide_one, rank_metrics, split_by_time
 from collector.recommend.models import ALS, EASE, SVD, ContextEASE, CoOccurrence, Popularity
 from collector.recommend.recommender import Recommender
 
-BAKERY = Path(os.environ.get("SMARTSTORE_SHARED", Path(__file__).resolve().parents[2] / "shared" / "data")) / \
+BAKERY = Path(os.environ.get("SMARTSTORE_SHARED", Path(__file__).resolve().parents[3] / "shared" / "data")) / \
     "bakery" / "BreadBasket_DMS.csv"
 
 

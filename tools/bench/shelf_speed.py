@@ -1,6 +1,6 @@
 """Shelf pipeline speed on a 1280x720 shelf frame with >= 60 products (detect, persons, embed, match, state).
 
-    .venv/bin/python bench/shelf_speed.py [--data ../shared/data/grocery-store] [--frames 40] [--precision int8]
+    .venv/bin/python tools/bench/shelf_speed.py [--data ../shared/data/grocery-store] [--frames 40] [--precision int8]
 
 The frame is a composed shelf (held-out in-store photos of the val split plus catalogue images); every following
 frame is the same shelf with fresh sensor noise, so boxes jitter a little as on a real static camera. Reports the

@@ -1,6 +1,6 @@
 """SKU recognition accuracy on the Grocery Store Dataset val split (296 real phone photos, 81 fine / 42 coarse classes).
 
-    .venv/bin/python bench/sku_recognition.py [--data ../shared/data/grocery-store] [--precisions fp32,int8]
+    .venv/bin/python tools/bench/sku_recognition.py [--data ../shared/data/grocery-store] [--precisions fp32,int8]
 
 One-shot: the gallery is the 81 catalogue (iconic) images; few-shot: the gallery is the train split (2,640 photos).
 Top-1/top-5 are closed-set (the best SKUs whatever their score); ``top1_open`` counts an ``unknown`` answer (below

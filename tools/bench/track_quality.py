@@ -1,6 +1,6 @@
 """Tracking and counting quality of ``smartstore track`` on the annotated TUD sequences in ../shared/data/mot.
 
-    PYTHONPATH=. .venv/bin/python bench/track_quality.py [--precision int8|fp16]
+    PYTHONPATH=. .venv/bin/python tools/bench/track_quality.py [--precision int8|fp16]
 
 Runs the command itself per sequence (with the test lines of tests/edge/test_track_cli.py and ``--mot``), then
 scores the MOT file with motmetrics (MOTA, IDF1, ID switches) and the line counts against crossings derived

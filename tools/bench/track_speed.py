@@ -1,6 +1,6 @@
 """Side-by-side speed of detection alone and of ``smartstore track`` (detect + track + count) on one video.
 
-    .venv/bin/python bench/track_speed.py /usr/share/doc/opencv-doc/examples/data/vtest.avi --repeat 3
+    .venv/bin/python tools/bench/track_speed.py /usr/share/doc/opencv-doc/examples/data/vtest.avi --repeat 3
 
 Runs the two alternately (same process, same model, same frame reading) so that load on a shared machine hits
 both alike; prints the median frames/s, CPU milliseconds per frame, and the tracker+counters share of the

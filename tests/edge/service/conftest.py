@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.mosquitto import Mosquitto
+from tools.broker import LocalBroker as Mosquitto
 
 
 def make_broker(workdir: Path, port: int | None = None, extra_conf: str = "") -> Mosquitto:

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from tests.edge.service.helpers import REPO, SMARTSTORE, Subscriber, write_clip
-from tests.mosquitto import Mosquitto
+from tools.broker import LocalBroker as Mosquitto
 
 pytestmark = pytest.mark.slow
 

@@ -17,7 +17,8 @@ from edge.mqtt import Publisher
 from edge.outbox import Outbox
 from tests.edge.service.conftest import make_broker
 from tests.edge.service.helpers import Subscriber
-from tests.mosquitto import Mosquitto, free_port
+from tools.broker import LocalBroker as Mosquitto
+from tools.broker import free_port
 
 FAST = Backoff(min_s=0.1, max_s=0.5)
 

@@ -17,7 +17,8 @@ from contract import Event, validate
 from edge.outbox import Outbox
 from tests.edge.service.conftest import make_broker
 from tests.edge.service.helpers import REPO, ServiceProcess, Subscriber, edge_config, write_clip
-from tests.mosquitto import Mosquitto, free_port
+from tools.broker import LocalBroker as Mosquitto
+from tools.broker import free_port
 
 pytestmark = pytest.mark.slow
 MODEL = REPO / "models" / "person-ssdlite" / "build" / "openvino-int8" / "model.xml"

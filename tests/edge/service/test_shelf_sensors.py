@@ -16,7 +16,7 @@ from edge.analytics.sku import Embedder, enroll_folder
 from tests.edge.analytics.test_shelf_pipeline import SKUS, _folder_of, _grid, _ready, _shelf_scene
 from tests.edge.service.helpers import ServiceProcess, Subscriber, edge_config, write_clip
 from tests.hardware.test_serial_sensors import D, Pty, W
-from tests.mosquitto import Mosquitto
+from tools.broker import LocalBroker as Mosquitto
 
 pytestmark = pytest.mark.slow
 BUS = Path(sys.prefix) / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages" / \

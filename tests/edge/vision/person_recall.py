@@ -15,7 +15,7 @@ from pathlib import Path
 from edge.detect import read_frames
 from edge.detector import Detector
 from edge.models import Manifest, choose_file
-from edge.vision.quality import evaluate, load_mot_gt
+from tools.quality import evaluate, load_mot_gt
 
 SEQUENCES = ("TUD-Campus", "TUD-Stadtmitte")
 CONFIDENCES = (0.3, 0.5)

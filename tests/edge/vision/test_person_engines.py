@@ -12,8 +12,8 @@ import pytest
 
 from edge.detect import read_frames
 from edge.detector import Detector
-from edge.vision.quality import Counts, evaluate, load_mot_gt
 from tests.edge.models_fixtures import built_manifest
+from tools.quality import Counts, evaluate, load_mot_gt
 
 FILES = [("onnxruntime", "fp32"), ("onnxruntime", "int8"), ("litert", "fp32"), ("litert", "int8")]
 

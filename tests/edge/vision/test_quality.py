@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from edge.vision.quality import load_mot_gt, matched
 from tests.edge.models_fixtures import built_manifest
+from tools.quality import load_mot_gt, matched
 
 REPO = Path(__file__).resolve().parents[3]
 
