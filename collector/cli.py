@@ -135,9 +135,13 @@ def _register_collector(subparsers: Subparsers) -> None:
 
 
 def _forecast(args: argparse.Namespace) -> int:
-    from collector.forecast.service import run_forecast_command
+    from collector.forecast.service import ForecastRequest, run_backtest, run_forecast
 
-    return run_forecast_command(args)
+    request = ForecastRequest(args.input, args.freq, args.horizon, season=args.season, models=args.models,
+                              holidays=args.holidays, fill=args.fill)
+    if args.backtest:
+        return run_backtest(request, args.folds, out=args.out, as_json=args.json)
+    return run_forecast(request, out=args.out, stock=args.stock, lead_time=args.lead_time, as_json=args.json)
 
 
 def _register_forecast(subparsers: Subparsers) -> None:
@@ -160,15 +164,21 @@ def _register_forecast(subparsers: Subparsers) -> None:
 
 
 def _recommend_fit(args: argparse.Namespace) -> int:
-    from collector.recommend.service import fit_command
+    from collector.recommend.service import fit
 
-    return fit_command(args)
+    print(fit(args.transactions, args.out, embeddings=args.embeddings, lam=args.lam))
+    return 0
 
 
 def _recommend_query(args: argparse.Namespace) -> int:
-    from collector.recommend.service import query_command
+    import json
 
-    return query_command(args)
+    from collector.recommend.service import query
+
+    out, lines = query(args.model, k=args.k, basket=args.basket, baskets=args.baskets, substitutes=args.substitutes,
+                       at=args.at)
+    print(json.dumps(out) if args.json else "\n".join(lines))
+    return 0
 
 
 def _register_recommend(subparsers: Subparsers) -> None:

@@ -12,17 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from edge import shelf_cli
-from smartstore import Subparsers, UserError, add_command, command_group
+from smartstore import Subparsers, add_command, command_group
 
 
 def _edge_run(args: argparse.Namespace) -> int:
-    from edge.config import ConfigError
     from edge.service import run_service
 
-    try:
-        return run_service(args.config)
-    except ConfigError as exc:
-        raise UserError(str(exc)) from None
+    return run_service(args.config)
 
 
 def _edge_check(args: argparse.Namespace) -> int:

@@ -18,11 +18,12 @@ from edge.analytics.config import CountingConfig, LineConfig, TrackerConfig, Zon
 from edge.analytics.shelf_config import ShelfConfig, ShelfConfigError, load_shelf_config
 from edge.sensors import SensorsConfig
 from edge.yamlfile import read_mapping
+from errors import SmartstoreError
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
 
-class ConfigError(ValueError):
+class ConfigError(SmartstoreError, ValueError):
     """A config file that cannot be read or does not validate; the message names file, field and value."""
 
 

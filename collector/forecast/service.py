@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -40,43 +40,66 @@ def backtest_table(data: str | Path | pd.DataFrame, freq: str, horizon: int, fol
     return evaluate(panel, horizon, folds, opts)
 
 
-def run_forecast_command(args: argparse.Namespace) -> int:
-    """``smartstore forecast``: forecast (or backtest) a CSV, print a summary or JSON, optionally write a CSV."""
-    if args.horizon < 1:
-        raise ForecastInputError(f"--horizon must be at least 1, got {args.horizon}")
-    opts = options(args.freq, args.season, args.models, args.holidays)
-    if args.backtest:
-        ev = backtest_table(args.input, args.freq, args.horizon, args.folds, opts, args.fill)
-        if args.json:
-            print(json.dumps(ev.to_dict(), indent=1))
-        else:
-            s = ev.summary()
-            for name, value in s["mean_mae"].items():  # type: ignore[attr-defined]
-                print(f"{name:16s} MAE {value:.3f}")
-            print(f"selected vs seasonal naive: {s['selected_vs_baseline']:+.1%}; interval coverage "
-                  + ", ".join(f"{k}%: {v:.3f}" for k, v in s["coverage"].items()))  # type: ignore[attr-defined]
-        if args.out:
-            Path(args.out).write_text(json.dumps(ev.to_dict(), indent=1))
-        return 0
-    result = forecast_table(args.input, args.freq, args.horizon, opts, args.fill)
+@dataclass(frozen=True)
+class ForecastRequest:
+    """What to forecast: a long table ``series_id,timestamp,value`` (a CSV path or a frame) at ``freq``, ``horizon``
+    steps ahead; ``models`` is a comma list of candidates, ``holidays`` ``COUNTRY[/SUBDIV]``."""
+
+    input: str | Path | pd.DataFrame
+    freq: str
+    horizon: int
+    season: int | None = None
+    models: str | None = None
+    holidays: str | None = None
+    fill: str = "interpolate"
+
+    def options(self) -> Options:
+        if self.horizon < 1:
+            raise ForecastInputError(f"--horizon must be at least 1, got {self.horizon}")
+        return options(self.freq, self.season, self.models, self.holidays)
+
+
+def run_backtest(request: ForecastRequest, folds: int, out: Path | None = None, as_json: bool = False) -> int:
+    """``smartstore forecast --backtest``: rolling-origin backtest; prints MAE per model (or JSON), writes ``out``."""
+    opts = request.options()
+    ev = backtest_table(request.input, request.freq, request.horizon, folds, opts, request.fill)
+    if as_json:
+        print(json.dumps(ev.to_dict(), indent=1))
+    else:
+        s = ev.summary()
+        for name, value in s["mean_mae"].items():  # type: ignore[attr-defined]
+            print(f"{name:16s} MAE {value:.3f}")
+        print(f"selected vs seasonal naive: {s['selected_vs_baseline']:+.1%}; interval coverage "
+              + ", ".join(f"{k}%: {v:.3f}" for k, v in s["coverage"].items()))  # type: ignore[attr-defined]
+    if out:
+        Path(out).write_text(json.dumps(ev.to_dict(), indent=1))
+    return 0
+
+
+def run_forecast(request: ForecastRequest, out: Path | None = None, stock: Path | None = None, lead_time: int = 7,
+                 as_json: bool = False) -> int:
+    """``smartstore forecast``: forecast a table, print a summary (or JSON), optionally write a CSV; ``stock``
+    (``series_id,stock[,lead_time]``) adds replenishment suggestions."""
+    opts = request.options()
+    result = forecast_table(request.input, request.freq, request.horizon, opts, request.fill)
     table = result.table
     replen = None
-    if args.stock:
-        replen = replenishment(table, read_stock(str(args.stock)), args.lead_time)
-    if args.out:
-        table.to_csv(args.out, index=False, float_format="%.3f")
-    if args.json:
-        out = {"chosen": result.chosen, "backtest_mae": result.backtest_mae, "filled": result.filled,
-               "forecasts": json.loads(table.to_json(orient="records", date_format="iso"))}
+    if stock:
+        replen = replenishment(table, read_stock(str(stock)), lead_time)
+    if out:
+        table.to_csv(out, index=False, float_format="%.3f")
+    if as_json:
+        payload = {"chosen": result.chosen, "backtest_mae": result.backtest_mae, "filled": result.filled,
+                   "forecasts": json.loads(table.to_json(orient="records", date_format="iso"))}
         if replen is not None:
-            out["replenishment"] = replen.to_dict(orient="records")
-        print(json.dumps(out))
+            payload["replenishment"] = replen.to_dict(orient="records")
+        print(json.dumps(payload))
         return 0
     counts = pd.Series(result.chosen).value_counts().to_dict()
-    print(f"{args.input}: {len(result.chosen)} series, {args.horizon} steps; models chosen: {counts}"
+    print(f"{request.input}: {len(result.chosen)} series, {request.horizon} steps; models chosen: {counts}"
           + (f"; {result.filled} missing points filled" if result.filled else ""))
-    if args.out:
-        print(f"forecasts written to {args.out}")
+    if out:
+        print(f"forecasts written to {out}")
     else:
         table.to_csv(sys.stdout, index=False, float_format="%.3f")
     if replen is not None:

@@ -1,9 +1,9 @@
-"""Entry points for the CLI: fit a recommender file, query baskets or substitutes."""
+"""Entry points for the CLI: fit a recommender file, query baskets or substitutes (typed arguments; the results
+come back as data, which the CLI prints)."""
 
 from __future__ import annotations
 
-import argparse
-import json
+from pathlib import Path
 
 import pandas as pd
 
@@ -11,14 +11,15 @@ from collector.recommend.data import BasketInputError, load_baskets, read_basket
 from collector.recommend.recommender import Recommender, load_embeddings
 
 
-def fit_command(args: argparse.Namespace) -> int:
-    baskets = load_baskets(args.transactions)
-    emb = load_embeddings(args.embeddings) if args.embeddings else None
-    model = Recommender.fit(baskets, lam=args.lam, embeddings=emb)
-    model.save(args.out)
+def fit(transactions: Path, out: Path, embeddings: Path | None = None, lam: float = 50.0) -> str:
+    """Fit on the basket lines in ``transactions`` (optionally SKU image ``embeddings``), save to ``out``; returns
+    the one-line summary."""
+    baskets = load_baskets(transactions)
+    emb = load_embeddings(embeddings) if embeddings else None
+    model = Recommender.fit(baskets, lam=lam, embeddings=emb)
+    model.save(out)
     ctx = "with hour/weekday context" if baskets.hour is not None else "without timestamps (no context)"
-    print(f"{args.transactions}: {baskets.n} baskets, {baskets.items.size} items, {ctx}; model written to {args.out}")
-    return 0
+    return f"{transactions}: {baskets.n} baskets, {baskets.items.size} items, {ctx}; model written to {out}"
 
 
 def _at(text: str | None) -> pd.Timestamp | None:
@@ -30,19 +31,22 @@ def _at(text: str | None) -> pd.Timestamp | None:
         raise BasketInputError(f"--at {text!r}: not a timestamp (use e.g. 2017-03-04T09:30)") from exc
 
 
-def query_command(args: argparse.Namespace) -> int:
-    if args.k < 1:
-        raise BasketInputError(f"--k must be at least 1, got {args.k}")
-    model = Recommender.load(args.model)
-    if args.substitutes:
-        subs = model.substitutes(args.substitutes, args.k)
-        out: object = {"sku": args.substitutes, "substitutes": [{"item": i, "score": s} for i, s in subs]}
+def query(model_path: Path, k: int = 10, basket: str | None = None, baskets: Path | None = None,
+          substitutes: str | None = None, at: str | None = None) -> tuple[object, list[str]]:
+    """Substitutes for a SKU, recommendations for one ``basket`` (comma list, at time ``at``), or for every basket
+    in the CSV ``baskets``; returns (the JSON value, the text lines)."""
+    if k < 1:
+        raise BasketInputError(f"--k must be at least 1, got {k}")
+    model = Recommender.load(model_path)
+    if substitutes:
+        subs = model.substitutes(substitutes, k)
+        out: object = {"sku": substitutes, "substitutes": [{"item": i, "score": s} for i, s in subs]}
         lines = [f"{i}\t{s:.4f}" for i, s in subs]
-    elif args.basket is not None:
-        items = [i.strip() for i in args.basket.split(",") if i.strip()]
+    elif basket is not None:
+        items = [i.strip() for i in basket.split(",") if i.strip()]
         if not items:
             raise BasketInputError("--basket is empty: give items separated by commas")
-        res = model.basket(items, args.k, _at(args.at))
+        res = model.basket(items, k, _at(at))
         if not res["basket"]:
             raise BasketInputError(f"no item of the basket is known to the model: {', '.join(items)}")
         out = res
@@ -50,11 +54,11 @@ def query_command(args: argparse.Namespace) -> int:
         if res["unknown"]:
             lines.insert(0, f"(unknown items ignored: {', '.join(res['unknown'])})")  # type: ignore[arg-type]
     else:
-        raw = read_baskets(args.baskets)
-        baskets = to_baskets(raw, str(args.baskets), items=model.items)
-        recs = model.recommend(baskets, args.k)
+        assert baskets is not None, "give basket, baskets or substitutes"
+        raw = read_baskets(baskets)
+        found = to_baskets(raw, str(baskets), items=model.items)
+        recs = model.recommend(found, k)
         out = [{"transaction_id": str(t), "recommendations": [{"item": i, "score": s} for i, s in r]}
-               for t, r in zip(baskets.ids, recs, strict=True)]
-        lines = [f"{t}\t" + ", ".join(i for i, _ in r) for t, r in zip(baskets.ids, recs, strict=True)]
-    print(json.dumps(out) if args.json else "\n".join(lines))
-    return 0
+               for t, r in zip(found.ids, recs, strict=True)]
+        lines = [f"{t}\t" + ", ".join(i for i, _ in r) for t, r in zip(found.ids, recs, strict=True)]
+    return out, lines
