@@ -11,7 +11,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 INSTALL = REPO / "systemd" / "install.sh"
-PACKAGE_FILES = ("smartstore.py", "setup.cfg", "pyproject.toml", "README.md", "edge", "hardware", "collector", "export")
+# what setup.cfg packages (tools/ stays out: the wheel must work without it)
+PACKAGE_FILES = ("smartstore.py", "errors.py", "setup.cfg", "pyproject.toml", "README.md", "contract", "common", "edge",
+                 "hardware", "collector", "export")
 
 
 @pytest.fixture(scope="module")
