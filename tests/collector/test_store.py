@@ -7,12 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from collector.sales import read_sales
+from collector.sales import SalesInputError, read_sales
 from collector.store import Store, open_store
 from collector.store.schema import MIGRATIONS
 from collector.validation import Accepted, Rejected, check_event, check_status
 from contract import Event, status_payload, status_topic
-from smartstore import UserError
 from tests.collector.conftest import crossings
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -116,10 +115,10 @@ def test_import_sales_csv(store: Store, tmp_path: Path) -> None:
     assert sales[0]["ts"] == datetime(2016, 10, 30, 9, 58, 11, tzinfo=UTC).timestamp()
     assert len({b["transaction_id"] for b in store.baskets("bakery")}) == 2
     (tmp_path / "bad.csv").write_text("sku,ts,qty\nmilk,2026-01-01T10:00:00Z,many\n")
-    with pytest.raises(UserError, match=r"bad.csv line 2: could not convert string to float: 'many'"):
+    with pytest.raises(SalesInputError, match=r"bad.csv line 2: could not convert string to float: 'many'"):
         list(read_sales(tmp_path / "bad.csv", "s1"))
     (tmp_path / "nostore.csv").write_text("sku,ts\nmilk,2026-01-01T10:00:00Z\n")
-    with pytest.raises(UserError, match="no store column"):
+    with pytest.raises(SalesInputError, match="no store column"):
         list(read_sales(tmp_path / "nostore.csv"))
 
 
