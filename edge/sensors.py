@@ -3,7 +3,7 @@
 ``SensorsConfig`` is the ``sensors:`` section of ``edge.yaml`` (pydantic, errors name the field). ``SensorHub``
 runs one :class:`~hardware.serial_sensors.SerialSensorReader` thread per port (each with a
 :class:`~edge.analytics.sensor_processor.SensorProcessor`), fuses weight with the shelf camera's out-of-stock
-state (:class:`~edge.analytics.stock_fusion.StockFusion`) and hands back ``(kind, data, ts)`` records for the
+state (:class:`~edge.analytics.stock_fusion.StockFusion`) and hands back :class:`contract.Record` records for the
 event envelope: ``sensor.weight``, ``shelf.out_of_stock``, ``shelf.restocked``. Door counts accumulate in
 ``footfall`` for the health event.
 """
@@ -18,14 +18,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from contract.events import Record
 from edge.analytics.doors import FootfallEvent
 from edge.analytics.sensor_processor import SensorEvent, SensorProcessor
-from edge.analytics.shelf_monitor import ShelfEvent
 from edge.analytics.stock_fusion import StockEvent, StockFusion
 from edge.analytics.weights import WeightConfig, WeightEvent
 from hardware.serial_sensors import SerialSensorReader
 
-Record = tuple[str, dict[str, Any], float]  # (event kind, data, unix time)
 CAMERA_STOCK_KINDS = ("shelf.out_of_stock", "shelf.restocked")
 
 
@@ -106,7 +105,7 @@ class SensorHub:
         """The camera's view of a planogram slot ("shelf/slot"); returns fused stock events, if any."""
         return [self._stock(e) for e in self.fusion.camera(slot, out_of_stock, now)]
 
-    def camera_events(self, events: Iterable[ShelfEvent]) -> list[Record]:
+    def camera_events(self, events: Iterable[Record]) -> list[Record]:
         """The shelf camera's out-of-stock / restocked decisions, fused for slots with a weight strip (a camera-only
         slot keeps its camera event and gets no second, fused one); returns the fused stock events."""
         records: list[Record] = []
@@ -133,7 +132,7 @@ class SensorHub:
             slot = self.config.slot_names.get(f"{event.shelf}/{event.slot}", f"{event.shelf}/{event.slot}")
             data = event.data(port)
             data["slot"] = slot
-            records.append(("sensor.weight", data, event.ts))
+            records.append(Record("sensor.weight", data, event.ts))
             records += [self._stock(e) for e in self.fusion.weight(slot, event.empty, event.ts)]
         records += [self._stock(e) for e in self.fusion.tick(now)]
         return records
@@ -148,4 +147,4 @@ class SensorHub:
         data: dict[str, Any] = {"shelf": shelf, "slot": slot or shelf, "source": event.source}
         if event.disagreed_s:
             data["disagreed_s"] = round(event.disagreed_s, 1)
-        return (f"shelf.{event.kind}", data, event.ts)
+        return Record(f"shelf.{event.kind}", data, event.ts)

@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from contract.events import Event
+from contract.events import Event, Record
 from edge.capture import Camera, Frame, SourceEvent
 from edge.config import ConfigError, EdgeConfig, load_config
 from edge.mqtt import Publisher
@@ -167,7 +167,7 @@ class EdgeService:
         self.publisher.start()
         for camera in self.cameras.values():
             camera.start()
-        self._emit([self._health_event(None, "startup")])
+        self._emit([self._health_record(None, "startup")])
         log.info("service started", extra={"store": self.config.store, "device": self.config.device,
                                             "cameras": list(self.cameras), "engine": self.pipeline.engine,
                                             "precision": self.pipeline.precision, "backlog": len(self.outbox)})
@@ -214,8 +214,7 @@ class EdgeService:
         self.frames += 1
         if result.events:
             start, start_cpu = time.perf_counter(), time.thread_time()
-            self._emit([Event(e.kind, self.config.store, self.config.device, 0, e.data, camera=frame.camera,
-                              ts=datetime.fromtimestamp(e.ts, UTC)) for e in result.events])
+            self._emit(result.events, frame.camera)
             self.enqueue_s += time.perf_counter() - start
             self.enqueue_cpu_s += time.thread_time() - start_cpu
         if frame.camera in self.shelves and frame.ts >= self._shelf_due.get(frame.camera, 0.0):
@@ -226,10 +225,10 @@ class EdgeService:
         shelf = self.shelves[frame.camera]
         self._shelf_due[frame.camera] = frame.ts + self._camera(frame.camera).shelf.every_s
         result = shelf(frame.image, frame.ts, persons=persons)
-        records = [(e.kind, e.data, e.ts) for e in result.frame.events]
+        records = list(result.frame.events)
         if self.sensors is not None:  # the camera's stock state goes into the weight fusion of slots with a strip
             records += self.sensors.camera_events(result.frame.events)
-        self._emit(self._records(frame.camera, records))
+        self._emit(records, frame.camera)
 
     def _camera(self, camera: str) -> Any:
         return next(c for c in self.config.cameras if c.id == camera)
@@ -243,7 +242,11 @@ class EdgeService:
         except ValueError as exc:
             log.error("camera %s: %s (check cameras[].lines/zones)", frame.camera, exc)
 
-    def _emit(self, events: list[Event]) -> None:
+    def _emit(self, records: Iterable[Record], camera: str | None = None) -> None:
+        """The one emit path: every producer's records (``camera``: where they come from, ``None`` for the device)
+        become events (:meth:`Event.from_record`) and go into the outbox in one transaction."""
+        store, device = self.config.store, self.config.device
+        events = [Event.from_record(record, store, device, camera) for record in records]
         if events:
             self.outbox.enqueue(events)
             self.publisher.notify()
@@ -258,16 +261,16 @@ class EdgeService:
         while self._source_events:
             source = self._source_events.popleft()
             if source.state in ("lost", "recovered"):
-                event = self._health_event(source.camera, f"camera_{source.state}", error=source.error)
-                self._emit([event])
+                record = self._health_record(source.camera, f"camera_{source.state}", error=source.error)
+                self._emit([record], source.camera)
         if self.sensors is not None:
-            self._emit(self._records(None, self.sensors.drain(time.time())))
+            self._emit(self.sensors.drain(time.time()))
         if self._reload.is_set():
             self._reload.clear()
             self.reload()
         now = time.monotonic()
         if now - self._last_health >= self.config.health_interval_s:
-            self._emit(self._health_events("periodic", now - self._last_health))
+            self._emit_health("periodic", now - self._last_health)
             self._last_health = now
 
     # ---- counters and reload ---------------------------------------------------------------------------
@@ -308,7 +311,7 @@ class EdgeService:
             if old is None or (old.lines, old.zones) == (cam.lines, cam.zones):
                 continue
             previous = self.counters[cam.id]
-            self._emit(self._wrap(cam.id, previous.flush()))
+            self._emit(previous.flush(), cam.id)
             counter = PeopleCounter(cam.counting(fresh.intervals_s), fps=cam.fps or 15.0)
             counter.tracker = previous.tracker  # keep the tracks (and their ids) across the reload
             self.counters[cam.id] = counter
@@ -318,23 +321,16 @@ class EdgeService:
         self.config = self.config.model_copy(update={"cameras": cameras})
         log.info("reloaded lines/zones", extra={"changed_cameras": changed})
 
-    def _wrap(self, camera: str, records: list[Any]) -> list[Event]:
-        return self._records(camera, [(r.kind, r.data, r.ts) for r in records])
-
-    def _records(self, camera: str | None, records: list[tuple[str, dict[str, Any], float]]) -> list[Event]:
-        return [Event(kind, self.config.store, self.config.device, 0, data, camera=camera,
-                      ts=datetime.fromtimestamp(ts, UTC)) for kind, data, ts in records]
-
     # ---- health ----------------------------------------------------------------------------------------
-    def _health_events(self, reason: str, window_s: float) -> list[Event]:
-        events = [self._health_event(None, reason, window_s)]
-        events += [self._health_event(cam_id, reason, window_s) for cam_id in self.cameras]
+    def _emit_health(self, reason: str, window_s: float) -> None:
+        """One ``device.health`` for the device, then one per camera; starts the next fps window."""
+        for camera in (None, *self.cameras):
+            self._emit([self._health_record(camera, reason, window_s)], camera)
         for stats in self.stats.values():
             stats.window_frames = 0
-        return events
 
-    def _health_event(self, camera: str | None, reason: str, window_s: float | None = None,
-                      error: str | None = None) -> Event:
+    def _health_record(self, camera: str | None, reason: str, window_s: float | None = None,
+                       error: str | None = None) -> Record:
         assert self.pipeline is not None
         window_s = window_s or max(time.monotonic() - self._last_health, 1e-6)
         data: dict[str, Any] = {"reason": reason, "uptime_s": round(time.monotonic() - self._started, 3)}
@@ -367,7 +363,7 @@ class EdgeService:
                 "reconnects": cam.reconnects,
                 "error": error,
             })
-        return Event("device.health", self.config.store, self.config.device, 0, data, camera=camera)
+        return Record("device.health", data, time.time())
 
     def _cpu_percent(self) -> float:
         """This process's CPU use since the last call, in percent of one core."""
@@ -381,11 +377,11 @@ class EdgeService:
         for camera in self.cameras.values():
             camera.stop()
         for cam_id, counter in self.counters.items():
-            self._emit(self._wrap(cam_id, counter.flush()))
+            self._emit(counter.flush(), cam_id)
         if self.sensors is not None:
             self.sensors.stop()
-            self._emit(self._records(None, self.sensors.drain(time.time())))
-        self._emit([self._health_event(None, "shutdown")])
+            self._emit(self.sensors.drain(time.time()))
+        self._emit([self._health_record(None, "shutdown")])
         drained = self.publisher.stop(flush_timeout=10.0)
         log.info("service stopped", extra={"frames": self.frames, "outbox_pending": len(self.outbox),
                                             "drained": drained, "published": self.publisher.stats.acked})

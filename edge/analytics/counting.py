@@ -1,7 +1,7 @@
 """People counting for one camera: tracker -> lines, zones, interval footfall, as events ready to publish.
 
 ``PeopleCounter.update(detections, ts)`` is the one per-frame call for both ``smartstore track`` and the
-edge service; it returns the tracks and the :class:`EventData` of ``footfall.crossing``, ``zone.visit``,
+edge service; it returns the tracks and the :class:`contract.Record` of ``footfall.crossing``, ``zone.visit``,
 ``zone.occupancy`` (on change, and per interval with the peak), ``queue.status`` (on change) and
 ``footfall.interval``.
 """
@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from contract.events import Record
 from edge.analytics.config import CountingConfig
-from edge.analytics.footfall import EventData, IntervalCounter
+from edge.analytics.footfall import IntervalCounter
 from edge.analytics.lines import Crossing, LineCounter
 from edge.analytics.tracker import ByteTracker
 from edge.analytics.zones import QueueZone, make_zone
@@ -23,7 +24,7 @@ from edge.vision.detections import Detections
 class FrameResult:
     tracks: Detections
     crossings: list[Crossing] = field(default_factory=list)
-    events: list[EventData] = field(default_factory=list)
+    events: list[Record] = field(default_factory=list)
 
 
 class PeopleCounter:
@@ -50,25 +51,25 @@ class PeopleCounter:
             crossings = line.update(tracks, ts)
             result.crossings += crossings
             result.events += [
-                EventData("footfall.crossing", c.ts, c.data(line.count_in, line.count_out)) for c in crossings
+                Record("footfall.crossing", c.data(line.count_in, line.count_out), c.ts) for c in crossings
             ]
         occupancy: dict[str, int] = {}
         for zone in self.zones:
             change = zone.update(tracks, ts)
-            result.events += [EventData("zone.visit", v.exit_ts, v.data()) for v in change.visits]
+            result.events += [Record("zone.visit", v.data(), v.exit_ts) for v in change.visits]
             occupancy[zone.name] = n = zone.occupancy
             if n != self._reported[zone.name]:
                 self._reported[zone.name] = n
-                result.events.append(EventData("zone.occupancy", ts, zone.occupancy_data()))
+                result.events.append(Record("zone.occupancy", zone.occupancy_data(), ts))
                 if isinstance(zone, QueueZone):
-                    result.events.append(EventData("queue.status", ts, zone.status_data(ts)))
+                    result.events.append(Record("queue.status", zone.status_data(ts), ts))
         for interval in self.intervals:
             result.events += interval.add(ts, result.crossings, occupancy)
         return result
 
-    def flush(self) -> list[EventData]:
+    def flush(self) -> list[Record]:
         """End open visits and close the open intervals (at shutdown or the end of a video)."""
-        events = [EventData("zone.visit", v.exit_ts, v.data()) for z in self.zones for v in z.close()]
+        events = [Record("zone.visit", v.data(), v.exit_ts) for z in self.zones for v in z.close()]
         return events + [record for interval in self.intervals for record in interval.flush()]
 
     def summary(self) -> dict[str, Any]:

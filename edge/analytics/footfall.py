@@ -1,7 +1,7 @@
 """Footfall per interval (e.g. per minute and per hour): in/out per line, peak occupancy per zone.
 
-Produces :class:`EventData` (event kind, time, ``data`` payload) for ``footfall.interval`` and
-``zone.occupancy``; the service wraps them in ``edge.events.Event``. Intervals are aligned to multiples of
+Produces :class:`contract.Record` (event kind, ``data`` payload, time) for ``footfall.interval`` and
+``zone.occupancy``; the service wraps them in ``contract.Event``. Intervals are aligned to multiples of
 ``interval_s`` of the time fed in (Unix time in the service: whole minutes and hours).
 """
 
@@ -9,20 +9,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
 
+from contract.events import Record
 from edge.analytics.lines import Crossing
 from edge.analytics.zones import iso
-
-
-@dataclass(frozen=True, slots=True)
-class EventData:
-    """An event to publish: ``kind`` (e.g. ``footfall.interval``), time ``ts`` in seconds, ``data`` payload."""
-
-    kind: str
-    ts: float
-    data: dict[str, Any]
 
 
 class IntervalCounter:
@@ -40,10 +30,10 @@ class IntervalCounter:
         self.peak = dict.fromkeys(self.zones, 0)
         self.last = dict.fromkeys(self.zones, 0)
 
-    def add(self, ts: float, crossings: Iterable[Crossing], occupancy: Mapping[str, int]) -> list[EventData]:
+    def add(self, ts: float, crossings: Iterable[Crossing], occupancy: Mapping[str, int]) -> list[Record]:
         """Account one frame at ``ts``; returns the records of any interval that ended before it."""
         bucket = math.floor(ts / self.interval_s) * self.interval_s
-        records: list[EventData] = []
+        records: list[Record] = []
         if self.start is None:
             self.start = bucket
         elif bucket > self.start:
@@ -56,15 +46,15 @@ class IntervalCounter:
             self.last[name] = n
         return records
 
-    def flush(self) -> list[EventData]:
+    def flush(self) -> list[Record]:
         """Close the current interval (also at shutdown): one record per line and per zone."""
         if self.start is None:
             return []
         start, end = self.start, self.start + self.interval_s
         span = {"start": iso(start), "end": iso(end), "interval_s": self.interval_s}
-        records = [EventData("footfall.interval", end, {"line": name, **span, **c}) for name, c in self.counts.items()]
+        records = [Record("footfall.interval", {"line": name, **span, **c}, end) for name, c in self.counts.items()]
         records += [
-            EventData("zone.occupancy", end, {"zone": name, "count": self.last[name], "peak": self.peak[name], **span})
+            Record("zone.occupancy", {"zone": name, "count": self.last[name], "peak": self.peak[name], **span}, end)
             for name in self.zones
         ]
         self.start = None

@@ -19,21 +19,13 @@ from typing import Any, Literal
 
 import numpy as np
 
+from contract.events import Record
 from edge.analytics.debounce import Debounce
 from edge.analytics.shelf_config import ShelfConfig, SlotConfig
 from edge.analytics.slots import SlotMap
 from edge.vision.detections import Detections
 
 SlotState = Literal["stocked", "low", "empty", "wrong", "occluded"]
-
-
-@dataclass(frozen=True, slots=True)
-class ShelfEvent:
-    """An event payload: ``kind`` is one of the envelope's ``shelf.*`` kinds, ``data`` follows its schema."""
-
-    kind: str
-    data: dict[str, Any]
-    ts: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +48,7 @@ class ShelfFrame:
     slots: list[SlotView]
     facings: dict[str, dict[str, int]]  # row -> SKU -> count
     compliance: float | None  # correct slots / visible slots with a planogram SKU; None when none is visible
-    events: list[ShelfEvent] = field(default_factory=list)
+    events: list[Record] = field(default_factory=list)
 
     @property
     def gaps(self) -> list[str]:
@@ -112,7 +104,7 @@ class ShelfMonitor:
         hidden = self.map.coverage(persons.xyxy)
         where = self.map.slot_of(products.anchors("center"))
         views: list[SlotView] = []
-        events: list[ShelfEvent] = []
+        events: list[Record] = []
         facings: dict[str, Counter[str]] = {row.name: Counter() for row in c.rows}
         for i, (row, slot) in enumerate(self.slots):
             seen = [skus[j] for j in np.flatnonzero(where == i)]
@@ -124,12 +116,12 @@ class ShelfMonitor:
                            events)
         if self._next_snapshot is None or ts >= self._next_snapshot:
             self._next_snapshot = ts + c.snapshot_every_s
-            events.append(ShelfEvent("shelf.snapshot", snapshot_data(c.shelf, frame), ts))
+            events.append(Record("shelf.snapshot", snapshot_data(c.shelf, frame), ts))
         return frame
 
     def _slot(
         self, i: int, row: str, slot: SlotConfig, seen: list[str], cover: tuple[Any, Any, Any], ts: float, dt: float
-    ) -> tuple[SlotView, list[ShelfEvent]]:
+    ) -> tuple[SlotView, list[Record]]:
         """One slot's view and the events it raised; ``cover``: its (fill, gap, hidden) shares."""
         c = self.config
         fill, gap, hidden = cover
@@ -149,7 +141,7 @@ class ShelfMonitor:
         )
         if self._wrong[i].update(wrong, ts, dt) == "raised":
             events.append(
-                ShelfEvent(
+                Record(
                     "shelf.planogram_violation",
                     {
                         "shelf": c.shelf,
@@ -176,15 +168,15 @@ class ShelfMonitor:
 
     def _stock_events(
         self, i: int, row: str, slot: SlotConfig, empty: bool | None, fill: float, ts: float, dt: float
-    ) -> list[ShelfEvent]:
+    ) -> list[Record]:
         debounce = self._stock[i]
         change = debounce.update(empty, ts, dt)
         base = {"shelf": self.config.shelf, "row": row, "slot": slot.name, "sku": slot.sku}
         if change == "raised":
-            return [ShelfEvent("shelf.out_of_stock", {**base, "confidence": round(1.0 - min(fill, 1.0), 3)}, ts)]
+            return [Record("shelf.out_of_stock", {**base, "confidence": round(1.0 - min(fill, 1.0), 3)}, ts)]
         if change == "cleared":
             empty_s = (debounce.ended or ts) - (debounce.since or ts)
-            return [ShelfEvent("shelf.restocked", {**base, "empty_s": round(max(empty_s, 0.0), 3)}, ts)]
+            return [Record("shelf.restocked", {**base, "empty_s": round(max(empty_s, 0.0), 3)}, ts)]
         return []
 
 

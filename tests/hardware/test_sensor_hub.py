@@ -8,9 +8,8 @@ import jsonschema
 import pytest
 from pydantic import ValidationError
 
-from contract import load_schema
-from edge.analytics.shelf_monitor import ShelfEvent
-from edge.sensors import Record, SensorHub, SensorsConfig
+from contract import Record, load_schema
+from edge.sensors import SensorHub, SensorsConfig
 from tests.hardware.test_serial_sensors import D, FlakySensorServer, W
 
 
@@ -38,29 +37,29 @@ def test_hub_turns_a_sensor_stream_into_schema_valid_records() -> None:
     finally:
         hub.stop()
         server.close()
-    assert [(kind, d["action"], d["slot"], d.get("units")) for kind, d, _ in records] == [
+    assert [(r.kind, r.data["action"], r.data["slot"], r.data.get("units")) for r in records] == [
         ("sensor.weight", "pick_up", "A/cola", 1), ("sensor.weight", "pick_up", "A/cola", 1),
         ("sensor.weight", "empty", "A/cola", None)]
     assert hub.footfall == {"front": {"entered": 3, "exited": 1}}
-    emptied = records[-1][2]
+    emptied = records[-1].ts
     assert hub.drain(now=emptied + 4.9) == []  # the weight alone says empty: wait for the camera
     late = hub.drain(now=emptied + 5.1)
-    assert [(k, d["shelf"], d["slot"], d["source"]) for k, d, _ in late] == [("shelf.out_of_stock", "A", "cola",
-                                                                             "weight")]
+    assert [(r.kind, r.data["shelf"], r.data["slot"], r.data["source"]) for r in late] == [
+        ("shelf.out_of_stock", "A", "cola", "weight")]
     assert hub.camera("A/cola", True, now=emptied + 6) == []  # already out of stock
     camera_alone = hub.camera("B/tea", True, now=0) + hub.camera("B/tea", False, now=1)
     assert camera_alone == []  # a slot without a weight strip: the camera changed its mind within the timeout
     assert hub.has_strip("A/cola") and hub.has_strip("B/tea") and not hub.has_strip("C/milk")
-    restocked = [ShelfEvent("shelf.restocked", {"shelf": "A", "row": "r", "slot": "cola", "sku": "x", "empty_s": 1.0},
-                            emptied + 7)]
-    snapshot = [ShelfEvent("shelf.snapshot", {"shelf": "C", "slot": "milk"}, 0.0)]
+    restocked = [Record("shelf.restocked", {"shelf": "A", "row": "r", "slot": "cola", "sku": "x", "empty_s": 1.0},
+                        emptied + 7)]
+    snapshot = [Record("shelf.snapshot", {"shelf": "C", "slot": "milk"}, 0.0)]
     assert hub.camera_events(snapshot) == []
     fused = hub.camera_events(restocked)  # the camera alone sees stock, the weight still says empty: stays out
     assert fused == [] and hub.fusion.out_of_stock("A/cola")
-    unfused = [ShelfEvent("shelf.out_of_stock", {"shelf": "C", "row": "r", "slot": "milk", "sku": "m",
-                                                  "confidence": 1.0}, 0.0)]
+    unfused = [Record("shelf.out_of_stock", {"shelf": "C", "row": "r", "slot": "milk", "sku": "m",
+                                              "confidence": 1.0}, 0.0)]
     assert hub.camera_events(unfused) == [] and not hub.fusion.knows("C/milk")  # camera-only slot: not fused
-    for kind, data, _ in records + late:
-        jsonschema.validate(data, load_schema(kind))
+    for record in records + late:
+        jsonschema.validate(record.data, load_schema(record.kind))
     stats = hub.stats()[config.ports[0].port]
     assert stats["records"] == 11 and stats["checksum_errors"] == 0

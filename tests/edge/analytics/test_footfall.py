@@ -6,15 +6,15 @@ import jsonschema
 import numpy as np
 import pytest
 
-from contract.events import has_schema, load_schema
+from contract.events import Record, has_schema, load_schema
 from edge.analytics.config import CountingConfig, LineConfig, ZoneConfig
 from edge.analytics.counting import PeopleCounter
-from edge.analytics.footfall import EventData, IntervalCounter
+from edge.analytics.footfall import IntervalCounter
 from edge.analytics.lines import Crossing
 from edge.vision.detections import Detections
 
 
-def check_schema(event: EventData) -> None:
+def check_schema(event: Record) -> None:
     """Validate ``data`` against ``contract/schemas/<kind>.schema.json`` (the issue-4 data schemas) when present."""
     if not has_schema(event.kind):
         pytest.skip(f"no data schema for {event.kind} yet")
@@ -23,7 +23,7 @@ def check_schema(event: EventData) -> None:
 
 def test_intervals_per_minute() -> None:
     counter = IntervalCounter(60, lines=["door"], zones=["shop"])
-    records: list[EventData] = []
+    records: list[Record] = []
     records += counter.add(10.0, [Crossing("door", 1, "in", 10.0)], {"shop": 1})
     records += counter.add(30.0, [Crossing("door", 2, "in", 30.0), Crossing("door", 1, "out", 30.0)], {"shop": 3})
     records += counter.add(59.9, [], {"shop": 2})
@@ -51,7 +51,7 @@ def test_people_counter_end_to_end_on_synthetic_detections() -> None:
         intervals_s=[1],
     )
     counter = PeopleCounter(config, fps=10)
-    events: list[EventData] = []
+    events: list[Record] = []
     for t in range(60):  # two people walk in side by side; one stops at the till
         y1 = min(200 + 6 * t, 420)
         feet = [(200.0, 200.0 + 5 * t), (500.0, float(y1))]
