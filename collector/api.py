@@ -197,7 +197,7 @@ def create_app(store: Store, token: str, metrics: Metrics | None = None,
              summary="rejected messages, newest first; next page: before=<the last id>")
     def dead_letters(limit: Annotated[int, Query(ge=1, le=500)] = 100,
                      reason: Annotated[str | None, Query(pattern=r"^[a-z_]{1,32}$")] = None,
-                     before: Annotated[int | None, Query(ge=1, description="ids below this one")] = None,
+                     before: Annotated[int | None, Query(ge=1, le=2**63 - 1, description="ids below this one")] = None,
                      payload_chars: Annotated[int, Query(ge=0, le=4096)] = 1024) -> list[dict[str, Any]]:
         return [_dead_letter_row(r, payload_chars) for r in store.dead_letters(limit, reason, before)]
 

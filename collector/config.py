@@ -15,7 +15,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from contract.topics import TOPIC_PREFIX
-from smartstore import UserError
+from errors import SmartstoreError
+
+
+class CollectorConfigError(SmartstoreError):
+    """A collector config that cannot be read or does not validate (one line naming file, field and value)."""
 
 
 class _Section(BaseModel):
@@ -97,11 +101,11 @@ def load_config(path: Path | None = None, overrides: dict[str, Any] | None = Non
         try:
             loaded = yaml.safe_load(Path(path).read_text())
         except OSError as exc:
-            raise UserError(f"cannot read config {path}: {exc.strerror}") from exc
+            raise CollectorConfigError(f"cannot read config {path}: {exc.strerror}") from exc
         except yaml.YAMLError as exc:
-            raise UserError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from exc
+            raise CollectorConfigError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from exc
         if loaded is not None and not isinstance(loaded, dict):
-            raise UserError(f"{path}: the top level must be a mapping, not {type(loaded).__name__}")
+            raise CollectorConfigError(f"{path}: the top level must be a mapping, not {type(loaded).__name__}")
         raw = loaded or {}
     env = {
         "api.token": os.environ.get("SMARTSTORE_COLLECTOR_TOKEN"),
@@ -117,9 +121,9 @@ def load_config(path: Path | None = None, overrides: dict[str, Any] | None = Non
         for part in parents:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
-                raise UserError(f"{source}: field {part!r} must be a mapping")
+                raise CollectorConfigError(f"{source}: field {part!r} must be a mapping")
         node[leaf] = value
     try:
         return CollectorConfig.model_validate(raw)
     except ValidationError as exc:
-        raise UserError(_describe(exc, source)) from exc
+        raise CollectorConfigError(_describe(exc, source)) from exc

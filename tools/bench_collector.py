@@ -40,7 +40,7 @@ def publish(port: int, count: int, rate: float, device: str) -> None:
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
 
-    from edge.events import Event
+    from contract.events import Event
 
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-{device}", protocol=mqtt.MQTTv5)
     client.max_inflight_messages_set(5000)

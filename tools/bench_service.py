@@ -22,8 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from contract.events import Event
 from edge.config import MqttConfig, parse_config
-from edge.events import Event
 from edge.mqtt import Publisher
 from edge.outbox import Outbox
 from edge.service import EdgeService, load_pipeline

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import cv2
 
+from contract.events import Event
 from edge.analytics.counting import PeopleCounter
 from edge.config import parse_config
 from edge.detector import Detector
-from edge.events import Event
 from edge.outbox import Outbox
 
 VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")

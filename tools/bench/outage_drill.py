@@ -21,8 +21,8 @@ from pathlib import Path
 from collector.config import load_config
 from collector.ingest import Ingestor
 from collector.store import open_store
+from contract.events import Event
 from edge.config import MqttConfig
-from edge.events import Event
 from edge.mqtt import Publisher
 from edge.outbox import Outbox
 from tools.broker import LocalBroker
