@@ -37,7 +37,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from collector.config import CollectorConfig
+from collector.config import CollectorConfig, MqttConfig
 from collector.metrics import Metrics
 from collector.store import BatchResult, Receipt, Store
 from collector.validation import (
@@ -131,12 +131,7 @@ class Ingestor:
         else:
             client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=m.client_id, protocol=mqtt.MQTTv311,
                                  clean_session=False, manual_ack=True)
-        if m.username:
-            client.username_pw_set(m.username, m.password)
-        if m.ca_file or m.cert_file:
-            client.tls_set(ca_certs=str(m.ca_file) if m.ca_file else None,
-                           certfile=str(m.cert_file) if m.cert_file else None,
-                           keyfile=str(m.key_file) if m.key_file else None, tls_version=ssl.PROTOCOL_TLS_CLIENT)
+        credentials(client, m)
         client.on_connect = self._on_connect
         client.on_message = self._on_message
         return client
@@ -419,12 +414,7 @@ def retire_session(config: CollectorConfig, timeout: float = 10.0) -> bool:
     v5 = m.protocol == "5"
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=m.client_id,
                          protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311, clean_session=None if v5 else True)
-    if m.username:
-        client.username_pw_set(m.username, m.password)
-    if m.ca_file or m.cert_file:
-        client.tls_set(ca_certs=str(m.ca_file) if m.ca_file else None,
-                       certfile=str(m.cert_file) if m.cert_file else None,
-                       keyfile=str(m.key_file) if m.key_file else None, tls_version=ssl.PROTOCOL_TLS_CLIENT)
+    credentials(client, m)
     accepted = threading.Event()
     client.on_connect = lambda c, u, f, reason, p: None if reason.is_failure else accepted.set()
     if v5:
@@ -441,3 +431,13 @@ def retire_session(config: CollectorConfig, timeout: float = 10.0) -> bool:
         client.disconnect()
         client.loop(timeout=0.2)
     return accepted.is_set()
+
+
+def credentials(client: mqtt.Client, m: MqttConfig) -> None:
+    """The broker user and TLS files of ``m`` (the collector's mqtt config) on ``client``."""
+    if m.username:
+        client.username_pw_set(m.username, m.password)
+    if m.ca_file or m.cert_file:
+        client.tls_set(ca_certs=str(m.ca_file) if m.ca_file else None,
+                       certfile=str(m.cert_file) if m.cert_file else None,
+                       keyfile=str(m.key_file) if m.key_file else None, tls_version=ssl.PROTOCOL_TLS_CLIENT)
