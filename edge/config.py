@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from contract.topics import TOPIC_PREFIX, check_prefix
 from edge.analytics.config import CountingConfig, LineConfig, TrackerConfig, ZoneConfig
 from edge.analytics.shelf_config import ShelfConfig, ShelfConfigError, load_shelf_config
+from edge.engines.options import AUTO, check_engine_name, check_options
 from edge.sensors import SensorsConfig
 from edge.yamlfile import read_mapping
 from errors import SmartstoreError
@@ -99,12 +100,25 @@ class CameraConfig(_Model):
 
 
 class ModelConfig(_Model):
+    """The person detector. ``engine``, ``device`` and ``options`` are checked against the engine's own config
+    (:mod:`edge.engines.options`) when the file loads; what ``engine: auto`` accepts: docs/engines.md."""
+
     name: str = "person-ssdlite"  # the shipped person detector
-    engine: Literal["auto", "openvino", "onnxruntime", "litert"] = "auto"
+    engine: str = AUTO  # auto (hardware profile) or a registered engine (edge.engines.base.engine_names)
     precision: Literal["auto", "fp32", "fp16", "int8"] = "auto"
     device: str | None = None  # None: what engine auto picks (else CPU); OpenVINO: CPU, GPU, NPU, AUTO
     confidence: float = Field(default=0.4, ge=0, le=1)
     options: dict[str, Any] = {}  # engine options, e.g. {threads: 2, hint: THROUGHPUT} (see docs/engines.md)
+
+    @field_validator("engine")
+    @classmethod
+    def _known_engine(cls, value: str) -> str:
+        return check_engine_name(value)
+
+    @model_validator(mode="after")
+    def _engine_options(self) -> ModelConfig:
+        check_options(self.engine, self.options, self.device)
+        return self
 
 
 class TlsConfig(_Model):

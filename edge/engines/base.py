@@ -124,7 +124,10 @@ def create(name: str, path: str | Path, **options: Any) -> Engine:
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"])
-        raise EngineError(f"engine {name!r}: option {field!r}: {err['msg']} (value {err.get('input')!r})") from None
+        extra = err["type"] == "extra_forbidden"
+        known = f"; {name} options: {', '.join(sorted(cls.Config.model_fields))}" if extra else ""
+        raise EngineError(f"engine {name!r}: option {field!r}: {err['msg']} "
+                          f"(value {err.get('input')!r}{known})") from None
     path = Path(path)
     if not path.is_file():
         raise EngineError(f"engine {name!r}: model file {path} does not exist")

@@ -55,3 +55,78 @@ def test_missing_unreadable_and_malformed_files(tmp_path: Path) -> None:
         load_config(write(tmp_path, "store: s1\ncameras: [{id: a, source: x}]\n"))
     with pytest.raises(ConfigError, match="camera ids must be unique, repeated: a"):
         load_config(write(tmp_path, "store: s\ndevice: d\ncameras: [{id: a, source: x}, {id: a, source: y}]\n"))
+
+
+@pytest.mark.parametrize(("model", "message"), [
+    ("{engine: openvino, options: {hint: FAST}}",
+     "model.options.hint = 'FAST': Input should be 'LATENCY', 'THROUGHPUT' or 'CUMULATIVE_THROUGHPUT' "
+     "(engine openvino)"),
+    ("{engine: openvino, options: {hnit: LATENCY}}",
+     "model.options.hnit = 'LATENCY': engine openvino has no such option (its options: cache_dir, hint"),
+    ("{engine: onnxruntime, options: {streams: 0}}", "model.options.streams = 0: Input should be greater than"),
+    ("{engine: litert, options: {delegate: coral}}", "model.options.delegate = 'coral': Input should be 'xnnpack'"),
+    ("{engine: litert, device: GPU}", "model.device = 'GPU': engine litert has no such option"),
+    ("{engine: openvino, device: TPU}", "model.device = 'TPU': Value error, unknown device"),
+    ("{options: {device: GPU}}", "model.options.device = 'GPU': set model.device, not model.options.device"),
+    ("{options: {hnit: 2}}", "model.options.hnit = 2: no engine has this option (engine options: cache_dir, delegate"),
+    ("{options: {hint: FAST}}", "model.options.hint = 'FAST': Input should be 'LATENCY'"),
+    ("{options: {threads: many}}", "model.options.threads = 'many': Input should be a valid integer"),
+    ("{options: {hint: THROUGHPUT, delegate: edgetpu}}",
+     "model.options: these options fit no single engine: hint (openvino); delegate (litert)"),
+    ("{engine: tensorrt}", "model.engine = 'tensorrt': Value error, unknown engine 'tensorrt' (choose from: auto, "
+                           "openvino, onnxruntime, litert)"),
+])
+def test_engine_options_are_checked_when_the_config_loads(tmp_path: Path, model: str, message: str) -> None:
+    """Each engine's own config checks model.options (and model.device) at load, not when the model loads."""
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, MINIMAL + f"model: {model}\n"))
+    assert str(info.value).startswith(f"{tmp_path / 'edge.yaml'}: {message}")
+
+
+@pytest.mark.parametrize("model", [
+    "{engine: openvino, device: GPU, options: {hint: THROUGHPUT, threads: 2, inference_precision: f32}}",
+    "{engine: onnxruntime, options: {streams: 2, threads: 1}}",
+    "{engine: litert, options: {delegate: EdgeTPU}}",  # as hardware profiles spell it
+    "{options: {threads: 2}}",  # engine auto: options every engine has
+    "{options: {hint: THROUGHPUT}}",  # engine auto: one engine's options, checked again when auto has chosen
+    "{device: NPU, options: {hint: LATENCY}}",
+])
+def test_valid_engine_options_load_unchanged(tmp_path: Path, model: str) -> None:
+    config = load_config(write(tmp_path, MINIMAL + f"model: {model}\n"))
+    assert isinstance(config.model.options, dict)  # kept as written: the engine validates them again on load
+
+
+def test_a_registered_engine_is_a_valid_engine_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One source of engine names: the registry (a plugin registered by key is accepted with its own options)."""
+    from edge.engines import base
+
+    monkeypatch.setitem(base._REGISTRY, "plugin", "edge.engines.litert:LiteRTEngine")
+    config = load_config(write(tmp_path, MINIMAL + "model: {engine: plugin, options: {delegate: xnnpack}}\n"))
+    assert config.model.engine == "plugin"
+    with pytest.raises(ConfigError, match=r"model\.options\.hint = 'LATENCY': engine plugin has no such option"):
+        load_config(write(tmp_path, MINIMAL + "model: {engine: plugin, options: {hint: LATENCY}}\n"))
+
+
+def test_loading_a_config_imports_no_inference_runtime(tmp_path: Path) -> None:
+    """Engine modules are imported to check options; their runtime libraries only when a model loads."""
+    import subprocess
+    import sys
+
+    path = write(tmp_path, MINIMAL + "model: {engine: openvino, options: {hint: THROUGHPUT}}\n")
+    code = ("import sys; from edge.config import load_config; load_config(sys.argv[1]); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('openvino', 'onnxruntime', 'ai_edge_litert', 'tflite_runtime', 'cv2', 'torch')))")
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[3])
+    assert out.stdout.strip() == "[]"
+
+
+def test_edge_check_reports_a_bad_engine_option_in_one_line(tmp_path: Path) -> None:
+    from edge.check import Step, check
+
+    steps: list[Step] = []
+    path = write(tmp_path, MINIMAL + "model: {engine: openvino, options: {hint: FAST}}\n")
+    assert not check(path, report=steps.append)
+    assert [s.line() for s in steps] == [
+        f"FAIL config: {path}: model.options.hint = 'FAST': Input should be 'LATENCY', 'THROUGHPUT' or "
+        "'CUMULATIVE_THROUGHPUT' (engine openvino)"]
