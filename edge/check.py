@@ -81,7 +81,7 @@ def _open_camera(camera: CameraConfig) -> str:
 def _load_model(config: EdgeConfig, config_path: Path) -> str:
     import numpy as np
 
-    from edge.service import load_pipeline
+    from edge.pipeline import load_pipeline
 
     pipeline = load_pipeline(config, str(config_path))
     frame = np.zeros((480, 640, 3), np.uint8)

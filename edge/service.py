@@ -13,98 +13,31 @@ Logs are one JSON object per line on stdout (journald-friendly).
 
 from __future__ import annotations
 
-import json
 import logging
 import signal
-import statistics
-import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from contract.events import Event, Record
 from edge.capture import Camera, Frame, SourceEvent
-from edge.config import ConfigError, EdgeConfig, load_config
+from edge.config import CameraConfig, ConfigError, EdgeConfig, load_config
+from edge.health import CameraStats, CpuMeter, rate_fields
+from edge.logs import configure_logging
 from edge.mqtt import Publisher
 from edge.outbox import Outbox
+from edge.pipeline import Pipeline, Sensors, ShelfAnalyser, load_pipeline
 from hardware.probe import hottest_temperature
 
+if TYPE_CHECKING:
+    from edge.analytics.counting import PeopleCounter
+    from edge.vision.detections import Detections
+
+__all__ = ["EdgeService", "Pipeline", "configure_logging", "load_pipeline", "run_service"]
 log = logging.getLogger("smartstore.service")
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per record: ts, level, logger, msg, and any ``extra`` fields."""
-
-    _skip = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
-
-    def format(self, record: logging.LogRecord) -> str:
-        body: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
-        body.update({k: v for k, v in record.__dict__.items() if k not in self._skip})
-        if record.exc_info:
-            body["exc"] = self.formatException(record.exc_info)
-        return json.dumps(body, default=str)
-
-
-def configure_logging(level: str) -> None:
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(JsonFormatter())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-
-
-@dataclass
-class CameraStats:
-    frames: int = 0
-    window_frames: int = 0
-    latencies_ms: deque[float] = field(default_factory=lambda: deque(maxlen=300))
-
-
-@dataclass
-class Pipeline:
-    """The loaded detector and what it runs on."""
-
-    detector: Any
-    engine: str
-    precision: str
-    device: str
-
-
-def load_pipeline(config: EdgeConfig, source: str = "<config>") -> Pipeline:
-    """Load the person detector named in ``config.model``: the file ``engine: auto`` picks for this box unless the
-    config names an engine or precision (:func:`edge.models.choose_file`). A model that cannot load is a
-    :class:`ConfigError` naming ``source`` (the config file), the field and its value."""
-    from edge.detector import Detector
-    from edge.engines.base import EngineError
-    from edge.models import Manifest, ModelError
-
-    model = config.model
-    try:
-        manifest = Manifest.load(model.name)
-    except ModelError as exc:
-        raise ConfigError(f"{source}: model.name={model.name!r}: {exc}") from None
-    try:
-        detector = Detector.from_manifest(
-            model.name, engine=model.engine, precision=None if model.precision == "auto" else model.precision,
-            device=model.device, conf=model.confidence, classes=[manifest.class_id("person")],
-            throughput=len(config.cameras) > 1, **model.options)  # several cameras: several requests in flight
-        detector(np.zeros((manifest.input.height, manifest.input.width, 3), np.uint8))  # compile now, not frame 1
-    except (ModelError, EngineError) as exc:
-        raise ConfigError(f"{source}: model (engine={model.engine!r}, precision={model.precision!r}, "
-                          f"device={model.device!r}): {exc}") from None
-    return Pipeline(detector, detector.file.engine, detector.file.precision, detector.device)
 
 
 class EdgeService:
@@ -120,17 +53,17 @@ class EdgeService:
         self._frame_ready = threading.Event()
         self.cameras = {c.id: Camera(c, on_event=self._on_source_event, ready=self._frame_ready)
                         for c in config.cameras}
-        self.counters: dict[str, Any] = {}
-        self.shelves: dict[str, Any] = {}  # camera id -> ShelfPipeline (cameras with a shelf section)
+        self.counters: dict[str, PeopleCounter] = {}
+        self.shelves: dict[str, ShelfAnalyser] = {}  # camera id -> ShelfPipeline (cameras with a shelf section)
         self._shelf_due: dict[str, float] = {}
-        self.sensors: Any = None  # SensorHub when sensors.ports are configured
+        self.sensors: Sensors | None = None  # SensorHub when sensors.ports are configured
         self.stats = {c.id: CameraStats() for c in config.cameras}
         self._source_events: deque[SourceEvent] = deque()
         self._stop = threading.Event()
         self._reload = threading.Event()
         self._started = time.monotonic()
         self._last_health = time.monotonic()
-        self._cpu_mark = (time.process_time(), time.monotonic())
+        self._cpu = CpuMeter()
         self._dropped_reported = self.outbox.dropped_total
         self._drop_logged = -1e9
         self._size_checked: set[str] = set()
@@ -184,7 +117,7 @@ class EdgeService:
             notifier.close()
         return 0
 
-    def _frames(self) -> Iterator[tuple[Frame, Any]]:
+    def _frames(self) -> Iterator[tuple[Frame, Any]]:  # Any: the image, a numpy array
         """Round-robin over the cameras' newest frames; housekeeping between frames; ends on stop or all ended."""
         cameras = list(self.cameras.values())
         while not self._stop.is_set():
@@ -202,7 +135,7 @@ class EdgeService:
                 self._frame_ready.wait(0.05)  # set by any grabber with a new frame (or at a file's end)
                 self._frame_ready.clear()
 
-    def _process(self, frame: Frame, detections: Any) -> None:
+    def _process(self, frame: Frame, detections: Detections) -> None:
         counter = self.counters[frame.camera]
         if frame.camera not in self._size_checked:
             self._check_frame_size(frame, counter)
@@ -220,20 +153,22 @@ class EdgeService:
         if frame.camera in self.shelves and frame.ts >= self._shelf_due.get(frame.camera, 0.0):
             self._shelf(frame, detections)
 
-    def _shelf(self, frame: Frame, persons: Any) -> None:
+    def _shelf(self, frame: Frame, persons: Detections) -> None:
         """Shelf analytics on this frame (persons from the person model mark slots occluded, never empty)."""
         shelf = self.shelves[frame.camera]
-        self._shelf_due[frame.camera] = frame.ts + self._camera(frame.camera).shelf.every_s
+        shelf_config = self._camera(frame.camera).shelf
+        assert shelf_config is not None  # only cameras with a shelf section have a shelf pipeline
+        self._shelf_due[frame.camera] = frame.ts + shelf_config.every_s
         result = shelf(frame.image, frame.ts, persons=persons)
         records = list(result.frame.events)
         if self.sensors is not None:  # the camera's stock state goes into the weight fusion of slots with a strip
             records += self.sensors.camera_events(result.frame.events)
         self._emit(records, frame.camera)
 
-    def _camera(self, camera: str) -> Any:
+    def _camera(self, camera: str) -> CameraConfig:
         return next(c for c in self.config.cameras if c.id == camera)
 
-    def _check_frame_size(self, frame: Frame, counter: Any) -> None:
+    def _check_frame_size(self, frame: Frame, counter: PeopleCounter) -> None:
         """Once per camera (and after a reload): lines/zones outside the frame never count; say so loudly."""
         self._size_checked.add(frame.camera)
         height, width = frame.image.shape[:2]
@@ -335,13 +270,11 @@ class EdgeService:
         window_s = window_s or max(time.monotonic() - self._last_health, 1e-6)
         data: dict[str, Any] = {"reason": reason, "uptime_s": round(time.monotonic() - self._started, 3)}
         if camera is None:
-            latencies = [x for s in self.stats.values() for x in s.latencies_ms]
+            data.update(rate_fields(list(self.stats.values()), window_s))
             data.update({
-                "fps": round(sum(s.window_frames for s in self.stats.values()) / window_s, 2),
-                "inference_ms": round(statistics.median(latencies), 2) if latencies else None,
                 "dropped_frames": sum(c.dropped for c in self.cameras.values()),
                 "cpu_temp_c": hottest_temperature(),
-                "cpu_percent": self._cpu_percent(),
+                "cpu_percent": self._cpu.percent(),
                 "engine": self.pipeline.engine, "accelerator": self.pipeline.device,
                 "model": self.config.model.name,
                 "outbox": self.outbox.stats().as_dict(),
@@ -354,23 +287,15 @@ class EdgeService:
                 data["sensors"] = self.sensors.stats()
                 data["footfall_agreement"] = footfall_agreement(camera_in, self.sensors.entered())
         else:
-            cam, stats = self.cameras[camera], self.stats[camera]
+            cam = self.cameras[camera]
+            data.update(rate_fields([self.stats[camera]], window_s))
             data.update({
-                "fps": round(stats.window_frames / window_s, 2),
-                "inference_ms": round(statistics.median(stats.latencies_ms), 2) if stats.latencies_ms else None,
                 "dropped_frames": cam.dropped,
                 "camera_state": {"starting": "reconnecting"}.get(cam.state, cam.state),
                 "reconnects": cam.reconnects,
                 "error": error,
             })
         return Record("device.health", data, time.time())
-
-    def _cpu_percent(self) -> float:
-        """This process's CPU use since the last call, in percent of one core."""
-        cpu, wall = time.process_time(), time.monotonic()
-        last_cpu, last_wall = self._cpu_mark
-        self._cpu_mark = (cpu, wall)
-        return round(100 * (cpu - last_cpu) / max(wall - last_wall, 1e-6), 1)
 
     # ---- shutdown --------------------------------------------------------------------------------------
     def _shutdown(self) -> None:
