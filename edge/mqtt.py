@@ -12,22 +12,19 @@ receipt covers after ``receipt_timeout_s`` are re-sent, oldest ``resend_batch`` 
 ``resend_max_s`` while no receipt comes (the collector deduplicates by id). ``auto`` (the default) deletes on
 PUBACK, as before, until this outbox has seen a receipt: a collector without receipts keeps working.
 
-A wrong or absent broker, refused credentials or unreadable certificates are logged in one clear line each and
-retried with exponential backoff and jitter; the thread never gives up until ``stop``.
+Connecting, TLS and reconnecting with backoff (a wrong or absent broker, refused credentials or unreadable
+certificates: one clear line each, retried until ``stop``) are :class:`edge.mqtt_connection.Connection`'s.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import ssl
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
 
 import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
@@ -37,27 +34,13 @@ from contract.events import utc_now
 from contract.messages import parse_receipt, status_payload
 from contract.topics import receipt_topic, status_topic
 from edge.config import MqttConfig
+from edge.mqtt_connection import Connection, PublisherStats, TlsFileError
 from edge.outbox import Outbox
 
+__all__ = ["RECEIPTS_SEEN", "Publisher", "PublisherStats", "TlsFileError"]
 log = logging.getLogger("smartstore.mqtt")
 #: outbox flag: this outbox has seen a collector receipt (``receipts: auto`` then waits for receipts for good)
 RECEIPTS_SEEN = "receipts_seen"
-
-
-class TlsFileError(OSError):
-    """A TLS file named in the config cannot be read."""
-
-
-@dataclass
-class PublisherStats:
-    connected: bool = False
-    connects: int = 0
-    published: int = 0
-    acked: int = 0
-    rejected: int = 0
-    resent: int = 0
-    receipt_seq: int | None = None
-    last_error: str | None = None
 
 
 class _TokenBucket:
@@ -77,29 +60,24 @@ class _TokenBucket:
         return granted
 
 
-class Publisher:
+class Publisher(Connection):
     """Publishes ``outbox`` to the broker in ``config`` as device ``device`` of ``store``."""
 
     def __init__(self, config: MqttConfig, store: str, device: str, outbox: Outbox,
                  client_id: str | None = None, announce: bool = True) -> None:
         """``announce=False`` (``edge check``): no last will and no online/offline status messages."""
-        self.config = config
+        super().__init__(config, client_id or config.client_id or device)
         self.store = store
         self.device = device
         self.outbox = outbox
-        self.client_id = client_id or config.client_id or device
         self.status_topic = status_topic(store, device, config.topic_prefix)
         self.announce = announce
-        self.stats = PublisherStats()
-        self._stop = threading.Event()
         self._wake = threading.Event()
         self._flush_deadline: float | None = None
-        self._thread: threading.Thread | None = None
         self._inflight: dict[int, int] = {}  # mid -> seq
         self._acks: list[int] = []
         self._rejected: list[int] = []
         self._cursor = -1  # newest seq handed to paho on this client
-        self._connected = False
         self._bucket = _TokenBucket(config.drain_rate)
         self.receipt_topic = receipt_topic(store, device, config.topic_prefix)
         v5 = config.protocol == "5"
@@ -119,10 +97,6 @@ class Publisher:
         self._resend_next = self._resend_end = -1  # a range being re-sent: (next, end]
 
     # ---- lifecycle -------------------------------------------------------------------------------------
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="mqtt", daemon=True)
-        self._thread.start()
-
     def notify(self) -> None:
         """New events are in the outbox: publish them without waiting for the poll interval."""
         self._wake.set()
@@ -136,89 +110,25 @@ class Publisher:
             self._thread.join(flush_timeout + 10)
         return len(self.outbox) == 0
 
-    def wait_connected(self, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._connected:
-                return True
-            time.sleep(0.02)
-        return self._connected
-
+    # ---- the connection's hooks ------------------------------------------------------------------------
     @property
-    def connected(self) -> bool:
-        return self._connected
+    def backlog(self) -> int:
+        return len(self.outbox)
 
-    # ---- client ----------------------------------------------------------------------------------------
-    def _new_client(self) -> paho.Client:
-        cfg = self.config
-        v5 = cfg.protocol == "5"
-        client = paho.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id,
-                             protocol=paho.MQTTv5 if v5 else paho.MQTTv311,
-                             clean_session=None if v5 else False)
-        client.max_inflight_messages_set(0)  # our own window (cfg.inflight) bounds it; paho's is O(n) per ack
-        if cfg.username is not None:
-            client.username_pw_set(cfg.username, cfg.password)
-        if cfg.tls is not None:
-            client.tls_set_context(self._tls_context())
-            client.tls_insecure_set(cfg.tls.insecure)
-        if self.announce:
-            client.will_set(self.status_topic, status_payload(self.store, self.device, "offline", utc_now()),
-                            qos=1, retain=True)
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
-        client.on_publish = self._on_publish
-        client.on_message = self._on_message
-        return client
+    def _will(self) -> tuple[str, bytes] | None:
+        if not self.announce:
+            return None
+        return self.status_topic, status_payload(self.store, self.device, "offline", utc_now())
 
-    def _tls_context(self) -> ssl.SSLContext:
-        tls = self.config.tls
-        assert tls is not None
-        for field, path in (("ca", tls.ca), ("cert", tls.cert), ("key", tls.key)):
-            if path is not None and not os.access(path, os.R_OK):
-                reason = "does not exist" if not path.exists() else "is not readable"
-                raise TlsFileError(f"mqtt.tls.{field} = {str(path)!r} {reason}")
-        try:
-            context = ssl.create_default_context(cafile=str(tls.ca) if tls.ca else None)
-            if tls.cert is not None:
-                context.load_cert_chain(str(tls.cert), str(tls.key))
-        except (ssl.SSLError, OSError) as exc:
-            raise TlsFileError(f"mqtt.tls: cannot load certificates ({tls.ca}, {tls.cert}, {tls.key}): {exc}") from None
-        if tls.insecure:
-            context.check_hostname = False
-        return context
+    def _on_new_client(self) -> None:
+        self._inflight.clear()
+        self._cursor = -1
 
-    def _connect(self, client: paho.Client) -> None:
-        cfg = self.config
-        if cfg.protocol == "5":
-            props = Properties(PacketTypes.CONNECT)
-            props.SessionExpiryInterval = cfg.session_expiry_s
-            client.connect(cfg.host, cfg.port, cfg.keepalive_s, clean_start=False, properties=props)
-        else:
-            client.connect(cfg.host, cfg.port, cfg.keepalive_s)
-
-    def _on_connect(self, client: paho.Client, _u: object, flags: paho.ConnectFlags, reason: ReasonCode,
-                    _p: object) -> None:
-        if reason.is_failure:
-            self.stats.last_error = f"broker refused the connection: {reason}"
-            log.error("mqtt: broker %s:%d refused client %r: %s (check mqtt.username/password/client_id)",
-                      self.config.host, self.config.port, self.client_id, reason)
-            return
-        self._connected = True
-        self.stats.connected = True
-        self.stats.connects += 1
-        self.stats.last_error = None
+    def _on_connected(self, client: paho.Client) -> None:
         if self.announce:
             client.publish(self.status_topic, status_payload(self.store, self.device, "online"), qos=1, retain=True)
         if self._receipts_wanted and self.announce:  # every time: a restarted broker may have lost it
             client.subscribe(self.receipt_topic, qos=1)
-        log.info("mqtt: connected to %s:%d as %r (session present: %s, backlog %d)", self.config.host,
-                 self.config.port, self.client_id, flags.session_present, len(self.outbox))
-
-    def _on_disconnect(self, _c: paho.Client, _u: object, _f: object, reason: ReasonCode, _p: object) -> None:
-        if self._connected and not self._stop.is_set():
-            log.warning("mqtt: disconnected from %s:%d: %s", self.config.host, self.config.port, reason)
-        self._connected = False
-        self.stats.connected = False
 
     def _on_publish(self, _c: paho.Client, _u: object, mid: int, reason: ReasonCode, _p: object) -> None:
         seq = self._inflight.pop(mid, None)
@@ -243,38 +153,7 @@ class Publisher:
         self._receipt_heard = now
         self._receipt_in = max(self._receipt_in, parsed[1])
 
-    # ---- the thread ------------------------------------------------------------------------------------
-    def _run(self) -> None:
-        client: paho.Client | None = None
-        retry = Retry(self.config.reconnect.min_s, self.config.reconnect.max_s)
-        cfg = self.config
-        while not self._should_exit():
-            try:
-                if client is None:
-                    client = self._new_client()
-                    self._inflight.clear()
-                    self._cursor = -1
-                self._connect(client)
-            except (OSError, ValueError) as exc:
-                if isinstance(exc, TlsFileError):
-                    client = None  # re-read the files next time: they may be deployed later
-                delay = retry.next_delay()
-                self.stats.last_error = _describe(exc)
-                log.error("mqtt: cannot connect to %s:%d: %s; retrying in %.1f s (backlog %d)", cfg.host, cfg.port,
-                          self.stats.last_error, delay, len(self.outbox))
-                self._stop.wait(delay)
-                continue
-            if self._session(client):
-                retry.succeeded()
-            if self._stop.is_set():
-                break
-            delay = retry.next_delay()
-            log.warning("mqtt: reconnecting to %s:%d in %.1f s (backlog %d)", cfg.host, cfg.port, delay,
-                        len(self.outbox))
-            self._stop.wait(delay)
-        if client is not None:
-            self._shutdown(client)
-
+    # ---- one session -----------------------------------------------------------------------------------
     def _should_exit(self) -> bool:
         """Stopping, and nothing more can be flushed: disconnected (the outbox keeps the rest), empty, or late."""
         if not self._stop.is_set():
@@ -433,12 +312,3 @@ class Publisher:
         self.stats.connected = False
         log.info("mqtt: stopped (%d events left in the outbox)", len(self.outbox))
 
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, TlsFileError):
-        return str(exc)
-    if isinstance(exc, ssl.SSLError):
-        return f"TLS handshake failed: {exc.reason or exc}"
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    return str(exc) or type(exc).__name__
