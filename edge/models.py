@@ -135,9 +135,11 @@ class Manifest(BaseModel):
         """The decoder of ``item``: its own ``architecture`` or the manifest's."""
         return item.architecture or self.architecture
 
-    def cpu_requirements(self) -> dict[tuple[str, str], list[str]]:
-        """``(engine, precision)`` -> the CPU instructions that file needs (for ``engine: auto``)."""
-        return {(f.engine, f.precision): list(f.cpu_isa) for f in self.files}
+    def cpu_requirements(self, built_only: bool = False) -> dict[tuple[str, str], list[str]]:
+        """``(engine, precision)`` -> the CPU instructions that file needs (for ``engine: auto``); ``built_only``:
+        only the files on disk (a partial build, e.g. ``make demo``'s OpenVINO-only one)."""
+        return {(f.engine, f.precision): list(f.cpu_isa) for f in self.files
+                if not built_only or self.path_of(f).is_file()}
 
     def select(self, engine: str, precision: str | None = None) -> ModelFile:
         """The file for ``engine`` at ``precision`` (None: the first listed for that engine)."""
@@ -197,10 +199,12 @@ def choose_file(manifest: Manifest, engine: str = "auto", precision: str | None 
     """The file of ``manifest`` this box runs, and the engine options the choice implies (``device``, a LiteRT
     ``delegate``): the same choice as ``engine: auto`` for every command (:func:`hardware.select.choose_file`). An
     explicit file this CPU cannot run exactly is kept, with one warning naming it, the missing instructions and the
-    file this box would have been given."""
+    file this box would have been given. ``engine="auto"`` chooses among the files that are built (all of them
+    when none is, so that the error names the file to build)."""
     from hardware.select import choose_file as choose
 
-    pick = choose(_box(), manifest.cpu_requirements(), engine, precision, device)
+    files = (engine == "auto" and manifest.cpu_requirements(built_only=True)) or manifest.cpu_requirements()
+    pick = choose(_box(), files, engine, precision, device)
     item = manifest.select(pick.engine, pick.precision)
     log.info("%s: %s/%s: %s", manifest.name, item.engine, item.precision, pick.reason)
     if pick.missing:

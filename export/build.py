@@ -1,4 +1,4 @@
-"""Build-time model registry: ``BUILDERS[name](folder) -> Manifest`` makes ``models/<name>/`` from pinned sources.
+"""Build-time model registry: ``BUILDERS[name](folder, engines)`` makes ``models/<name>/`` from pinned sources.
 
 ``smartstore models build NAME|--all`` (``make models``) calls :func:`build`, which skips a model whose manifest
 lists files that are all present with matching sha256 (seconds), and otherwise runs its builder and saves the
@@ -24,7 +24,7 @@ import multiprocessing
 import os
 import platform
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -33,16 +33,17 @@ from errors import SmartstoreError
 
 log = logging.getLogger(__name__)
 
-Builder = Callable[[Path], Manifest]
+#: ``builder(folder, engines)``: ``engines`` None builds every file; a set builds those engines' files (at least)
+Builder = Callable[[Path, frozenset[str] | None], Manifest]
 
 
 def lazy(target: str) -> Builder:
     """``"module:function"`` imported only when called, so listing builders stays light (no torch, no NNCF)."""
     module_name, _, attr = target.partition(":")
 
-    def run(folder: Path) -> Manifest:
+    def run(folder: Path, engines: frozenset[str] | None) -> Manifest:
         fn: Builder = getattr(importlib.import_module(module_name), attr)
-        return fn(folder)
+        return fn(folder, engines)
 
     run.__qualname__ = target
     return run
@@ -79,37 +80,49 @@ def file_entry(folder: Path, engine: str, precision: str, path: str, extra: Sequ
     )
 
 
-def up_to_date(folder: Path) -> bool:
-    """True when ``folder/model.yaml`` exists and lists at least one file, all present with matching sha256."""
+def only_engines(name: str, engines: frozenset[str] | None) -> None:
+    """:class:`BuildError` for a builder that makes every engine's files at once when asked for a subset."""
+    if engines is not None:
+        raise BuildError(f"{name} builds the files of every engine together (from torch); --engines is not "
+                         "supported for it")
+
+
+def up_to_date(folder: Path, engines: Collection[str] | None = None) -> bool:
+    """True when ``folder/model.yaml`` exists and lists at least one file (of ``engines``, when given), all
+    present with matching sha256."""
     if not (folder / MANIFEST).is_file():
         return False
     try:
         manifest = Manifest.load(folder / MANIFEST)
     except ModelError:
         return False
-    return bool(manifest.files) and all(error is None for _, error in manifest.verify())
+    checked = [error for item, error in manifest.verify() if engines is None or item.engine in engines]
+    return bool(checked) and all(error is None for error in checked)
 
 
-def build(name: str, force: bool = False, root: Path | None = None, repin: bool = False) -> tuple[Manifest, bool]:
-    """Build model ``name`` unless up to date; returns ``(manifest, built)``.
+def build(name: str, force: bool = False, root: Path | None = None, repin: bool = False,
+          engines: Collection[str] | None = None) -> tuple[Manifest, bool]:
+    """Build model ``name`` unless up to date; returns ``(manifest, built)``. ``engines`` builds only those
+    engines' files, where the builder can (``make demo``: OpenVINO only, no torch).
 
     For a :data:`PINNED` model with a manifest, the outputs must match its sha256s (:class:`BuildError` naming
     the file, both hashes and the likely cause otherwise); ``repin`` writes the new sha256s instead.
     """
     if name not in BUILDERS:
         raise BuildError(f"no builder for model {name!r} (known: {', '.join(sorted(BUILDERS)) or 'none'})")
+    subset = frozenset(engines) if engines is not None else None
     folder = (root or models_dir()) / name
-    if not force and up_to_date(folder):
+    if not force and up_to_date(folder, subset):
         return Manifest.load(folder / MANIFEST), False
     pinned = _pinned(name, folder) if not repin else None
     start = time.monotonic()
     # Each build runs in a fresh interpreter: converters number graph nodes with process-wide counters, so a model
     # built after another one in the same process would get other bytes (and other sha256s) than a lone build.
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        manifest = pool.submit(_run_builder, name, folder).result()
+        manifest = pool.submit(_run_builder, name, folder, subset).result()
     log.info("built %s in %.1f s", name, time.monotonic() - start)
     if pinned is not None:
-        check_pinned(pinned, manifest)
+        check_pinned(pinned, manifest, partial=subset is not None)
         return pinned, True
     _keep_metrics(folder / MANIFEST, manifest)
     manifest.save(folder / MANIFEST)
@@ -126,11 +139,12 @@ def _pinned(name: str, folder: Path) -> Manifest | None:
         raise BuildError(f"{folder / MANIFEST}: {exc} (restore it from git, or rebuild with --repin)") from None
 
 
-def check_pinned(pinned: Manifest, built: Manifest) -> None:
-    """:class:`BuildError` unless ``built`` made exactly the files, with the sha256s, that ``pinned`` lists."""
+def check_pinned(pinned: Manifest, built: Manifest, partial: bool = False) -> None:
+    """:class:`BuildError` unless ``built`` made exactly the files (``partial``: some of them), with the sha256s,
+    that ``pinned`` lists."""
     want = {(f.engine, f.precision): f for f in pinned.files}
     have = {(f.engine, f.precision): f for f in built.files}
-    if want.keys() != have.keys():
+    if not have.keys() <= want.keys() or (not partial and want.keys() != have.keys()):
         raise BuildError(f"the build made {sorted(have)} but {pinned.name}'s committed manifest lists {sorted(want)} "
                          "(a builder change: rebuild with --repin to accept it)")
     tools = ", ".join(f"{k} {v} (pinned {pinned.tools.get(k, 'none')})" for k, v in built.tools.items()
@@ -146,11 +160,11 @@ def check_pinned(pinned: Manifest, built: Manifest) -> None:
                                  f"smartstore models build {pinned.name} --force --repin")
 
 
-def _run_builder(name: str, folder: Path) -> Manifest:
+def _run_builder(name: str, folder: Path, engines: frozenset[str] | None) -> Manifest:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if platform.machine().lower() in ("x86_64", "amd64"):
         os.environ.setdefault("ONEDNN_MAX_CPU_ISA", X86_BUILD_ISA)  # before OpenVINO loads in this interpreter
-    return BUILDERS[name](folder)
+    return BUILDERS[name](folder, engines)
 
 
 def _keep_metrics(previous_path: Path, manifest: Manifest) -> None:

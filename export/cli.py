@@ -25,7 +25,7 @@ def _models_build(args: argparse.Namespace) -> int:
         raise UserError(f"no builder for {', '.join(unknown)} (known: {', '.join(sorted(BUILDERS))})")
     for name in names:
         try:
-            manifest, built = build(name, force=args.force, repin=args.repin)
+            manifest, built = build(name, force=args.force, repin=args.repin, engines=args.engines)
         except SmartstoreError as exc:  # a BuildError or ModelError: name the model it is about
             raise UserError(f"{name}: {exc}") from None
         files = ", ".join(f"{e}/{p}" for e, p in manifest.variants())
@@ -40,6 +40,9 @@ def _register_models_build(subparsers: Subparsers) -> None:
     build.add_argument("names", nargs="*", help="models to build")
     build.add_argument("--all", action="store_true", help="every model with a builder")
     build.add_argument("--force", action="store_true", help="rebuild even when up to date")
+    build.add_argument("--engines", type=lambda v: [e for e in v.split(",") if e], default=None,
+                       metavar="E1,E2", help="only these engines' files, where the model's builder can (make demo: "
+                       "openvino, which needs no torch)")
     build.add_argument("--repin", action="store_true",
                        help="write the new sha256s into a committed (pinned) manifest instead of failing on a change")
 

@@ -87,10 +87,11 @@ def export(name: str, out: Path, *, formats: Sequence[str] = ("onnx", "openvino"
                       KEEP, keep_level)
 
 
-def build_efficientnet_lite0(folder: Path) -> Manifest:
+def build_efficientnet_lite0(folder: Path, engines: frozenset[str] | None = None) -> Manifest:
     """``models/efficientnet-lite0``: all three formats at FP32 and INT8, calibrated on OpenCV's sample photos."""
-    from export.build import BuildError
+    from export.build import BuildError, only_engines
 
+    only_engines("efficientnet-lite0", engines)
     if not OPENCV_SAMPLES.is_dir():
         raise BuildError(f"calibration images {OPENCV_SAMPLES} are missing (install the Debian package opencv-doc)")
     try:

@@ -170,7 +170,9 @@ def canonical_names(model: Any) -> Any:
     return model
 
 
-def build(folder: Path) -> Manifest:
+def build(folder: Path, engines: frozenset[str] | None = None) -> Manifest:
+    """The OpenVINO files (always: the others derive from that model) and, unless ``engines`` is only
+    ``{"openvino"}``, the ONNX Runtime and LiteRT ones (their conversion needs torch)."""
     import nncf
     import openvino as ov
 
@@ -199,7 +201,8 @@ def build(folder: Path) -> Manifest:
         files=files,
         tools={"openvino": ov.__version__.split("-")[0], "nncf": nncf.__version__},
     )
-    raw_files(folder, model, manifest)
+    if engines is None or engines - {"openvino"}:
+        raw_files(folder, model, manifest)
     return manifest
 
 

@@ -119,12 +119,13 @@ def export(source: str | Path, out: Path, *, formats: Sequence[str] = ("onnx", "
                       keep_levels(src.head), keep_level)
 
 
-def build_yolo11n(folder: Path) -> Manifest:
+def build_yolo11n(folder: Path, engines: frozenset[str] | None = None) -> Manifest:
     """``models/yolo11n``: YOLO11n from ``yolo11n.yaml`` (random init, BatchNorm statistics from real frames), the
     engine-agreement test model, in all three formats at FP32 and INT8, calibrated on vtest.avi and the
     ultralytics sample photos."""
-    from export.build import BuildError
+    from export.build import BuildError, only_engines
 
+    only_engines("yolo11n", engines)
     if not VTEST.is_file():
         raise BuildError(f"calibration video {VTEST} is missing (install the Debian package opencv-doc)")
     import ultralytics

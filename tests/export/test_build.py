@@ -91,3 +91,39 @@ def test_a_pinned_build_that_differs_fails_naming_the_file_both_hashes_and_the_c
     built.files.pop()
     with pytest.raises(BuildError, match="builder change"):
         check_pinned(pinned, built)
+
+
+def test_a_partial_build_is_checked_against_the_pinned_files_it_made() -> None:
+    """``--engines openvino`` (make demo, no torch) makes some of the pinned files: those must match, no more."""
+    from export.build import check_pinned
+
+    pinned = built_manifest("person-ssdlite")
+    built = pinned.model_copy(deep=True)
+    built.files = [f for f in built.files if f.engine == "openvino"]
+    check_pinned(pinned, built, partial=True)
+    with pytest.raises(BuildError, match="builder change"):
+        check_pinned(pinned, built)  # a full build must make every file
+    built.select("openvino", "fp16").sha256 = "e" * 64
+    with pytest.raises(BuildError, match="e" * 64):
+        check_pinned(pinned, built, partial=True)
+
+
+def test_up_to_date_for_some_engines_and_auto_choosing_among_built_files(tmp_path: Path) -> None:
+    from edge.models import choose_file
+
+    manifest = built_manifest("person-ssdlite")
+    assert manifest.root is not None
+    shutil.copytree(manifest.root, tmp_path / "person-ssdlite")
+    folder = tmp_path / "person-ssdlite"
+    for rel in ("build/onnx-fp32", "build/litert-fp32", "onnx-int8", "litert-int8"):
+        shutil.rmtree(folder / rel)  # what an OpenVINO-only build leaves
+    assert up_to_date(folder, {"openvino"}) and not up_to_date(folder)
+    partial = Manifest.load(folder)
+    item, _ = choose_file(partial)
+    assert item.engine == "openvino" and partial.path_of(item).is_file()
+    assert choose_file(partial, "onnxruntime")[0].engine == "onnxruntime"  # explicit: the file to build is named
+
+
+def test_engines_subset_is_refused_by_builders_that_make_every_file_at_once(tmp_path: Path) -> None:
+    with pytest.raises(BuildError, match="--engines is not supported"):
+        build("yolo11n", root=tmp_path, engines={"openvino"})
