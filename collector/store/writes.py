@@ -32,6 +32,34 @@ def _pick(table: str, column: str, op: str = ">") -> str:
     return f"CASE WHEN excluded.{column} {op} {table}.{column} THEN excluded.{column} ELSE {table}.{column} END"
 
 
+#: per roll-up table (the :class:`Rollup` field of its deltas), the upsert that adds a batch's deltas
+ROLLUP_UPSERTS: tuple[tuple[str, str], ...] = (
+    ("devices",
+     "INSERT INTO devices (store, device, seq_min, seq_max, received, last_ts) VALUES (?, ?, ?, ?, ?, ?) "
+     "ON CONFLICT (store, device) DO UPDATE SET "
+     f"seq_min = {_pick('devices', 'seq_min', '<')}, seq_max = {_pick('devices', 'seq_max')}, "
+     f"received = devices.received + excluded.received, last_ts = {_pick('devices', 'last_ts')}"),
+    ("footfall",
+     "INSERT INTO footfall_hourly (store, camera, line, hour, n_in, n_out) VALUES (?, ?, ?, ?, ?, ?) "
+     "ON CONFLICT (store, hour, camera, line) DO UPDATE SET n_in = footfall_hourly.n_in + excluded.n_in, "
+     "n_out = footfall_hourly.n_out + excluded.n_out"),
+    ("occupancy",
+     "INSERT INTO occupancy_hourly (store, camera, zone, hour, samples, total, peak) "
+     "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (store, hour, camera, zone) DO UPDATE SET "
+     "samples = occupancy_hourly.samples + excluded.samples, "
+     f"total = occupancy_hourly.total + excluded.total, peak = {_pick('occupancy_hourly', 'peak')}"),
+    ("live",
+     "INSERT INTO occupancy_live (store, camera, zone, n, ts) VALUES (?, ?, ?, ?, ?) "
+     "ON CONFLICT (store, camera, zone) DO UPDATE SET n = excluded.n, ts = excluded.ts "
+     "WHERE excluded.ts >= occupancy_live.ts"),
+    ("dwell",
+     "INSERT INTO dwell_hourly (store, camera, zone, hour, visits, dwell_sum, dwell_max) "
+     "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (store, hour, camera, zone) DO UPDATE SET "
+     "visits = dwell_hourly.visits + excluded.visits, dwell_sum = dwell_hourly.dwell_sum + excluded.dwell_sum, "
+     f"dwell_max = {_pick('dwell_hourly', 'dwell_max')}"),
+)
+
+
 @dataclass(frozen=True, slots=True)
 class BatchResult:
     inserted: int
@@ -123,41 +151,10 @@ class Writes(ReceiptWrites):
 
     def _apply_rollup(self, cur: Any, r: Rollup) -> None:
         """Add a batch's roll-up deltas: devices, hourly footfall/occupancy/dwell, live occupancy, sales, shelf."""
-        sql = self.sql
-        if r.devices:
-            cur.executemany(sql(
-                "INSERT INTO devices (store, device, seq_min, seq_max, received, last_ts) VALUES (?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (store, device) DO UPDATE SET "
-                f"seq_min = {_pick('devices', 'seq_min', '<')}, seq_max = {_pick('devices', 'seq_max')}, "
-                f"received = devices.received + excluded.received, last_ts = {_pick('devices', 'last_ts')}"),
-                [(*key, *vals) for key, vals in r.devices.items()])
-        if r.footfall:
-            cur.executemany(sql(
-                "INSERT INTO footfall_hourly (store, camera, line, hour, n_in, n_out) VALUES (?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (store, hour, camera, line) DO UPDATE SET n_in = footfall_hourly.n_in + excluded.n_in, "
-                "n_out = footfall_hourly.n_out + excluded.n_out"),
-                [(*key, *vals) for key, vals in r.footfall.items()])
-        if r.occupancy:
-            cur.executemany(sql(
-                "INSERT INTO occupancy_hourly (store, camera, zone, hour, samples, total, peak) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (store, hour, camera, zone) DO UPDATE SET "
-                "samples = occupancy_hourly.samples + excluded.samples, "
-                f"total = occupancy_hourly.total + excluded.total, peak = {_pick('occupancy_hourly', 'peak')}"),
-                [(*key, *vals) for key, vals in r.occupancy.items()])
-        if r.live:
-            cur.executemany(sql(
-                "INSERT INTO occupancy_live (store, camera, zone, n, ts) VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT (store, camera, zone) DO UPDATE SET n = excluded.n, ts = excluded.ts "
-                "WHERE excluded.ts >= occupancy_live.ts"),
-                [(*key, *vals) for key, vals in r.live.items()])
-        if r.dwell:
-            cur.executemany(sql(
-                "INSERT INTO dwell_hourly (store, camera, zone, hour, visits, dwell_sum, dwell_max) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (store, hour, camera, zone) DO UPDATE SET "
-                "visits = dwell_hourly.visits + excluded.visits, "
-                "dwell_sum = dwell_hourly.dwell_sum + excluded.dwell_sum, "
-                f"dwell_max = {_pick('dwell_hourly', 'dwell_max')}"),
-                [(*key, *vals) for key, vals in r.dwell.items()])
+        for name, upsert in ROLLUP_UPSERTS:
+            deltas: dict[tuple[Any, ...], Any] = getattr(r, name)
+            if deltas:
+                cur.executemany(self.sql(upsert), [(*key, *vals) for key, vals in deltas.items()])
         if r.sales:
             self._insert_returning(cur, "sales", SALE_COLUMNS, r.sales)
         self._apply_shelf(cur, r)
