@@ -138,7 +138,7 @@ def _forecast(args: argparse.Namespace) -> int:
     from collector.forecast.service import ForecastRequest, run_backtest, run_forecast
 
     request = ForecastRequest(args.input, args.freq, args.horizon, season=args.season, models=args.models,
-                              holidays=args.holidays, fill=args.fill)
+                              holidays=args.holidays, fill=args.fill, columns=args.columns, events=args.events)
     if args.backtest:
         return run_backtest(request, args.folds, out=args.out, as_json=args.json)
     return run_forecast(request, out=args.out, stock=args.stock, lead_time=args.lead_time, as_json=args.json)
@@ -148,6 +148,9 @@ def _register_forecast(subparsers: Subparsers) -> None:
     fc = add_command(subparsers, "forecast", "forecast a long table series_id,timestamp,value (footfall, sales)",
                      _forecast)
     fc.add_argument("--input", type=Path, required=True, help="CSV with columns series_id,timestamp,value")
+    fc.add_argument("--columns", metavar="ID,TIME,VALUE",
+                    help="the input's id, time and value columns (default: detected; the output keeps them)")
+    fc.add_argument("--events", metavar="COLUMN", help="a 0/1 column of holidays or promotions, used as a regressor")
     fc.add_argument("--freq", choices=("h", "D", "W"), required=True, help="hourly, daily or weekly data")
     fc.add_argument("--horizon", type=int, required=True, help="steps to forecast (e.g. 168 hours)")
     fc.add_argument("--out", type=Path, help="write forecasts with 80%%/95%% intervals to this CSV")

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from collector.forecast.data import ForecastInputError
 from collector.forecast.pipeline import ForecastResult
+from collector.forecast.plan import minimum
 from collector.forecast.replenish import replenishment
 from collector.forecast.service import forecast_table, options
 
@@ -71,7 +72,7 @@ def forecast_from_store(store: StoreReader, store_id: str, kind: Literal["footfa
     freq = "h" if kind == "footfall" else "D"
     opts = options(freq, None, models, holidays)
     table = store_table(store, store_id, kind, until=until)
-    need = 2 * opts.main_season + opts.calib_folds * horizon
+    need = minimum(horizon, opts.seasons)
     sizes = table.groupby("series_id").size()
     skipped = sorted(sizes.index[sizes < need])
     if len(skipped) == len(sizes):
@@ -103,9 +104,11 @@ class ReplenishRequest(BaseModel):
 
 
 def _payload(result: ForecastResult) -> dict[str, Any]:
+    """Forecast rows keyed ``series_id, timestamp`` (the posted names), the choice, what was skipped or reduced."""
     table = result.table.assign(ds=result.table["ds"].dt.strftime("%Y-%m-%dT%H:%M:%S"))
+    table = table.rename(columns={"unique_id": "series_id", "ds": "timestamp"})
     return {"chosen": result.chosen, "backtest_mae": result.backtest_mae, "skipped": result.skipped,
-            "forecasts": table.to_dict(orient="records")}
+            "warnings": result.warnings, "forecasts": table.to_dict(orient="records")}
 
 
 def make_router(store: StoreReader | None = None) -> APIRouter:

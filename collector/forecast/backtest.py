@@ -37,7 +37,7 @@ def cut(history: History, drop: int) -> History:
         return history
     offset = pd.tseries.frequencies.to_offset(history.pandas_freq)
     return History(history.uids, [v[:-drop] for v in history.values], history.end - drop * offset,
-                   history.freq, history.pandas_freq)
+                   history.freq, history.pandas_freq, history.events)
 
 
 def run_backtest(history: History, models: Sequence[Model], horizon: int, folds: int) -> Backtest:

@@ -28,14 +28,31 @@ class History:
     end: pd.DatetimeIndex  # timestamp of each series' last value
     freq: str  # h | D | W
     pandas_freq: str
+    #: Per series, 0/1 event flags from the series' first point on, known beyond its last value (at least
+    #: ``horizon`` further); None when the data has no events column.
+    events: list[np.ndarray] | None = None
 
     @classmethod
-    def from_frame(cls, df: pd.DataFrame, freq: str, pandas_freq: str) -> History:
+    def from_frame(cls, df: pd.DataFrame, freq: str, pandas_freq: str, events: list[np.ndarray] | None = None,
+                   ) -> History:
         groups = df.groupby("unique_id", sort=False)
         uids = list(groups.groups)
         values = [g.to_numpy(dtype=float) for _, g in groups["y"]]
         end = pd.DatetimeIndex(groups["ds"].max().reindex(uids))
-        return cls(uids, values, end, freq, pandas_freq)
+        return cls(uids, values, end, freq, pandas_freq, events)
+
+    def subset(self, idx: list[int]) -> History:
+        """The series at positions ``idx``."""
+        events = None if self.events is None else [self.events[i] for i in idx]
+        return History([self.uids[i] for i in idx], [self.values[i] for i in idx], self.end[idx], self.freq,
+                       self.pandas_freq, events)
+
+    def events_for(self, i: int, start: int, length: int) -> np.ndarray | None:
+        """Event flags of series ``i`` at positions ``start .. start+length`` (None without events)."""
+        if self.events is None:
+            return None
+        ev = self.events[i][start:start + length]
+        return np.pad(ev, (0, length - ev.size)) if ev.size < length else ev
 
     def future(self, horizon: int) -> pd.DatetimeIndex:
         """Timestamps of the ``horizon`` steps after each series' end, flattened series-major."""
@@ -202,6 +219,9 @@ class GlobalGBM:
         x = self._frame(train, train_ns, horizon, history.freq)
         y = x.pop("target").to_numpy()
         keep = np.isfinite(y)
+        if keep.sum() < 50:  # histories too short for a lag a season back: nothing to learn from
+            log.debug("gbm: %d training rows; seasonal naive instead", int(keep.sum()))
+            return SeasonalNaive(self.season).predict(history, horizon)
         params = {"objective": "l2", "learning_rate": 0.08, "num_leaves": 63, "min_data_in_leaf": 50,
                   "feature_fraction": 0.9, "bagging_fraction": 0.8, "bagging_freq": 1, "max_bin": 63,
                   "verbose": -1, "num_threads": self.threads, "seed": 0, "force_col_wise": True, **self.params}

@@ -33,14 +33,16 @@ def test_forecast_cli_writes_csv_and_replenishment(tmp_path: Path, capsys: pytes
     code = smartstore.main(["forecast", "--input", str(data), "--freq", "D", "--horizon", "14", "--out", str(out),
                             "--models", "seasonal_mean,theta", "--stock", str(tmp_path / "stock.csv"), "--json"])
     assert code == 0
-    res = json.loads(capsys.readouterr().out)
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]  # JSON lines
+    res = lines[-1]
     table = pd.read_csv(out)
-    assert len(table) == 28 and list(table.columns) == ["unique_id", "ds", "model", "forecast", "lo80", "hi80",
-                                                        "lo95", "hi95"]
-    assert table["ds"].min() == "2024-03-25" and table["ds"].max() == "2024-04-07"
-    milk = table[table["unique_id"] == "milk"]["forecast"].to_numpy()
+    assert len(table) == 28 and list(table.columns) == ["series_id", "timestamp", "model", "forecast", "lo80", "hi80",
+                                                        "lo95", "hi95"]  # the input's column names
+    assert table["timestamp"].min() == "2024-03-25" and table["timestamp"].max() == "2024-04-07"
+    milk = table[table["series_id"] == "milk"]["forecast"].to_numpy()
     assert 35 < milk[:5].mean() < 45 and milk[5:7].mean() > 1.3 * milk[:5].mean()  # the weekend lift is forecast
-    replen = {r["series_id"]: r for r in res["replenishment"]}
+    replen = {r["series_id"]: r for r in lines if r["record"] == "replenishment"}
+    assert sum(r["record"] == "forecast" for r in lines) == 28 and res["record"] == "summary"
     assert replen["milk"]["suggested_order"] > 0 and replen["bread"]["suggested_order"] == 0
     assert set(res["chosen"]) == {"milk", "bread"}
 
@@ -72,9 +74,9 @@ def test_forecast_api_posted_table() -> None:
     r = client.post("/forecasts", json={"freq": "D", "horizon": 7, "points": points, "models": "seasonal_mean"})
     assert r.status_code == 200, r.text
     fc = r.json()["forecasts"]
-    assert len(fc) == 7 and fc[0]["ds"] == "2024-03-01T00:00:00" and fc[1]["forecast"] == pytest.approx(15.0)
+    assert len(fc) == 7 and fc[0]["timestamp"] == "2024-03-01T00:00:00" and fc[1]["forecast"] == pytest.approx(15.0)
     bad = client.post("/forecasts", json={"freq": "D", "horizon": 7, "points": points[:5]})
-    assert bad.status_code == 422 and "too short for the season" in bad.json()["detail"]
+    assert bad.status_code == 422 and "has 5 'D' points, fewer than the 18" in bad.json()["detail"]
 
 
 def test_forecast_from_collector_store(tmp_path: Path, shared_data: Path) -> None:
@@ -83,12 +85,13 @@ def test_forecast_from_collector_store(tmp_path: Path, shared_data: Path) -> Non
 
     store = open_store(str(tmp_path / "collector.db"))
     try:
-        keep = {"Coffee", "Bread", "Tea", "Gift voucher"}  # a short-lived SKU is skipped, not fatal
+        keep = {"Coffee", "Bread", "Tea", "Gift voucher", "Raw bars"}  # sold for the last 27 and 12 days
         rows = [r for r in read_sales(shared_data / "bakery" / "BreadBasket_DMS.csv", "bakery") if r[2] in keep]
         store.import_sales(rows)
         res = forecast_from_store(store, "bakery", "sales", 7, holidays="GB/SCT", models="seasonal_mean")
-        assert set(res.chosen) == {"Coffee", "Bread", "Tea"} and len(res.table) == 21
-        assert res.skipped == ["Gift voucher"]
+        assert set(res.chosen) == {"Coffee", "Bread", "Tea", "Gift voucher"} and len(res.table) == 28
+        assert res.skipped == ["Raw bars"]  # under the 18 days a 7-day forecast needs: skipped, not fatal
+        assert len(res.warnings) == 1 and "'Gift voucher' (27 points)" in res.warnings[0]
         coffee = res.table[res.table["unique_id"] == "Coffee"]
         assert coffee["ds"].min() == pd.Timestamp("2017-04-10") and coffee["forecast"].mean() > 20
         app = FastAPI()

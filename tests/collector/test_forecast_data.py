@@ -50,10 +50,11 @@ def test_duplicate_timestamp(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert "duplicate timestamp 2025-01-06 05:00:00 for series 's1'" in err
 
 
-def test_series_too_short_for_season(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    df = pd.concat([_hourly(400, "long"), _hourly(200, "short")], ignore_index=True)
+def test_series_too_short_for_any_plan(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """200 hours forecast on the daily season (docs: Short histories); 40 is below the minimum of 24 + 24 + 4."""
+    df = pd.concat([_hourly(400, "long"), _hourly(40, "short")], ignore_index=True)
     err = _cli_error(tmp_path, df, capsys)
-    assert "series 'short' has 200" in err and "season of 168" in err
+    assert "series 'short' has 40 'h' points, fewer than the 52 a 24-step forecast needs" in err
 
 
 def test_off_grid_and_empty(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
