@@ -142,23 +142,8 @@ def _dead_letter_row(row: dict[str, Any], payload_chars: int) -> dict[str, Any]:
     return {**row, "payload": text[:payload_chars], "payload_cut": len(text) > payload_chars}
 
 
-def create_app(store: Store, token: str, metrics: Metrics | None = None,
-               routers: Sequence[APIRouter] = (), docs: bool = False) -> FastAPI:
-    """The API app over ``store``; ``token`` is the bearer token every ``/api/v1`` endpoint requires.
-
-    ``docs``: serve Swagger UI at ``/docs`` (it fetches its assets from a CDN: off by default, for offline sites)."""
-    if not token:
-        raise ValueError("the API needs a token")
-    metrics = metrics or Metrics()
-
-    def require_token(credentials: Credentials) -> None:
-        if credentials is None or not secrets.compare_digest(credentials.credentials.encode(), token.encode()):
-            raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
-
-    app = FastAPI(title="smartstore collector", version="1", docs_url="/docs" if docs else None, redoc_url=None,
-                  description="Stores, devices, footfall, occupancy, shelf alerts and sales from smartstore edges.")
-    api = APIRouter(prefix="/api/v1", dependencies=[Depends(require_token)],
-                    responses={401: {"description": "missing or wrong bearer token"}})
+def _data_routes(api: APIRouter, store: Store) -> None:
+    """The ``/api/v1`` endpoints that answer one store query each."""
 
     @api.get("/stores", response_model=list[StoreOut], summary="stores seen in events or sales")
     def stores() -> list[dict[str, Any]]:
@@ -201,6 +186,10 @@ def create_app(store: Store, token: str, metrics: Metrics | None = None,
                      payload_chars: Annotated[int, Query(ge=0, le=4096)] = 1024) -> list[dict[str, Any]]:
         return [_dead_letter_row(r, payload_chars) for r in store.dead_letters(limit, reason, before)]
 
+
+def _summary_route(api: APIRouter, store: Store, metrics: Metrics) -> None:
+    """``/api/v1/summary``: everything the dashboard shows for one store, in one request."""
+
     @api.get("/summary", response_model=Summary, summary="one store's dashboard data")
     def summary(store_id: Annotated[str | None, Query(alias="store", pattern=NAME)] = None,
                 hours: Annotated[int, Query(ge=1, le=24 * 31)] = 24) -> dict[str, Any]:
@@ -218,6 +207,26 @@ def create_app(store: Store, token: str, metrics: Metrics | None = None,
             "alerts": store.shelf_alerts(chosen), "ingest_rate": metrics.ingest_rate(), "now": now,
         }
 
+
+def create_app(store: Store, token: str, metrics: Metrics | None = None,
+               routers: Sequence[APIRouter] = (), docs: bool = False) -> FastAPI:
+    """The API app over ``store``; ``token`` is the bearer token every ``/api/v1`` endpoint requires.
+
+    ``docs``: serve Swagger UI at ``/docs`` (it fetches its assets from a CDN: off by default, for offline sites)."""
+    if not token:
+        raise ValueError("the API needs a token")
+    metrics = metrics or Metrics()
+
+    def require_token(credentials: Credentials) -> None:
+        if credentials is None or not secrets.compare_digest(credentials.credentials.encode(), token.encode()):
+            raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
+
+    app = FastAPI(title="smartstore collector", version="1", docs_url="/docs" if docs else None, redoc_url=None,
+                  description="Stores, devices, footfall, occupancy, shelf alerts and sales from smartstore edges.")
+    api = APIRouter(prefix="/api/v1", dependencies=[Depends(require_token)],
+                    responses={401: {"description": "missing or wrong bearer token"}})
+    _data_routes(api, store)
+    _summary_route(api, store, metrics)
     app.include_router(api)
     for router in routers:
         app.include_router(router, prefix="/api/v1", dependencies=[Depends(require_token)])
