@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from collector.recommend import DEFAULT_MODEL as DEFAULT_RECOMMENDER_MODEL
 from smartstore import Subparsers, UserError, add_command, command_group
 
 if TYPE_CHECKING:
@@ -55,6 +56,10 @@ def _collector_run(args: argparse.Namespace) -> int:
     if not args.no_api and not config.api.token:
         raise UserError("the API needs a token: set api.token in the config, SMARTSTORE_COLLECTOR_TOKEN, or --token "
                         "(or run with --no-api)")
+    if not args.no_api:
+        from collector.recommend.api import configured_model
+
+        configured_model(config.recommender)  # a named model file that is missing or corrupt: one line, exit 2
     try:
         collector = Collector(config, api=not args.no_api)
     except Exception as exc:
@@ -178,9 +183,10 @@ def _recommend_query(args: argparse.Namespace) -> int:
 
     from collector.recommend.service import query
 
-    out, lines = query(args.model, k=args.k, basket=args.basket, baskets=args.baskets, substitutes=args.substitutes,
-                       at=args.at)
-    print(json.dumps(out) if args.json else "\n".join(lines))
+    records, lines = query(args.model, k=args.k, basket=args.basket, baskets=args.baskets,
+                           substitutes=args.substitutes, at=args.at)
+    for line in (json.dumps(r) for r in records) if args.json else lines:  # --json: JSON lines
+        print(line)
     return 0
 
 
@@ -189,19 +195,22 @@ def _register_recommend(subparsers: Subparsers) -> None:
     fit = add_command(group, "fit", "fit the recommender on basket lines transaction_id,item[,timestamp,customer_id]",
                       _recommend_fit)
     fit.add_argument("--transactions", type=Path, required=True, help="CSV of basket lines")
-    fit.add_argument("--out", type=Path, required=True, help="model file to write (.npz)")
+    fit.add_argument("--out", type=Path, default=DEFAULT_RECOMMENDER_MODEL, help="model file to write (.npz; default "
+                     f"{DEFAULT_RECOMMENDER_MODEL}, where the collector looks unless recommender.model says otherwise)")
     fit.add_argument("--embeddings", type=Path, help="optional .npz of SKU image embeddings (for substitutes)")
     fit.add_argument("--lam", type=float, default=50.0, help="EASE L2 regularisation")
     query = add_command(group, "query", "frequently bought together for baskets, or substitutes for a SKU",
                         _recommend_query)
-    query.add_argument("--model", type=Path, required=True)
+    query.add_argument("--model", type=Path, default=DEFAULT_RECOMMENDER_MODEL,
+                       help=f"fitted model file (default {DEFAULT_RECOMMENDER_MODEL})")
     what = query.add_mutually_exclusive_group(required=True)
     what.add_argument("--basket", help='items in the basket, comma-separated: "Coffee,Bread"')
     what.add_argument("--baskets", type=Path, help="CSV of basket lines transaction_id,item[,timestamp]")
     what.add_argument("--substitutes", metavar="SKU", help="substitutes for an out-of-stock SKU")
     query.add_argument("--at", help="basket time (ISO) for --basket: context of hour and weekday")
     query.add_argument("--k", type=int, default=10)
-    query.add_argument("--json", action="store_true")
+    query.add_argument("--json", action="store_true", help="JSON lines: one object per basket (per transaction with "
+                       "--baskets), one for --substitutes")
 
 
 REGISTRARS: tuple[Callable[[Subparsers], None], ...] = (

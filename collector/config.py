@@ -14,6 +14,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from collector.recommend import DEFAULT_MODEL as DEFAULT_RECOMMENDER_MODEL
 from contract.topics import TOPIC_PREFIX
 from errors import SmartstoreError
 
@@ -75,6 +76,17 @@ class ApiConfig(_Section):
     docs: bool = Field(False, description="serve Swagger UI at /docs (loads its assets from a CDN)")
 
 
+class RecommenderConfig(_Section):
+    model: Path | None = Field(None, description="fitted recommender file (`smartstore recommend fit --out`) whose "
+                               "basket and substitute routes the API serves; null: recommender.npz in the working "
+                               "directory, served when it exists")
+
+    @property
+    def path(self) -> Path:
+        """The model file: ``model``, or the default ``recommender.npz`` (where ``recommend fit`` writes)."""
+        return self.model if self.model is not None else DEFAULT_RECOMMENDER_MODEL
+
+
 class CollectorConfig(_Section):
     store: str = Field("collector.db", description="SQLite file path or postgresql:// URL")
     sqlite_synchronous: Literal["full", "normal"] = Field(
@@ -84,6 +96,7 @@ class CollectorConfig(_Section):
     ingest: IngestConfig = Field(default_factory=lambda: IngestConfig.model_validate({}))
     retention: RetentionConfig = Field(default_factory=lambda: RetentionConfig.model_validate({}))
     api: ApiConfig = Field(default_factory=lambda: ApiConfig.model_validate({}))
+    recommender: RecommenderConfig = Field(default_factory=lambda: RecommenderConfig.model_validate({}))
 
 
 def _describe(exc: ValidationError, source: str) -> str:

@@ -1,13 +1,15 @@
 """The collector process: the MQTT ingest thread plus the HTTP API/dashboard (uvicorn), sharing one store.
 
 Extra API routers are picked up from :data:`ROUTER_MODULES` when those modules define
-``collector_router(store: Store) -> fastapi.APIRouter | None`` (mounted under ``/api/v1`` behind the token check;
-``None`` when there is nothing to serve yet, e.g. no fitted model).
+``collector_router(store: Store) -> fastapi.APIRouter | None``, or ``collector_router(store, config)`` when they
+read the collector config (mounted under ``/api/v1`` behind the token check; ``None`` when there is nothing to serve
+yet, e.g. no fitted model).
 """
 
 from __future__ import annotations
 
 import importlib
+import inspect
 import logging
 import sys
 import threading
@@ -27,13 +29,18 @@ ROUTER_MODULES = ("collector.forecast.api", "collector.recommend.api")
 SMARTSTORE = [sys.executable, "-c", "import sys, smartstore; sys.exit(smartstore.main())"]
 
 
-def extra_routers(store: Store) -> list[Any]:
-    """Routers from :data:`ROUTER_MODULES` that define ``collector_router(store) -> APIRouter | None``."""
+def extra_routers(store: Store, config: CollectorConfig | None = None) -> list[Any]:
+    """Routers from :data:`ROUTER_MODULES` that define ``collector_router(store[, config]) -> APIRouter | None``;
+    ``config``: the collector's (None: the defaults)."""
+    config = config if config is not None else CollectorConfig.model_validate({})
     routers = []
     for name in ROUTER_MODULES:
         try:
             factory = getattr(importlib.import_module(name), "collector_router", None)
-            router = factory(store) if factory is not None else None
+            if factory is None:
+                continue
+            takes_config = len(inspect.signature(factory).parameters) > 1
+            router = factory(store, config) if takes_config else factory(store)
         except Exception:  # a broken extension must not take ingest down with it
             log.exception("could not mount the API routes of %s", name)
             continue
@@ -74,7 +81,7 @@ class Collector:
 
             if not self.config.api.token:
                 raise ValueError("the API needs a token (api.token or SMARTSTORE_COLLECTOR_TOKEN)")
-            app = create_app(self.store, self.config.api.token, self.metrics, extra_routers(self.store),
+            app = create_app(self.store, self.config.api.token, self.metrics, extra_routers(self.store, self.config),
                              docs=self.config.api.docs)
             self.server = uvicorn.Server(uvicorn.Config(app, host=self.config.api.host, port=self.config.api.port,
                                                         log_level="warning", access_log=False))

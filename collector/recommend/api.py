@@ -1,16 +1,25 @@
-"""Basket and substitute endpoints: a FastAPI router over a fitted recommender file (mounted under ``/api/v1``)."""
+"""Basket and substitute endpoints: a FastAPI router over a fitted recommender file (mounted under ``/api/v1``).
+
+``smartstore collector run`` serves them over the file named by the collector config's ``recommender.model``
+(default ``recommender.npz`` in the working directory, where ``smartstore recommend fit`` writes by default).
+"""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated, Any
 
 import pandas as pd
 from fastapi import APIRouter, HTTPException, Query
 
+from collector.config import CollectorConfig, RecommenderConfig
 from collector.recommend.data import BasketInputError
 from collector.recommend.recommender import Recommender
+from errors import SmartstoreError
+
+
+class RecommenderModelError(SmartstoreError):
+    """The configured recommender file is missing or cannot be read (one line naming the field and the file)."""
 
 
 def make_router(model: Recommender | str | Path) -> APIRouter:
@@ -41,8 +50,20 @@ def make_router(model: Recommender | str | Path) -> APIRouter:
     return router
 
 
-def collector_router(store: object) -> APIRouter | None:
-    """Mounted by ``smartstore collector run`` when ``SMARTSTORE_RECOMMENDER_MODEL`` names a fitted model file
-    (``smartstore recommend fit ... --out MODEL``); without one there is nothing to serve."""
-    path = os.environ.get("SMARTSTORE_RECOMMENDER_MODEL")
-    return make_router(path) if path else None
+def configured_model(config: RecommenderConfig) -> Recommender | None:
+    """The model ``recommender.model`` names; None when the field is unset and the default file does not exist
+    (nothing fitted yet: nothing to serve). A named file that is missing, or any file that is corrupt, raises
+    :class:`RecommenderModelError`."""
+    if config.model is None and not config.path.exists():
+        return None
+    try:
+        return Recommender.load(config.path)
+    except BasketInputError as exc:
+        raise RecommenderModelError(f"recommender.model: {exc}") from None
+
+
+def collector_router(store: object, config: CollectorConfig) -> APIRouter | None:
+    """Mounted by ``smartstore collector run`` over the model of ``config.recommender`` (see
+    :func:`configured_model`); without one there is nothing to serve."""
+    model = configured_model(config.recommender)
+    return make_router(model) if model is not None else None

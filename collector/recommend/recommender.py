@@ -4,6 +4,8 @@ optional SKU image embeddings for substitutes. Saved as one ``.npz`` file (no pi
 
 from __future__ import annotations
 
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,8 @@ from collector.recommend.data import BasketInputError, Baskets
 from collector.recommend.models import ContextEASE
 
 FORMAT = "smartstore-recommender-1"
+#: what numpy raises on a file that is not a (complete) .npz: empty, truncated, another format
+UNREADABLE = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error)
 
 
 def _normalise_rows(m: np.ndarray) -> np.ndarray:
@@ -100,8 +104,9 @@ class Recommender:
             emb = z["embeddings"] if "embeddings" in z.files else None
             return cls(z["items"].astype(str), z["weights"], z["context_mean"], z["popularity"], z["profile"], emb,
                        lam, cw)
-        except (OSError, ValueError, KeyError) as exc:
-            raise BasketInputError(f"{path}: not a smartstore recommender model ({exc})") from exc
+        except UNREADABLE as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise BasketInputError(f"{path}: not a smartstore recommender model ({reason})") from exc
 
     # --- queries -------------------------------------------------------------------------------------------
     def _context(self, ts: pd.DatetimeIndex | None, n: int) -> np.ndarray:

@@ -32,15 +32,16 @@ def _at(text: str | None) -> pd.Timestamp | None:
 
 
 def query(model_path: Path, k: int = 10, basket: str | None = None, baskets: Path | None = None,
-          substitutes: str | None = None, at: str | None = None) -> tuple[object, list[str]]:
+          substitutes: str | None = None, at: str | None = None) -> tuple[list[dict[str, object]], list[str]]:
     """Substitutes for a SKU, recommendations for one ``basket`` (comma list, at time ``at``), or for every basket
-    in the CSV ``baskets``; returns (the JSON value, the text lines)."""
+    in the CSV ``baskets``; returns (the JSON records: one per SKU or basket, what ``--json`` prints one per line,
+    and the text lines)."""
     if k < 1:
         raise BasketInputError(f"--k must be at least 1, got {k}")
     model = Recommender.load(model_path)
     if substitutes:
         subs = model.substitutes(substitutes, k)
-        out: object = {"sku": substitutes, "substitutes": [{"item": i, "score": s} for i, s in subs]}
+        out: list[dict[str, object]] = [{"sku": substitutes, "substitutes": [{"item": i, "score": s} for i, s in subs]}]
         lines = [f"{i}\t{s:.4f}" for i, s in subs]
     elif basket is not None:
         items = [i.strip() for i in basket.split(",") if i.strip()]
@@ -49,7 +50,7 @@ def query(model_path: Path, k: int = 10, basket: str | None = None, baskets: Pat
         res = model.basket(items, k, _at(at))
         if not res["basket"]:
             raise BasketInputError(f"no item of the basket is known to the model: {', '.join(items)}")
-        out = res
+        out = [res]
         lines = [f"{r['item']}\t{r['score']:.4f}" for r in res["recommendations"]]  # type: ignore[attr-defined]
         if res["unknown"]:
             lines.insert(0, f"(unknown items ignored: {', '.join(res['unknown'])})")  # type: ignore[arg-type]

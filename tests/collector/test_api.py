@@ -113,10 +113,11 @@ def test_openapi_property_no_server_error(app_store: tuple[TestClient, Store]) -
 
 
 def test_collector_mounts_forecast_and_recommender_routes(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """``collector run`` mounts the forecast routes always and the basket routes once a fitted model is named;
-    both stay behind the token."""
+    """``collector run`` mounts the forecast routes always and the basket routes once ``recommender.model`` names a
+    fitted model (or the default ``recommender.npz`` exists); both stay behind the token."""
     import pandas as pd
 
+    from collector.config import load_config
     from collector.recommend.data import load_baskets
     from collector.recommend.recommender import Recommender
     from collector.service import extra_routers
@@ -125,10 +126,13 @@ def test_collector_mounts_forecast_and_recommender_routes(tmp_path, monkeypatch:
                                                                              "tea", "milk"]})
     model = Recommender.fit(load_baskets(lines)).save(tmp_path / "rec.npz")
     store = open_store(str(tmp_path / "c.db"))
+    monkeypatch.chdir(tmp_path)  # the default model file is recommender.npz in the working directory
     try:
-        assert len(extra_routers(store)) == 1  # no model named: forecasts only
-        monkeypatch.setenv("SMARTSTORE_RECOMMENDER_MODEL", str(model))
-        with TestClient(create_app(store, TOKEN, routers=extra_routers(store))) as client:
+        assert len(extra_routers(store)) == 1  # no model named and no default file: forecasts only
+        (tmp_path / "recommender.npz").write_bytes(model.read_bytes())
+        assert len(extra_routers(store, load_config())) == 2  # the default file, once fitted
+        config = load_config(None, {"recommender.model": str(model)})
+        with TestClient(create_app(store, TOKEN, routers=extra_routers(store, config))) as client:
             paths = client.get("/openapi.json").json()["paths"]
             assert "/api/v1/forecasts" in paths and "/api/v1/baskets/recommendations" in paths
             assert client.get("/api/v1/baskets/recommendations?items=tea").status_code == 401
@@ -137,3 +141,20 @@ def test_collector_mounts_forecast_and_recommender_routes(tmp_path, monkeypatch:
             assert "milk" in answer.text
     finally:
         store.close()
+
+
+def test_a_configured_recommender_model_must_load(tmp_path) -> None:
+    """A named model file that is missing, or a corrupt one, is one error line naming the field and the file."""
+    from collector.config import load_config
+    from collector.recommend.api import RecommenderModelError, configured_model
+
+    missing = tmp_path / "none.npz"
+    with pytest.raises(RecommenderModelError, match=f"^recommender.model: {missing}: no such model file"):
+        configured_model(load_config(None, {"recommender.model": str(missing)}).recommender)
+    for name, content in (("empty.npz", b""), ("text.npz", b"not a model"), ("cut.npz", b"PK\x03\x04" + b"x" * 64)):
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(RecommenderModelError) as caught:
+            configured_model(load_config(None, {"recommender.model": str(tmp_path / name)}).recommender)
+        message = str(caught.value)
+        assert message.startswith(f"recommender.model: {tmp_path / name}: not a smartstore recommender model")
+        assert "\n" not in message

@@ -49,3 +49,18 @@ def test_run_errors_are_one_line(tmp_path: Path, args: list[str], config: str | 
     assert result.returncode == 2
     assert result.stderr.startswith("smartstore: error: ") and message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+@pytest.mark.parametrize("content", [None, b"", b"PK\x03\x04 cut short"])
+def test_run_refuses_a_missing_or_corrupt_recommender_model(tmp_path: Path, content: bytes | None) -> None:
+    model = tmp_path / "rec.npz"
+    if content is not None:
+        model.write_bytes(content)
+    (tmp_path / "c.yaml").write_text(f"recommender:\n  model: {model}\n")
+    result = smartstore("collector", "run", "--db", str(tmp_path / "c.db"), "--config", str(tmp_path / "c.yaml"),
+                        "--token", "a-token-of-16-chars")
+    assert result.returncode == 2
+    reason = "no such model file" if content is None else "not a smartstore recommender model"
+    assert result.stderr.startswith(f"smartstore: error: recommender.model: {model}: {reason}"), result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert not (tmp_path / "c.db").exists()  # refused before opening the store or the broker

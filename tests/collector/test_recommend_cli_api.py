@@ -33,7 +33,9 @@ def test_query_basket_json(model_file: Path, capsys: pytest.CaptureFixture[str])
     capsys.readouterr()
     code = smartstore.main(["recommend", "query", "--model", str(model_file), "--basket", "Coffee,Toast,Nope",
                             "--k", "5", "--json"])
-    res = json.loads(capsys.readouterr().out)
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 1  # JSON lines: one object for the one basket
+    res = json.loads(out[0])
     items = [r["item"] for r in res["recommendations"]]
     assert code == 0 and len(items) == 5 and "Coffee" not in items and "Toast" not in items
     assert res["unknown"] == ["Nope"] and "Bread" in items
@@ -43,12 +45,29 @@ def test_query_baskets_file_and_substitutes(model_file: Path, capsys: pytest.Cap
     capsys.readouterr()
     assert smartstore.main(["recommend", "query", "--model", str(model_file),
                             "--baskets", str(model_file.parent / "query.csv"), "--k", "3", "--json"]) == 0
-    res = json.loads(capsys.readouterr().out)
+    res = [json.loads(line) for line in capsys.readouterr().out.splitlines()]  # JSON lines: one per transaction
     assert len(res) == len(pd.read_csv(model_file.parent / "query.csv")["transaction_id"].unique())
     assert all(len(r["recommendations"]) == 3 for r in res)
     assert smartstore.main(["recommend", "query", "--model", str(model_file), "--substitutes", "Tea", "--k", "3"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 3 and "Tea" not in [line.split("\t")[0] for line in out]
+    assert smartstore.main(["recommend", "query", "--model", str(model_file), "--substitutes", "Tea", "--k", "3",
+                            "--json"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 1 and json.loads(out[0])["sku"] == "Tea" and len(json.loads(out[0])["substitutes"]) == 3
+
+
+def test_fit_and_query_default_to_the_collectors_model_file(model_file: Path, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """Without --out / --model both use recommender.npz in the working directory, the collector's default
+    ``recommender.model``."""
+    monkeypatch.chdir(tmp_path)
+    lines = model_file.parent / "query.csv"
+    assert smartstore.main(["recommend", "fit", "--transactions", str(lines)]) == 0
+    assert "model written to recommender.npz" in capsys.readouterr().out
+    assert (tmp_path / "recommender.npz").is_file()
+    assert smartstore.main(["recommend", "query", "--substitutes", "Coffee", "--k", "1"]) == 0
 
 
 def test_query_errors(model_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
