@@ -112,8 +112,10 @@ class StatsModel:
         from statsforecast.models import MSTL, AutoARIMA, AutoETS, AutoTheta
 
         season = max([s for s in self.seasons if 2 * s <= n], default=1)
-        if self.kind == "mstl":
-            usable = [s for s in self.seasons if 2 * s <= n] or [1]
+        if self.kind == "mstl":  # a season is decomposed from more than one season of data (a year of weeks: 53+)
+            usable = [s for s in self.seasons if s < n]
+            if not usable:
+                return AutoETS(model="ZZN", alias=self.name)
             return MSTL(season_length=usable, trend_forecaster=AutoETS(model="ZZN"), alias=self.name)
         if self.kind == "ets":
             return AutoETS(season_length=season, alias=self.name)

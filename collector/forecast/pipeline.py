@@ -57,7 +57,7 @@ class Options:
             if unknown:
                 raise ForecastInputError(f"unknown model {unknown[0]!r}: use any of {', '.join(MODEL_NAMES)}")
             return list(dict.fromkeys([BASELINE, *self.models]))
-        stats = {"h": ["mstl"], "D": ["ets", "theta"], "W": ["yoy_naive", "fourier", "ets", "theta"]}[self.freq]
+        stats = {"h": ["mstl"], "D": ["ets", "theta"], "W": ["yoy_naive", "fourier", "ets", "theta", "mstl"]}[self.freq]
         return [BASELINE, "seasonal_mean", *stats, "gbm"]
 
     def build(self) -> list[Model]:
