@@ -151,3 +151,18 @@ def test_yoy_naive_scales_last_year() -> None:
     y = np.r_[np.arange(1.0, 53.0), 2 * np.arange(1.0, 9.0)]  # this year's first 8 weeks are twice last year's
     hist = History(["a"], [y], pd.DatetimeIndex(["2025-03-03"]), "W", "W-MON")
     assert YoYNaive(52).predict(hist, 3)[0] == pytest.approx([18.0, 20.0, 22.0])  # weeks 9-11 of last year x 2
+
+
+def test_backtest_plans_on_the_history_before_the_outer_folds(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "in.csv"
+    pd.concat([_weekly(130, "a", 0), _weekly(200, "b", 1)]).to_csv(path, index=False)
+    code = smartstore.main(["forecast", "--input", str(path), "--freq", "W", "--horizon", "13", "--backtest",
+                            "--folds", "2", "--models", "yoy_naive,fourier", "--json"])
+    cap = capsys.readouterr()
+    assert code == 0, cap.err
+    out = cap.out.splitlines()
+    assert len(out) == 1  # one JSON line
+    report = json.loads(out[0])
+    assert report["folds"] == 2 and report["selected_vs_baseline"] < 0  # beats seasonal naive on a clean year
+    assert "'a' (130 points)" in cap.err and "'b'" not in cap.err  # 130 - 26 = 104 points: reduced; b: full
