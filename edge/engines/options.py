@@ -52,7 +52,8 @@ def check_options(engine: str, options: Mapping[str, Any], device: str | None = 
               for key, value in options.items() if key in OWN_FIELDS]
     if errors:
         raise _validation_error(errors)
-    values = {**options, **({"device": device} if device is not None else {})}
+    values = {k: v for k, v in options.items() if v is not None}  # as create() takes them: None is the default
+    values.update({"device": device} if device is not None else {})
     if engine == AUTO and not values:
         return None
     if engine != AUTO:

@@ -90,6 +90,7 @@ def test_engine_options_are_checked_when_the_config_loads(tmp_path: Path, model:
     "{options: {threads: 2}}",  # engine auto: options every engine has
     "{options: {hint: THROUGHPUT}}",  # engine auto: one engine's options, checked again when auto has chosen
     "{device: NPU, options: {hint: LATENCY}}",
+    "{engine: onnxruntime, options: {streams: null}}",  # None: the engine's default, as create() takes it
 ])
 def test_valid_engine_options_load_unchanged(tmp_path: Path, model: str) -> None:
     config = load_config(write(tmp_path, MINIMAL + f"model: {model}\n"))
