@@ -113,7 +113,7 @@ class StatsModel:
 
         season = max([s for s in self.seasons if 2 * s <= n], default=1)
         if self.kind == "mstl":  # a season is decomposed from more than one season of data (a year of weeks: 53+)
-            usable = [s for s in self.seasons if s < n]
+            usable = [s for s in self.seasons if 1 < s < n]
             if not usable:
                 return AutoETS(model="ZZN", alias=self.name)
             return MSTL(season_length=usable, trend_forecaster=AutoETS(model="ZZN"), alias=self.name)

@@ -29,9 +29,15 @@ def _ratio(recent: np.ndarray, before: np.ndarray, nonneg: bool) -> tuple[float,
     return 1.0, float(recent.mean() - before.mean())
 
 
+def n_back(n: int, season: int) -> int:
+    """Where the last full season of a series of ``n`` points starts (the last point without a season)."""
+    return n - min(max(1, season), n)
+
+
 @dataclass
 class YoYNaive:
-    """Seasonal naive scaled to the current level; two seasons back averaged in when the history has them."""
+    """Seasonal naive scaled to the current level; two seasons back averaged in when the history has them. A season
+    no longer than the scaling window (season 1: no seasonality) is plain seasonal naive."""
 
     season: int
     recent: int = RECENT
@@ -47,8 +53,8 @@ class YoYNaive:
         out = np.empty((len(history.values), horizon))
         for i, v in enumerate(history.values):
             backs = [b for b in (self.season, 2 * self.season) if v.size >= b + self.recent]
-            if not backs:  # shorter than a season and the scaling window: the last value
-                out[i] = v[-1]
+            if not backs or self.season <= self.recent:  # no season to scale (or too short): seasonal naive
+                out[i] = v[n_back(v.size, self.season) + (np.arange(horizon) % max(1, self.season))]
                 continue
             out[i] = np.mean([self._one(v, horizon, b) for b in backs], axis=0)
         return out
@@ -57,8 +63,8 @@ class YoYNaive:
 @dataclass
 class Fourier:
     """Ridge regression of ``log1p(y)`` on ``harmonics`` Fourier pairs of each period that the history covers
-    (yearly by calendar date, and the main season when shorter), plus the events column, plus a level shift: the
-    mean residual of the last ``recent`` points (the series' current level)."""
+    (see :meth:`_periods`), plus the events column, plus a level shift: the mean residual of the last ``recent``
+    points (the series' current level). Without a season: the level of the last ``recent`` points (and events)."""
 
     season: int
     harmonics: int = 8
@@ -68,10 +74,13 @@ class Fourier:
     name: str = "fourier"
 
     def _periods(self, freq: str, n: int) -> list[float]:
-        periods = [float(self.season)] if 1 < self.season < YEAR[freq] / 2 else []
-        if n >= YEAR[freq] * 0.9 and freq != "h":
-            periods.append(YEAR[freq])
-        return periods
+        """The main season when it is shorter than half a year; the calendar year when the main season is the
+        year (52 weeks) and the history covers 0.9 of one (a year fitted to a trend without one extrapolates it)."""
+        if self.season <= 1:
+            return []
+        if self.season < YEAR[freq] / 2:
+            return [float(self.season)]
+        return [YEAR[freq]] if n >= YEAR[freq] * 0.9 else []
 
     def _design(self, t: np.ndarray, periods: list[float], events: np.ndarray | None) -> np.ndarray:
         cols = [np.ones(t.size)]
