@@ -55,8 +55,11 @@ $(INSTALL_STAMP): setup.cfg pyproject.toml
 # the demo's subset; a venv that has everything (make test's) already has it
 venv-demo: $(DEMO_STAMP) $(CHECKOUT_PTH)
 
+# (the person build's calibration reads two photos from the ultralytics wheel's assets: the wheel alone, never
+# imported, at the version the export extra pins)
 $(DEMO_STAMP): setup.cfg pyproject.toml
-	test -e $(INSTALL_STAMP) || { $(call install,$(DEMO_EXTRAS)); }
+	test -e $(INSTALL_STAMP) || { $(call install,$(DEMO_EXTRAS)) && $(BIN)/pip install -q --no-deps \
+	  "$$(grep -o 'ultralytics==[0-9.]*' setup.cfg)"; }
 	touch $@
 
 define install

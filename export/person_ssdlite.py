@@ -87,14 +87,21 @@ def convert(graph: Path) -> Any:
 
 
 def still_paths() -> list[Path]:
-    """The calibration stills that are installed (opencv-doc's data folder, the ultralytics wheel's assets)."""
+    """The calibration stills (opencv-doc's data folder, the ultralytics wheel's assets, read as files: the
+    package is never imported); :class:`BuildError` naming the first one missing, since fewer inputs would give
+    other INT8 files than the pinned ones."""
     folders = {"opencv-doc": CALIBRATION_VIDEO.parent}
     spec = importlib.util.find_spec("ultralytics")
     if spec and spec.submodule_search_locations:
         folders["ultralytics"] = Path(next(iter(spec.submodule_search_locations))) / "assets"
-    paths = [folders[where] / name for where, _, name in (s.partition(":") for s in CALIBRATION_STILLS)
-             if where in folders]
-    return [p for p in paths if p.is_file()]
+    install = {"opencv-doc": "apt-get install opencv-doc", "ultralytics": "pip install --no-deps ultralytics==8.4.190"}
+    paths = []
+    for where, _, name in (s.partition(":") for s in CALIBRATION_STILLS):
+        path = folders[where] / name if where in folders else None
+        if path is None or not path.is_file():
+            raise BuildError(f"calibration picture {where}:{name} is missing ({install[where]})")
+        paths.append(path)
+    return paths
 
 
 def still_crops(path: Path, count: int = CROPS_PER_STILL) -> Iterator[np.ndarray]:
