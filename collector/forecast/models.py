@@ -142,7 +142,8 @@ class StatsModel:
 
 @dataclass
 class GlobalGBM:
-    """One LightGBM model across all series: seasonal lags (at least ``horizon`` back), level, calendar, holidays.
+    """One LightGBM model across all series: seasonal lags (at least ``horizon`` back), level, calendar, holidays,
+    and the events column when the data has one.
 
     Works in log1p space relative to the series level (the mean of the last season known at the origin), so
     series of very different sizes share one model. Direct: one model serves every step of the horizon.
@@ -216,6 +217,9 @@ class GlobalGBM:
             tf = np.arange(n, n + horizon)
             g = self._series_features(np.concatenate([logy, np.full(horizon, np.nan)]), tf, horizon)
             g["sid"] = np.full(horizon, float(sid))
+            ev = history.events_for(sid, 0, n + horizon)
+            if ev is not None:  # the --events column at the target step
+                f["event"], g["event"] = ev[t], ev[tf]
             test.append(g)
             test_ns.append(end_ns + (tf - n + 1) * step)
         x = self._frame(train, train_ns, horizon, history.freq)

@@ -166,3 +166,21 @@ def test_backtest_plans_on_the_history_before_the_outer_folds(tmp_path: Path,
     report = json.loads(out[0])
     assert report["folds"] == 2 and report["selected_vs_baseline"] < 0  # beats seasonal naive on a clean year
     assert "'a' (130 points)" in cap.err and "'b'" not in cap.err  # 130 - 26 = 104 points: reduced; b: full
+
+
+def test_gbm_uses_the_events_column() -> None:
+    """Daily sales of six SKUs that double on promotion days: the global model forecasts the planned ones high."""
+    rng = np.random.default_rng(0)
+    n, horizon, parts = 400, 14, []
+    for s in range(6):
+        ts = pd.date_range("2023-01-01", periods=n + horizon, freq="D")
+        promo = (rng.random(n + horizon) < 0.1).astype(int)
+        y = 100 * (s + 1) * (1 + promo) * (1 + 0.05 * rng.standard_normal(n + horizon))
+        y[n:] = np.nan  # the planned promotions of the forecast days, without sales yet
+        parts.append(pd.DataFrame({"series_id": f"s{s}", "timestamp": ts, "value": y, "promo": promo}))
+    panel = load_panel(pd.concat(parts), "D", horizon=horizon, events="promo")
+    res = forecast(panel, horizon, Options("D", models=["gbm"], ensemble=False))
+    planned = pd.concat(parts).dropna(subset=["promo"]).groupby("series_id")["promo"].apply(lambda p: p.iloc[n:])
+    fc = res.table["forecast"].to_numpy()
+    lift = fc[planned.to_numpy() == 1].mean() / fc[planned.to_numpy() == 0].mean()
+    assert set(res.chosen.values()) <= {"gbm", "seasonal_naive"} and lift > 1.6, lift
