@@ -130,7 +130,7 @@ def validate(raw: pd.DataFrame, source: str = "input", columns: Columns | None =
     if missing:
         raise ForecastInputError(
             f"{source}: missing column(s) {', '.join(missing)} (need {','.join(need)}; "
-            f"found {','.join(map(str, raw.columns)) or 'none'})"
+            f"found {','.join(map(str, raw.columns)) or 'none'}; --columns ID,TIME,VALUE names them)"
         )
     if raw.empty:
         raise ForecastInputError(f"{source}: the table has no rows")
