@@ -135,9 +135,12 @@ def _track(args: argparse.Namespace) -> int:
     import json
 
     from edge.track import TrackOutputs, counting_config, open_detector, track_video
+    from edge.vision.tiling import Tiling
 
     config = counting_config(args.line, args.zone, args.queue)
-    detector = open_detector(args.model, args.engine, args.precision, args.device, config.tracker.low_thresh)
+    tiling = Tiling(cols=args.tiles[0], rows=args.tiles[1]) if args.tiles else None
+    detector = open_detector(args.model, args.engine, args.precision, args.device, config.tracker.low_thresh,
+                             tiling)
     outputs = TrackOutputs(mot=args.mot, video=args.save_video, blur=args.blur)
     summary = track_video(detector, args.video, config, outputs, max_frames=args.max_frames)
     if args.json:
@@ -170,6 +173,9 @@ def _register_track(subparsers: Subparsers) -> None:
     p.add_argument("--mot", type=Path, help="write tracks as MOTChallenge CSV (frame,id,x,y,w,h,score,-1,-1,-1)")
     p.add_argument("--save-video", type=Path, help="write an annotated video (mp4)")
     p.add_argument("--blur", action="store_true", help="blur people in the saved video")
+    p.add_argument("--tiles", type=_tiles, default=None, metavar="COLSxROWS",
+                   help="tiled inference: overlapping tiles plus the whole frame, merged by NMS (e.g. 2x1; costs "
+                   "one inference per tile more per frame)")
     p.add_argument("--max-frames", type=int, help="stop after this many frames")
     p.add_argument("--json", action="store_true", help="print one JSON summary")
 

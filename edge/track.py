@@ -7,7 +7,7 @@ video's own frame times. Counting keeps no images; ``blur`` hides people in the 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,12 +17,13 @@ import cv2
 from pydantic import ValidationError
 
 from edge.analytics.config import CountingConfig, CountingConfigError, parse_line, parse_zone
-from edge.analytics.counting import PeopleCounter
+from edge.analytics.counting import FrameResult, PeopleCounter
 from edge.annotate import draw_tracks
 from edge.detect import InputError, read_frames, video_fps
-from edge.detector import Detector
+from edge.detector import Detector, Frame
 from edge.models import ModelError
 from edge.vision.detections import Detections
+from edge.vision.tiling import Tiling
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,13 +56,14 @@ def counting_config(lines: Sequence[str] = (), zones: Sequence[str] = (), queues
 
 
 def open_detector(
-    model: str, engine: str = "auto", precision: str | None = None, device: str | None = None, conf: float = 0.1
+    model: str, engine: str = "auto", precision: str | None = None, device: str | None = None, conf: float = 0.1,
+    tiling: Tiling | None = None,
 ) -> Detector:
     """The detector for tracking a file: keeps detections down to ``conf`` (the tracker's low threshold), with
     frames in flight (throughput rather than single-frame latency); the file is the one ``engine: auto`` picks
-    unless ``engine``/``precision`` say otherwise."""
+    unless ``engine``/``precision`` say otherwise. ``tiling`` runs overlapping tiles plus the whole frame."""
     return Detector.from_manifest(model, engine=engine, precision=precision, device=device, conf=conf,
-                                  throughput=True)
+                                  throughput=True, tiling=tiling)
 
 
 def video_info(path: Path) -> tuple[float, int, int]:
@@ -84,6 +86,10 @@ def mot_rows(frame_number: int, tracks: Detections) -> str:
     )
 
 
+#: called once per frame with ``(index, the person detections, the counter's result)`` (evaluation hooks)
+FrameHook = Callable[[int, Detections, FrameResult], None]
+
+
 def track_video(
     detector: Detector,
     path: Path,
@@ -99,13 +105,33 @@ def track_video(
     """
     start = time.perf_counter()
     fps, width, height = video_info(path)
+    summary = track_frames(detector, read_frames(path, max_frames), fps, (width, height), config, outputs,
+                           started=start)
+    return {"video": str(path), **summary}
+
+
+def track_frames(
+    detector: Detector,
+    frames: Iterable[tuple[int, Frame]],
+    fps: float,
+    size: tuple[int, int],
+    config: CountingConfig,
+    outputs: TrackOutputs = TrackOutputs(),
+    on_frame: FrameHook | None = None,
+    started: float | None = None,
+) -> dict[str, Any]:
+    """:func:`track_video` on ``(index, BGR frame)`` pairs of ``size`` (width, height) at ``fps``: frame ``index``
+    is at ``index / fps`` seconds and row ``index + 1`` of the MOT file. ``on_frame`` sees every frame's person
+    detections and counting result (what the evaluation harness scores). ``started``: the time to count from."""
+    start = time.perf_counter() if started is None else started
+    width, height = size
     config.check_frame(width, height)
     counter = PeopleCounter(config, fps=fps)
     try:  # None: a person-only model (nothing to filter) or one without a "person" label (everything counts)
         person = None if detector.labels == ["person"] else detector.class_id("person")
     except ModelError:
         person = None
-    frames, counting_s = 0, 0.0
+    count, counting_s = 0, 0.0
     with ExitStack() as stack:
         try:
             mot: IO[str] | None = stack.enter_context(outputs.mot.open("w")) if outputs.mot else None
@@ -117,13 +143,15 @@ def track_video(
             if not writer.isOpened():
                 raise InputError(f"{outputs.video}: cannot write a video there")
             stack.callback(writer.release)
-        tagged = (((i, frame if writer is not None else None), frame) for i, frame in read_frames(path, max_frames))
+        tagged = (((i, frame if writer is not None else None), frame) for i, frame in frames)
         for (index, frame), dets in detector.stream(tagged):
             t0 = time.perf_counter()
             people = dets if person is None else dets[dets.class_id == person]
             result = counter.update(people, ts=index / fps)
             counting_s += time.perf_counter() - t0
-            frames += 1
+            count += 1
+            if on_frame is not None:
+                on_frame(index, people, result)
             if mot is not None:
                 mot.write(mot_rows(index + 1, result.tracks))
             if writer is not None and frame is not None:
@@ -131,10 +159,9 @@ def track_video(
         counter.flush()
     elapsed = time.perf_counter() - start
     return {
-        "video": str(path),
-        "frames": frames,
-        "fps": round(frames / elapsed, 2) if elapsed > 0 else None,
+        "frames": count,
+        "fps": round(count / elapsed, 2) if elapsed > 0 else None,
         "seconds": round(elapsed, 3),
-        "counting_ms_per_frame": round(1000 * counting_s / max(frames, 1), 3),
+        "counting_ms_per_frame": round(1000 * counting_s / max(count, 1), 3),
         **counter.summary(),
     }
