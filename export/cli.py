@@ -28,7 +28,7 @@ def _models_build(args: argparse.Namespace) -> int:
             manifest, built = build(name, force=args.force, repin=args.repin, engines=args.engines)
         except SmartstoreError as exc:  # a BuildError or ModelError: name the model it is about
             raise UserError(f"{name}: {exc}") from None
-        files = ", ".join(f"{e}/{p}" for e, p in manifest.variants())
+        files = ", ".join(f"{e}/{p}" for e, p in manifest.variants() if args.engines is None or e in args.engines)
         print(f"{name}: {'built' if built else 'up to date'} ({files})", flush=True)
     return 0
 
