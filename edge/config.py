@@ -18,6 +18,7 @@ from edge.analytics.config import CountingConfig, LineConfig, TrackerConfig, Zon
 from edge.analytics.shelf_config import ShelfConfig, ShelfConfigError, load_shelf_config
 from edge.engines.options import AUTO, check_engine_name, check_options
 from edge.sensors import SensorsConfig
+from edge.vision.tiling import Tiling
 from edge.yamlfile import read_mapping
 from errors import SmartstoreError
 
@@ -109,6 +110,19 @@ class ModelConfig(_Model):
     device: str | None = None  # None: what engine auto picks (else CPU); OpenVINO: CPU, GPU, NPU, AUTO
     confidence: float = Field(default=0.4, ge=0, le=1)
     options: dict[str, Any] = {}  # engine options, e.g. {threads: 2, hint: THROUGHPUT} (see docs/engines.md)
+    # tiled inference for every camera (the cameras share one detector): "COLSxROWS" such as "2x1", or the
+    # Tiling fields {cols, rows, overlap, full_frame, iou}; None: off (docs/edge-service.md, "Tiling")
+    tiles: Tiling | None = None
+
+    @field_validator("tiles", mode="before")
+    @classmethod
+    def _tiles_text(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        cols, sep, rows = value.strip().lower().partition("x")
+        if not (sep and cols.isdigit() and rows.isdigit() and int(cols) > 0 and int(rows) > 0):
+            raise ValueError(f"expected COLSxROWS such as 2x1, got {value!r}")
+        return {"cols": int(cols), "rows": int(rows)}
 
     @field_validator("engine")
     @classmethod

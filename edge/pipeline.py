@@ -62,7 +62,8 @@ class Pipeline:
 
 def load_pipeline(config: EdgeConfig, source: str = "<config>") -> Pipeline:
     """Load the person detector named in ``config.model``: the file ``engine: auto`` picks for this box unless the
-    config names an engine or precision (:func:`edge.models.choose_file`). A model that cannot load is a
+    config names an engine or precision (:func:`edge.models.choose_file`), tiled when ``model.tiles`` says so
+    (several requests per frame, so in flight together as for several cameras). A model that cannot load is a
     :class:`ConfigError` naming ``source`` (the config file), the field and its value."""
     from edge.detector import Detector
     from edge.engines.base import EngineError
@@ -76,8 +77,9 @@ def load_pipeline(config: EdgeConfig, source: str = "<config>") -> Pipeline:
     try:
         detector = Detector.from_manifest(
             model.name, engine=model.engine, precision=None if model.precision == "auto" else model.precision,
-            device=model.device, conf=model.confidence, classes=[manifest.class_id("person")],
-            throughput=len(config.cameras) > 1, **model.options)  # several cameras: several requests in flight
+            device=model.device, conf=model.confidence, classes=[manifest.class_id("person")], tiling=model.tiles,
+            throughput=len(config.cameras) > 1 or model.tiles is not None,  # several requests in flight
+            **model.options)
         detector(np.zeros((manifest.input.height, manifest.input.width, 3), np.uint8))  # compile now, not frame 1
     except (ModelError, EngineError) as exc:
         raise ConfigError(f"{source}: model (engine={model.engine!r}, precision={model.precision!r}, "

@@ -103,7 +103,8 @@ class EdgeService:
         self._emit([self._health_record(None, "startup")])
         log.info("service started", extra={"store": self.config.store, "device": self.config.device,
                                             "cameras": list(self.cameras), "engine": self.pipeline.engine,
-                                            "precision": self.pipeline.precision, "backlog": len(self.outbox)})
+                                            "precision": self.pipeline.precision, "backlog": len(self.outbox),
+                                            "tiles": self._tiles()})
         notifier.ready(f"{len(self.cameras)} cameras, engine {self.pipeline.engine}")
         watchdog.start()
         try:
@@ -116,6 +117,11 @@ class EdgeService:
             self._shutdown()
             notifier.close()
         return 0
+
+    def _tiles(self) -> str | None:
+        """``model.tiles`` as COLSxROWS for the start-up log (the shared detector tiles every camera's frames)."""
+        tiles = self.config.model.tiles
+        return None if tiles is None else f"{tiles.cols}x{tiles.rows}"
 
     def _frames(self) -> Iterator[tuple[Frame, Any]]:  # Any: the image, a numpy array
         """Round-robin over the cameras' newest frames; housekeeping between frames; ends on stop or all ended."""

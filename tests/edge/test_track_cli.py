@@ -210,3 +210,66 @@ def test_missing_video_and_model(tmp_path: Path, capsys: pytest.CaptureFixture[s
     (tmp_path / "v.mp4").write_bytes(b"not a video")
     code, _, err = run_track([str(tmp_path / "v.mp4"), "--model", "no-such-model"], capsys)
     assert code == 2 and "no-such-model" in err
+
+
+# --tiles and the edge service's model.tiles (these belong with tests/edge/service/test_config.py, kept here with
+# the track command's --tiles so that both spellings of COLSxROWS are tested side by side).
+@pytest.mark.slow
+def test_track_tiles_runs_tiled(
+    vtest_video: Path, person_model: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from edge import track
+
+    seen: list[Any] = []
+    opened = track.open_detector
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        detector = opened(*args, **kwargs)
+        seen.append(detector.tiling)
+        return detector
+
+    monkeypatch.setattr(track, "open_detector", spy)
+    code, out, err = run_track([str(vtest_video), "--model", person_model, "--tiles", "2x1", "--max-frames", "5",
+                                "--json"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["frames"] == 5
+    assert [(t.cols, t.rows) for t in seen] == [(2, 1)]
+
+
+def test_track_tiles_is_validated(vtest_video: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["track", str(vtest_video), "--tiles", "2by1"])
+    assert info.value.code == 2 and "expected COLSxROWS such as 2x2, got '2by1'" in capsys.readouterr().err
+
+
+def test_edge_config_model_tiles(tmp_path: Path) -> None:
+    from edge.config import ConfigError, load_config
+
+    base = "store: s1\ndevice: d1\ncameras:\n  - {id: door, source: /videos/door.mp4}\n"
+    path = tmp_path / "edge.yaml"
+    path.write_text(base)
+    assert load_config(path).model.tiles is None  # off by default
+    for text, expected in (("'2x1'", (2, 1, 0.2)), ("{cols: 3, rows: 2, overlap: 0.1}", (3, 2, 0.1))):
+        path.write_text(base + f"model: {{tiles: {text}}}\n")
+        tiles = load_config(path).model.tiles
+        assert tiles is not None and (tiles.cols, tiles.rows, tiles.overlap) == expected
+    for text, message in (("'2x'", "model.tiles = '2x': Value error, expected COLSxROWS such as 2x1"),
+                          ("{cols: 0, rows: 1}", "model.tiles.cols = 0: Input should be greater than or equal to 1"),
+                          ("{cols: 2, rows: 1, size: 3}", "model.tiles.size = 3: Extra inputs are not permitted")):
+        path.write_text(base + f"model: {{tiles: {text}}}\n")
+        with pytest.raises(ConfigError) as info:
+            load_config(path)
+        assert message in str(info.value), str(info.value)
+
+
+@pytest.mark.slow
+def test_edge_pipeline_loads_a_tiled_detector(tmp_path: Path, person_model: str) -> None:
+    from edge.config import parse_config
+    from edge.pipeline import load_pipeline
+
+    config = parse_config({"store": "s1", "device": "d1", "cameras": [{"id": "door", "source": "/v.mp4"}],
+                           "model": {"name": person_model, "tiles": "2x1"}}, "edge.yaml")
+    detector: Any = load_pipeline(config).detector
+    assert (detector.tiling.cols, detector.tiling.rows) == (2, 1)
+    frame = np.zeros((480, 640, 3), np.uint8)
+    assert len(detector.prepare(frame)) == 3  # the whole frame and two tiles
