@@ -128,7 +128,7 @@ fi
 # 5. Configuration: examples are installed once and never overwritten (a newer example goes beside as .dist).
 mkdir -p "$ROOT/etc/smartstore"
 install_config() {  # install_config EXAMPLE NAME
-    [ -f "$1" ] || return 0
+    [ -f "$1" ] || die "example config $1 is missing (is --source a smartstore checkout?)"
     if [ -f "$ROOT/etc/smartstore/$2" ]; then
         cmp -s "$1" "$ROOT/etc/smartstore/$2" || cp "$1" "$ROOT/etc/smartstore/$2.dist"
         say "kept /etc/smartstore/$2"

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from collector.config import load_config
+
 REPO = Path(__file__).resolve().parents[2]
 INSTALL = REPO / "systemd" / "install.sh"
 # what setup.cfg packages (tools/ stays out: the wheel must work without it)
@@ -42,8 +44,9 @@ def install(root: Path, source: Path, wheel: Path, *extra: str) -> subprocess.Co
 
 def test_staged_install_is_idempotent_and_uninstalls(tmp_path: Path, wheel: Path) -> None:
     source = tmp_path / "checkout"
-    (source / "edge/examples").mkdir(parents=True)
-    shutil.copy(REPO / "edge/examples/edge.yaml", source / "edge/examples/edge.yaml")
+    for example in ("edge/examples/edge.yaml", "collector/examples/collector.yaml"):
+        (source / example).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO / example, source / example)
     (source / "models/tiny").mkdir(parents=True)
     (source / "models/tiny/model.yaml").write_text("name: tiny\n")
     root = tmp_path / "root"
@@ -59,6 +62,9 @@ def test_staged_install_is_idempotent_and_uninstalls(tmp_path: Path, wheel: Path
     assert (root / "opt/smartstore/models/tiny/model.yaml").read_text() == "name: tiny\n"
     config = root / "etc/smartstore/edge.yaml"
     assert config.read_text() == (REPO / "edge/examples/edge.yaml").read_text()
+    collector_config = root / "etc/smartstore/collector.yaml"
+    assert collector_config.read_text() == (REPO / "collector/examples/collector.yaml").read_text()
+    assert load_config(collector_config).api.host == "127.0.0.1"  # the example is a valid, loopback-only config
     help_text = subprocess.run([str(command), "--help"], capture_output=True, text=True, timeout=60)
     assert help_text.returncode == 0 and "smartstore" in help_text.stdout, help_text.stderr
 
