@@ -26,11 +26,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from common.retry import Retry
 from errors import SmartstoreError
 
 log = logging.getLogger(__name__)
 
 MAX_LINE = 96
+#: a port that stayed open this long resets the reconnect backoff (one that opens and drops at once backs off)
+STABLE_S = 5.0
 _ID = r"[A-Za-z0-9_-]{1,32}"
 _NUM = r"-?\d+(?:\.\d+)?"
 _WEIGHT = re.compile(rf"W,({_ID}),({_ID}),({_NUM})")
@@ -248,7 +251,8 @@ class SerialSensorReader:
     def run(self) -> None:
         import serial
 
-        delay, was_connected, failing = self.retry_s, False, False
+        retry = Retry(self.retry_s, self.max_retry_s, stable_s=STABLE_S)
+        was_connected, failing = False, False
         while not self._stop.is_set():
             try:
                 connection = serial.serial_for_url(self.port, baudrate=self.baudrate, timeout=0.1)
@@ -257,20 +261,20 @@ class SerialSensorReader:
                 if not failing:
                     log.warning("serial port %s unavailable (%s): retrying", self.port, exc)
                 failing = True
-                self._stop.wait(delay)
-                delay = min(delay * 2, self.max_retry_s)
+                self._stop.wait(retry.next_delay())
                 continue
             self.stats.opens += 1
             self.stats.reconnects += was_connected
             log.info("serial port %s open", self.port)
-            delay, was_connected, failing = self.retry_s, True, False
+            retry.succeeded()
+            was_connected, failing = True, False
             try:
                 self._read(connection)
             except (serial.SerialException, OSError) as exc:
                 self.stats.disconnects += 1
                 self.processor.disconnected()
                 log.warning("serial port %s lost (%s): reconnecting", self.port, exc)
-                self._stop.wait(delay)
+                self._stop.wait(retry.next_delay())
             finally:
                 connection.close()
 
