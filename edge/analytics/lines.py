@@ -25,6 +25,17 @@ from edge.analytics.state import TrackTable
 from edge.vision.detections import Detections
 
 
+def tracked(tracks: Detections, counter: str) -> Detections:
+    """The boxes that have a track id: ``track_id`` None is the caller's mistake (``ValueError`` naming
+    ``counter``); ids below 0 (tentative or untracked boxes) cannot be followed from frame to frame and are
+    skipped, since keyed by id they would all be one person."""
+    if not len(tracks):
+        return tracks
+    if tracks.track_id is None:
+        raise ValueError(f"{counter} needs tracked detections (track_id is None)")
+    return tracks if bool(np.all(tracks.track_id >= 0)) else tracks[tracks.track_id >= 0]
+
+
 @dataclass(frozen=True, slots=True)
 class Crossing:
     line: str
@@ -61,9 +72,9 @@ class LineCounter:
         """Feed this frame's tracks (``track_id`` set); returns the crossings completed in this frame."""
         table = self._tracks
         crossings: list[Crossing] = []
+        tracks = tracked(tracks, "LineCounter")
         if len(tracks):
-            if tracks.track_id is None:
-                raise ValueError("LineCounter needs tracked detections (track_id is None)")
+            assert tracks.track_id is not None
             anchor = tracks.anchors(self.config.anchor).astype(np.float64)
             rows, _ = table.rows(tracks.track_id)
             table["seen"][rows] = ts

@@ -125,6 +125,12 @@ class ByteTracker:
         self.score = np.concatenate([self.score, dets.score])
         self.class_id = np.concatenate([self.class_id, dets.class_id])
 
+    def forget(self, ids: list[int]) -> None:
+        """Drop the tracks with these public ids (a counter found their person under a new track)."""
+        drop = np.isin(self.ids, np.asarray(ids, np.int64)) & (self.ids >= 0)
+        if drop.any():
+            self._keep(~drop)
+
     def _keep(self, mask: np.ndarray) -> None:
         for name in ("mean", "cov", "state", "ids", "hits", "last_frame", "score", "class_id"):
             setattr(self, name, getattr(self, name)[mask])

@@ -17,6 +17,7 @@ import numpy as np
 from contract.events import format_ts
 from edge.analytics.config import ZoneConfig
 from edge.analytics.geometry import inside_edges, polygon_edges, polygon_signed_distance
+from edge.analytics.lines import tracked
 from edge.analytics.state import TrackTable
 from edge.vision.detections import Detections
 
@@ -85,9 +86,9 @@ class Zone:
         """Feed this frame's tracks (``track_id`` set) at time ``ts`` seconds."""
         table, out = self._tracks, ZoneUpdate()
         exited: list[tuple[np.ndarray, np.ndarray]] = []
+        tracks = tracked(tracks, "Zone")
         if len(tracks):
-            if tracks.track_id is None:
-                raise ValueError("Zone needs tracked detections (track_id is None)")
+            assert tracks.track_id is not None
             rows, _ = table.rows(tracks.track_id)
             table["seen"][rows] = ts
             anchor = tracks.anchors(self.config.anchor).astype(np.float64)
