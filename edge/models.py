@@ -17,10 +17,10 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from edge.engines.base import EngineName
 from edge.yamlfile import read_mapping
 from errors import SmartstoreError
 
-Engine = Literal["openvino", "onnxruntime", "litert"]
 Precision = Literal["fp32", "fp16", "int8"]
 CpuIsa = Literal["avx2", "avx512", "vnni", "neon"]
 Architecture = Literal["yolo", "ssd", "ssd-raw", "embedder"]  # the decoder (edge/vision/decoders.py)
@@ -67,7 +67,7 @@ class ModelFile(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    engine: Engine
+    engine: EngineName
     precision: Precision
     path: str
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")

@@ -15,10 +15,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Annotated, Any, ClassVar, TypeVar
 
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
 from errors import SmartstoreError
 
@@ -97,6 +97,17 @@ _REGISTRY: dict[str, str] = {
 
 def engine_names() -> list[str]:
     return list(_REGISTRY)
+
+
+def known_engine(name: str) -> str:
+    """``name`` when it is a registered engine; ValueError naming the choices otherwise (a pydantic validator)."""
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown engine {name!r} (choose from: {', '.join(_REGISTRY)})")
+    return name
+
+
+#: an engine name in a manifest, a hardware profile or a config: checked against the registry, the one list
+EngineName = Annotated[str, AfterValidator(known_engine)]
 
 
 def register(name: str, target: str) -> None:
