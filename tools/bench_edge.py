@@ -30,6 +30,7 @@ from edge.detect import InputError, read_frames
 from edge.detector import Detector, Frame
 from edge.engines.base import Tensor, create
 from edge.models import Manifest, ModelFile, choose_file
+from edge.vision.tiling import Tiling
 
 CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_int8", "amx_bf16")
 
@@ -205,14 +206,14 @@ class Variant:
     """One model file set up for every measurement: a LATENCY engine, a THROUGHPUT engine, ultralytics."""
 
     def __init__(self, manifest: Manifest, item: ModelFile, frames: list[Frame], device: str | None,
-                 options: dict[str, Any]) -> None:
+                 options: dict[str, Any], tiling: Tiling | None = None) -> None:
         manifest.verify_file(item)
         self.item = item
         path = manifest.path_of(item)
         self.latency = Detector(manifest, item, create(item.engine, path, **engine_options(
-            item.engine, "latency", device, options)))
+            item.engine, "latency", device, options)), tiling=tiling)
         self.throughput = Detector(manifest, item, create(item.engine, path, **engine_options(
-            item.engine, "throughput", device, options)))
+            item.engine, "throughput", device, options)), tiling=tiling)
         self.tensors = [self.latency.prepare(frame)[0][0] for frame in frames]
         self.latencies: list[float] = []
         self.samples: dict[str, list[float]] = {"async_fps": [], "pipeline_fps": [], "ultralytics_fps": [],
@@ -261,19 +262,22 @@ def paired_ratio(a: Sequence[float], b: Sequence[float]) -> float:
 
 
 def run(model: str, engine: str, precisions: Sequence[str | None], sources: Sequence[Path], seconds: float,
-        device: str | None = None, ultralytics: bool = True, rounds: int = 5, **options: Any) -> dict[str, Any]:
+        device: str | None = None, ultralytics: bool = True, rounds: int = 5, tiling: Tiling | None = None,
+        **options: Any) -> dict[str, Any]:
     """Bench every precision of ``model`` on ``engine``, interleaved: ``rounds`` rounds in which every variant runs
     every measurement for ``seconds / rounds``. Each figure is the median over rounds and each ratio the median of
-    the ratios within a round, so load on a shared machine hits the compared variants alike."""
+    the ratios within a round, so load on a shared machine hits the compared variants alike. ``tiling``: the
+    whole pipeline runs tiled (``pipeline_fps`` is then frames, each several inferences; the bare engine figures
+    stay per inference)."""
     manifest = Manifest.load(model)
     engine = choose_file(manifest, engine, None, device)[0].engine  # one engine for every precision compared
     items = [choose_file(manifest, engine, p, device)[0] for p in precisions]
     frames = [frame for _, frame in read_frames(sources[0], 16)]
     report: dict[str, Any] = {"model": manifest.name, "engine": engine, "device": device or "default",
                               "sources": [str(s) for s in sources], "seconds": seconds, "rounds": rounds,
-                              "cpu": cpu_info()}
+                              "cpu": cpu_info(), "tiles": None if tiling is None else f"{tiling.cols}x{tiling.rows}"}
     report["edge_process_peak_rss_mb"] = edge_process_rss_mb(str(manifest.root), items[0], sources[0])
-    variants = [Variant(manifest, item, frames, device, options) for item in items]
+    variants = [Variant(manifest, item, frames, device, options, tiling) for item in items]
     skipped = set()
     try:
         for variant in variants:
@@ -314,7 +318,7 @@ def table(report: dict[str, Any]) -> str:
                ("ultralytics_memory_fps", "{:.1f}"), ("pipeline_vs_ultralytics_memory", "{:.2f}")]
     lines = [f"{report['model']} on {report['engine']} ({report['device']}), {report['cpu']['name']}, "
              f"{report['cpu']['cores']} cores, {', '.join(report['cpu']['flags'])}; median of {report['rounds']} "
-             "interleaved rounds"]
+             "interleaved rounds" + (f"; pipeline tiled {report['tiles']}" if report.get("tiles") else "")]
     lines.append("  ".join(f"{name:>{max(len(name), 9)}}" for name, _ in columns))
     for row in report["results"]:
         cells = [fmt.format(row[name]) if name in row else "-" for name, fmt in columns]
