@@ -116,3 +116,15 @@ def test_lost_track_whose_prediction_drifted_is_refound_by_distance() -> None:
 
     assert last_ids(TrackerConfig(lost_match_distance=0.0)) == [2]  # IoU alone: a new identity
     assert last_ids(TrackerConfig(lost_match_distance=0.5)) == [1]
+
+
+def test_forget_drops_a_lost_track_so_it_is_not_refound() -> None:
+    """PeopleCounter's hand-off: once a lost track's person has a new track, the lost one must not come back."""
+    frames = [[box(100 + 3 * t, 200)] for t in range(10)] + [[] for _ in range(5)]
+    tracker = ByteTracker(TrackerConfig(), fps=25)
+    for boxes in frames:
+        tracker.update(dets(boxes) if boxes else Detections.empty())
+    assert tracker.ids.tolist() == [1]  # lost, kept for track_buffer_s
+    tracker.forget([1, 99])  # unknown ids are ignored
+    assert len(tracker) == 0
+    assert ids_of(tracker.update(dets([box(127, 200)]))) == [2]
