@@ -1,18 +1,21 @@
 """The collector's HTTP API (FastAPI, OpenAPI at ``/openapi.json``) and the dashboard it serves.
 
-Every data endpoint lives under ``/api/v1`` and needs ``Authorization: Bearer <token>``; without it: 401.
+Every data endpoint lives under ``/api/v1`` and needs ``Authorization: Bearer <token>``; without it: 401. A token
+whose scopes (:mod:`collector.auth`) do not cover the route or its store: 403; routes that list stores answer
+only the caller's. The configured ``api.token`` is an admin token; scoped tokens live hashed in the store.
 Open without a token: the static dashboard (``/dashboard/``, it asks for the token), ``/metrics`` (Prometheus)
 and ``/healthz``. The interactive docs (``/docs``, Swagger UI) load their JavaScript from a CDN, so they are off
 unless ``api.docs: true``; ``/openapi.json`` is always served (offline tools read it). Other modules add
 endpoints with ``create_app(..., routers=[...])``: each router is mounted under ``/api/v1`` behind the same
-token check (the forecaster and recommender do this). Times are epoch seconds.
+token and scope check (a route declares its scope with ``openapi_extra=collector.auth.scope(...)``, or gets the
+default of :func:`collector.auth.route_access`; the forecaster and recommender do this). Times are epoch seconds.
 """
 
 from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -24,6 +27,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
+from collector.auth import Access, Principal, route_access, scope, token_hash
 from collector.metrics import Metrics
 from collector.store import Store
 
@@ -36,6 +40,19 @@ Start = Annotated[datetime | None, Query(description="from this time (inclusive)
 End = Annotated[datetime | None, Query(description="until this time (exclusive)")]
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(HTTPBearer(auto_error=False))]
 Bucket = Annotated[Literal["hour", "day"], Query(description="bucket size (UTC)")]
+OWN, ADMIN_ONLY = scope(Access.OWN), scope(Access.ADMIN)
+
+
+def _caller(request: Request) -> Principal:
+    """The caller :func:`authenticator` let in (it runs first, as the router's dependency)."""
+    principal: Principal = request.state.principal
+    return principal
+
+
+Caller = Annotated[Principal, Depends(_caller)]
+AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"description": "missing or wrong bearer token"},
+    403: {"description": "the token's scopes do not cover this route or store"}}
 
 
 class StoreOut(BaseModel):
@@ -120,6 +137,14 @@ class DeadLetter(BaseModel):
     payload_cut: bool = Field(False, description="payload was cut to payload_chars here")
 
 
+class TokenOut(BaseModel):
+    id: int
+    name: str
+    scopes: list[str]
+    created: float
+    revoked: float | None
+
+
 class Summary(BaseModel):
     """Everything the dashboard shows for one store, in one request."""
 
@@ -145,13 +170,15 @@ def _dead_letter_row(row: dict[str, Any], payload_chars: int) -> dict[str, Any]:
 def _data_routes(api: APIRouter, store: Store) -> None:
     """The ``/api/v1`` endpoints that answer one store query each."""
 
-    @api.get("/stores", response_model=list[StoreOut], summary="stores seen in events or sales")
-    def stores() -> list[dict[str, Any]]:
-        return store.stores()
+    @api.get("/stores", response_model=list[StoreOut], summary="stores seen in events or sales", openapi_extra=OWN)
+    def stores(principal: Caller) -> list[dict[str, Any]]:
+        return principal.visible(store.stores())
 
-    @api.get("/devices", response_model=list[DeviceOut], summary="devices, online status and sequence gaps")
-    def devices(store_id: Annotated[str | None, Query(alias="store", pattern=NAME)] = None) -> list[dict[str, Any]]:
-        return store.devices(store_id)
+    @api.get("/devices", response_model=list[DeviceOut], summary="devices, online status and sequence gaps",
+             openapi_extra=OWN)
+    def devices(principal: Caller,
+                store_id: Annotated[str | None, Query(alias="store", pattern=NAME)] = None) -> list[dict[str, Any]]:
+        return store.devices(store_id) if store_id else principal.visible(store.devices(None))
 
     @api.get("/stores/{store_id}/footfall", summary="footfall in/out per hour or day",
              response_model=list[FootfallPoint])
@@ -190,10 +217,10 @@ def _data_routes(api: APIRouter, store: Store) -> None:
 def _summary_route(api: APIRouter, store: Store, metrics: Metrics) -> None:
     """``/api/v1/summary``: everything the dashboard shows for one store, in one request."""
 
-    @api.get("/summary", response_model=Summary, summary="one store's dashboard data")
-    def summary(store_id: Annotated[str | None, Query(alias="store", pattern=NAME)] = None,
+    @api.get("/summary", response_model=Summary, summary="one store's dashboard data", openapi_extra=OWN)
+    def summary(principal: Caller, store_id: Annotated[str | None, Query(alias="store", pattern=NAME)] = None,
                 hours: Annotated[int, Query(ge=1, le=24 * 31)] = 24) -> dict[str, Any]:
-        all_stores = store.stores()
+        all_stores = principal.visible(store.stores())
         chosen = store_id or (all_stores[0]["store"] if all_stores else None)
         now = time.time()
         if chosen is None:
@@ -208,28 +235,58 @@ def _summary_route(api: APIRouter, store: Store, metrics: Metrics) -> None:
         }
 
 
+def _token_routes(api: APIRouter, store: Store) -> None:
+    """Token management (admin): the list; tokens are made and revoked with ``smartstore fleet token``."""
+
+    @api.get("/tokens", response_model=list[TokenOut], summary="API tokens (no secrets), revoked ones too",
+             openapi_extra=ADMIN_ONLY)
+    def tokens() -> list[dict[str, Any]]:
+        return store.tokens()
+
+
+def authenticator(store: Store, token: str) -> Callable[..., Principal]:
+    """The dependency every ``/api/v1`` route runs: the caller of a valid token (401 otherwise), allowed by the
+    route's access for the store it names (403 otherwise). ``token``: the configured admin token."""
+    admin = Principal("api.token", ("admin",))
+
+    def authenticate(request: Request, credentials: Credentials) -> Principal:
+        given = credentials.credentials if credentials is not None else ""
+        principal = admin if given and secrets.compare_digest(given.encode(), token.encode()) else None
+        if principal is None and given:
+            row = store.token_by_hash(token_hash(given))
+            principal = Principal(row["name"], row["scopes"]) if row is not None else None
+        if principal is None:
+            raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
+        named = request.path_params.get("store_id") or request.query_params.get("store")
+        if not principal.allows(route_access(request.scope.get("route")), named):
+            raise HTTPException(403, "this token's scopes do not cover this route"
+                                + (f" for store {named!r}" if named else ""))
+        request.state.principal = principal
+        return principal
+
+    return authenticate
+
+
 def create_app(store: Store, token: str, metrics: Metrics | None = None,
                routers: Sequence[APIRouter] = (), docs: bool = False) -> FastAPI:
-    """The API app over ``store``; ``token`` is the bearer token every ``/api/v1`` endpoint requires.
+    """The API app over ``store``; every ``/api/v1`` endpoint needs ``token`` (an admin token) or a scoped token
+    from the store's ``api_tokens`` whose scopes cover the route (:mod:`collector.auth`).
 
     ``docs``: serve Swagger UI at ``/docs`` (it fetches its assets from a CDN: off by default, for offline sites)."""
     if not token:
         raise ValueError("the API needs a token")
     metrics = metrics or Metrics()
-
-    def require_token(credentials: Credentials) -> None:
-        if credentials is None or not secrets.compare_digest(credentials.credentials.encode(), token.encode()):
-            raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
+    authenticate = authenticator(store, token)
 
     app = FastAPI(title="smartstore collector", version="1", docs_url="/docs" if docs else None, redoc_url=None,
                   description="Stores, devices, footfall, occupancy, shelf alerts and sales from smartstore edges.")
-    api = APIRouter(prefix="/api/v1", dependencies=[Depends(require_token)],
-                    responses={401: {"description": "missing or wrong bearer token"}})
+    api = APIRouter(prefix="/api/v1", dependencies=[Depends(authenticate)], responses=AUTH_RESPONSES)
     _data_routes(api, store)
     _summary_route(api, store, metrics)
+    _token_routes(api, store)
     app.include_router(api)
     for router in routers:
-        app.include_router(router, prefix="/api/v1", dependencies=[Depends(require_token)])
+        app.include_router(router, prefix="/api/v1", dependencies=[Depends(authenticate)], responses=AUTH_RESPONSES)
 
     @app.get("/metrics", response_class=PlainTextResponse, include_in_schema=False)
     def prometheus() -> str:

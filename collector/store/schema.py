@@ -55,4 +55,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """CREATE TABLE receipt_pending (
             store TEXT NOT NULL, device TEXT NOT NULL, seq BIGINT NOT NULL, PRIMARY KEY (store, device, seq))""",
     ),
+    (  # 3: API tokens: only their SHA-256 (collector.auth), space-separated scopes, revocation time
+        """CREATE TABLE api_tokens (
+            id {autoid}, name TEXT NOT NULL, scopes TEXT NOT NULL, token_sha256 TEXT NOT NULL UNIQUE,
+            created DOUBLE PRECISION NOT NULL, revoked DOUBLE PRECISION)""",
+    ),
 )
