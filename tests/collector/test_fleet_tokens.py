@@ -11,8 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from collector.api import create_app
-from collector.config import load_config
 from collector.auth import Access, ScopeError, check_scopes, new_token, token_hash
+from collector.config import load_config
 from collector.service import extra_routers
 from collector.store import Store, open_store
 from collector.validation import check_event, check_status
