@@ -9,10 +9,13 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edge import shelf_cli
 from smartstore import Subparsers, add_command, command_group
+
+if TYPE_CHECKING:
+    from edge.vision.tiling import Tiling
 
 
 def _edge_run(args: argparse.Namespace) -> int:
@@ -94,11 +97,10 @@ def _detect(args: argparse.Namespace) -> int:
 
     from edge.detect import detect_paths
     from edge.detector import Detector
-    from edge.vision.tiling import Tiling
 
     detector = Detector.from_manifest(args.model, engine=args.engine, precision=args.precision,
                                       device=args.device, conf=args.conf,
-                                      tiling=Tiling(cols=args.tiles[0], rows=args.tiles[1]) if args.tiles else None)
+                                      tiling=args.tiles)
     for record in detect_paths(detector, args.inputs, args.max_frames, args.annotate):
         if args.json:
             print(json.dumps(record), flush=True)
@@ -108,11 +110,14 @@ def _detect(args: argparse.Namespace) -> int:
     return 0
 
 
-def _tiles(value: str) -> tuple[int, int]:
+def tiles_arg(value: str) -> Tiling:
+    """``--tiles COLSxROWS`` (an argparse type)."""
+    from edge.vision.tiling import Tiling
+
     cols, _, rows = value.partition("x")
     if not (cols.isdigit() and rows.isdigit() and int(cols) > 0 and int(rows) > 0):
         raise argparse.ArgumentTypeError(f"expected COLSxROWS such as 2x2, got {value!r}")
-    return int(cols), int(rows)
+    return Tiling(cols=int(cols), rows=int(rows))
 
 
 def _register_detect(subparsers: Subparsers) -> None:
@@ -123,7 +128,7 @@ def _register_detect(subparsers: Subparsers) -> None:
     detect.add_argument("--precision", default=None, help="fp32 | fp16 | int8 (default: the fastest file this "
                         "CPU runs exactly)")
     detect.add_argument("--conf", type=float, default=0.25, help="minimum score (default 0.25)")
-    detect.add_argument("--tiles", type=_tiles, default=None, metavar="COLSxROWS",
+    detect.add_argument("--tiles", type=tiles_arg, default=None, metavar="COLSxROWS",
                         help="tiled inference: overlapping tiles plus the whole frame, merged by NMS (e.g. 2x2)")
     detect.add_argument("--max-frames", type=int, default=None, help="stop each video after this many frames")
     detect.add_argument("--annotate", type=Path, default=None, metavar="VIDEO.mp4", help="also write frames with "
@@ -135,12 +140,10 @@ def _track(args: argparse.Namespace) -> int:
     import json
 
     from edge.track import TrackOutputs, counting_config, open_detector, track_video
-    from edge.vision.tiling import Tiling
 
     config = counting_config(args.line, args.zone, args.queue)
-    tiling = Tiling(cols=args.tiles[0], rows=args.tiles[1]) if args.tiles else None
     detector = open_detector(args.model, args.engine, args.precision, args.device, config.tracker.low_thresh,
-                             tiling)
+                             args.tiles)
     outputs = TrackOutputs(mot=args.mot, video=args.save_video, blur=args.blur)
     summary = track_video(detector, args.video, config, outputs, max_frames=args.max_frames)
     if args.json:
@@ -173,7 +176,7 @@ def _register_track(subparsers: Subparsers) -> None:
     p.add_argument("--mot", type=Path, help="write tracks as MOTChallenge CSV (frame,id,x,y,w,h,score,-1,-1,-1)")
     p.add_argument("--save-video", type=Path, help="write an annotated video (mp4)")
     p.add_argument("--blur", action="store_true", help="blur people in the saved video")
-    p.add_argument("--tiles", type=_tiles, default=None, metavar="COLSxROWS",
+    p.add_argument("--tiles", type=tiles_arg, default=None, metavar="COLSxROWS",
                    help="tiled inference: overlapping tiles plus the whole frame, merged by NMS (e.g. 2x1; costs "
                    "one inference per tile more per frame)")
     p.add_argument("--max-frames", type=int, help="stop after this many frames")

@@ -11,7 +11,7 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
-from edge.cli import add_model_options
+from edge.cli import add_model_options, tiles_arg
 from smartstore import Subparsers, UserError, add_command
 from tools import VTEST
 
@@ -58,7 +58,8 @@ def _bench(args: argparse.Namespace) -> int:
     if not args.video.is_file():
         raise UserError(f"{args.video}: no such video")
     report = run(args.model, args.engine, args.precision.split(",") if args.precision else [None],
-                 [args.video], args.seconds, args.device, ultralytics=not args.no_ultralytics, rounds=args.rounds)
+                 [args.video], args.seconds, args.device, ultralytics=not args.no_ultralytics, rounds=args.rounds,
+                 tiling=args.tiles)
     print(json.dumps(report, indent=2) if args.json else table(report))
     return 0
 
@@ -74,6 +75,8 @@ def _register_bench(subparsers: Subparsers) -> None:
     bench.add_argument("--rounds", type=int, default=5, help="interleaved rounds over which each figure is the "
                        "median (default 5)")
     bench.add_argument("--no-ultralytics", action="store_true", help="skip ultralytics predict")
+    bench.add_argument("--tiles", type=tiles_arg, default=None, metavar="COLSxROWS",
+                       help="bench the pipeline with tiled inference (e.g. 2x1: the cost of smartstore track --tiles)")
     bench.add_argument("--json", action="store_true", help="print the report as JSON")
     bench.add_argument("--streams", type=_stream_counts, default=None, metavar="N[,N...]",
                        help="stream density instead: N paced 15-fps copies of --video through the whole service "
