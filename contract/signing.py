@@ -142,9 +142,11 @@ def sign_bundle(key: Ed25519PrivateKey, name: str, version: int, *, folder: Path
     config manifest, for ``stores``/``devices`` (default: every one)."""
     from contract.commands import manifest_body
 
-    scope = {"stores": stores or ["*"], "devices": devices or ["*"]}
+    stores, devices = stores or ["*"], devices or ["*"]
     if config is not None:
-        return sign_document(manifest_body("config", name, version, config=config, **scope), key)
+        return sign_document(manifest_body("config", name, version, config=config, stores=stores, devices=devices),
+                             key)
     if folder is None or not url_base:
         raise ValueError("a model bundle needs its folder and the URL it is served under")
-    return sign_document(manifest_body("model", name, version, files=file_entries(folder, url_base), **scope), key)
+    files = file_entries(folder, url_base)
+    return sign_document(manifest_body("model", name, version, files=files, stores=stores, devices=devices), key)

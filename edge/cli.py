@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edge import shelf_cli
+from edge import bundle_cli, shelf_cli
 from smartstore import Subparsers, add_command, command_group
 
 if TYPE_CHECKING:
@@ -184,7 +184,8 @@ def _register_track(subparsers: Subparsers) -> None:
 
 
 REGISTRARS: tuple[Callable[[Subparsers], None], ...] = (_register_edge, _register_models, _register_detect,
-                                                      _register_track, *shelf_cli.REGISTRARS)
+                                                      _register_track, *shelf_cli.REGISTRARS,
+                                                      *bundle_cli.REGISTRARS)
 
 
 def register(subparsers: Subparsers) -> None:

@@ -17,6 +17,7 @@ from contract.topics import TOPIC_PREFIX, check_prefix
 from edge.analytics.config import CountingConfig, LineConfig, TrackerConfig, ZoneConfig
 from edge.analytics.shelf_config import ShelfConfig, ShelfConfigError, load_shelf_config
 from edge.engines.options import AUTO, check_engine_name, check_options
+from edge.fleet_config import FleetConfig
 from edge.sensors import SensorsConfig
 from edge.vision.tiling import Tiling
 from edge.yamlfile import read_mapping
@@ -208,6 +209,7 @@ class EdgeConfig(_Model):
     mqtt: MqttConfig = MqttConfig()
     outbox: OutboxConfig = OutboxConfig()
     sensors: SensorsConfig = SensorsConfig()  # serial weight strips / door counters (docs/hardware.md); none: off
+    fleet: FleetConfig | None = None  # commands and signed bundles (docs/fleet.md); none: no command channel
     health_interval_s: float = Field(default=30.0, gt=0)
     intervals_s: list[int] = Field(default_factory=lambda: [60, 3600])  # footfall aggregation intervals
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -276,7 +278,8 @@ def _resolve_paths(config: EdgeConfig, base: Path, source: str = "<config>") -> 
     cameras = [c if c.shelf is None else
                c.model_copy(update={"shelf": _resolve_shelf(c.shelf, base, f"{source}: cameras[{i}]")})
                for i, c in enumerate(config.cameras)]
-    return config.model_copy(update={"outbox": outbox, "mqtt": mqtt, "cameras": cameras})
+    fleet = None if config.fleet is None else config.fleet.resolved(base, outbox.path)
+    return config.model_copy(update={"outbox": outbox, "mqtt": mqtt, "cameras": cameras, "fleet": fleet})
 
 
 def _resolve_shelf(shelf: CameraShelfConfig, base: Path, where: str) -> CameraShelfConfig:

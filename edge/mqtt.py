@@ -22,6 +22,7 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import MQTTErrorCode
@@ -95,6 +96,8 @@ class Publisher(Connection):
         self._resend_at = 0.0  # no re-send before this (backoff while receipts do not move)
         self._resend_from = -1  # the receipt when the last re-send started
         self._resend_next = self._resend_end = -1  # a range being re-sent: (next, end]
+        self._listeners: dict[str, Callable[[paho.MQTTMessage], None]] = {}  # topic -> handler (commands)
+        self._outgoing: deque[tuple[str, bytes, Properties | None]] = deque()  # replies to publish
 
     # ---- lifecycle -------------------------------------------------------------------------------------
     def notify(self) -> None:
@@ -109,6 +112,15 @@ class Publisher(Connection):
         if self._thread is not None:
             self._thread.join(flush_timeout + 10)
         return len(self.outbox) == 0
+
+    def listen(self, topic: str, handler: Callable[[paho.MQTTMessage], None]) -> None:
+        """Subscribe to ``topic`` (QoS 1) on every connect; ``handler`` gets its messages on the MQTT thread."""
+        self._listeners[topic] = handler
+
+    def send(self, topic: str, payload: bytes, props: Properties | None = None) -> None:
+        """Publish one message (QoS 1, not retained) from any thread, once connected (not kept across restarts)."""
+        self._outgoing.append((topic, payload, props))
+        self._wake.set()
 
     # ---- the connection's hooks ------------------------------------------------------------------------
     @property
@@ -129,6 +141,8 @@ class Publisher(Connection):
             client.publish(self.status_topic, status_payload(self.store, self.device, "online"), qos=1, retain=True)
         if self._receipts_wanted and self.announce:  # every time: a restarted broker may have lost it
             client.subscribe(self.receipt_topic, qos=1)
+        for topic in self._listeners:
+            client.subscribe(topic, qos=1)
 
     def _on_publish(self, _c: paho.Client, _u: object, mid: int, reason: ReasonCode, _p: object) -> None:
         seq = self._inflight.pop(mid, None)
@@ -142,6 +156,8 @@ class Publisher(Connection):
             self._acks.append(seq)
 
     def _on_message(self, _c: paho.Client, _u: object, msg: paho.MQTTMessage) -> None:
+        if msg.topic in self._listeners:
+            self._listeners[msg.topic](msg)
         if msg.topic != self.receipt_topic:
             return
         parsed = parse_receipt(bytes(msg.payload), self.store, self.device)
@@ -183,6 +199,9 @@ class Publisher(Connection):
             published = 0
             if self._connected:
                 accepted = True
+                while self._outgoing:
+                    topic, payload, props = self._outgoing.popleft()
+                    client.publish(topic, payload, qos=1, properties=props)
                 self._apply_receipt()
                 published = self._resend_some(client) + self._publish_some(client)
                 if self._should_exit():

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from contract.events import Event, Record
 from edge.capture import Camera, Frame, SourceEvent
 from edge.config import CameraConfig, ConfigError, EdgeConfig, load_config
+from edge.fleet_host import attach_commands
 from edge.health import CameraStats, CpuMeter, rate_fields
 from edge.logs import configure_logging
 from edge.mqtt import Publisher
@@ -70,6 +71,8 @@ class EdgeService:
         self.frames = 0
         self.enqueue_s = 0.0  # wall time spent building and storing events (the per-frame publishing cost)
         self.enqueue_cpu_s = 0.0  # the same in CPU time of the frame-loop thread (insensitive to machine load)
+        self.next_pipeline: Pipeline | None = None  # from a command (edge.fleet_host), swapped in between frames
+        self.fleet = attach_commands(self)  # the command channel when fleet: is configured
 
     # ---- signals ---------------------------------------------------------------------------------------
     def install_signal_handlers(self) -> None:
@@ -90,7 +93,8 @@ class EdgeService:
         notifier = Notifier()
         watchdog = FrameWatchdog(notifier)
         if self.pipeline is None:
-            self.pipeline = load_pipeline(self.config, str(self.config_path or "<config>"))
+            self.pipeline = load_pipeline(self.fleet.pipeline_config() if self.fleet else self.config,
+                                          str(self.config_path or "<config>"))
         self._build_counters()
         self._build_shelves()
         if self.config.sensors.ports:
@@ -108,9 +112,13 @@ class EdgeService:
         notifier.ready(f"{len(self.cameras)} cameras, engine {self.pipeline.engine}")
         watchdog.start()
         try:
-            for frame, detections in self.pipeline.detector.stream(self._frames()):
-                self._process(frame, detections)
-                watchdog.beat()
+            while True:
+                for frame, detections in self.pipeline.detector.stream(self._frames()):
+                    self._process(frame, detections)
+                    watchdog.beat()
+                if self.next_pipeline is None or self._stop.is_set():
+                    break
+                self.pipeline, self.next_pipeline = self.next_pipeline, None
         finally:
             watchdog.stop()
             notifier.stopping("flushing the outbox")
@@ -126,7 +134,7 @@ class EdgeService:
     def _frames(self) -> Iterator[tuple[Frame, Any]]:  # Any: the image, a numpy array
         """Round-robin over the cameras' newest frames; housekeeping between frames; ends on stop or all ended."""
         cameras = list(self.cameras.values())
-        while not self._stop.is_set():
+        while not self._stop.is_set() and self.next_pipeline is None:
             self._housekeeping()
             got = False
             for camera in cameras:
@@ -209,6 +217,8 @@ class EdgeService:
         if self._reload.is_set():
             self._reload.clear()
             self.reload()
+        if self.fleet is not None:
+            self.fleet.calls.run_pending()
         now = time.monotonic()
         if now - self._last_health >= self.config.health_interval_s:
             self._emit_health("periodic", now - self._last_health)
@@ -237,8 +247,6 @@ class EdgeService:
 
     def reload(self) -> None:
         """SIGHUP: apply the lines/zones of the config file again; other changes need a restart."""
-        from edge.analytics.counting import PeopleCounter
-
         if self.config_path is None:
             return
         try:
@@ -246,21 +254,28 @@ class EdgeService:
         except ValueError as exc:
             log.error("reload failed, keeping the current lines/zones: %s", exc)
             return
+        log.info("reloaded lines/zones", extra={"changed_cameras": self.apply_cameras(fresh)})
+
+    def apply_cameras(self, fresh: EdgeConfig) -> list[str]:
+        """Take the lines, zones and tracker settings of ``fresh``'s cameras (SIGHUP, commands); the ids changed."""
+        from edge.analytics.counting import PeopleCounter
+
         changed = []
         for cam in fresh.cameras:
             old = next((c for c in self.config.cameras if c.id == cam.id), None)
-            if old is None or (old.lines, old.zones) == (cam.lines, cam.zones):
+            if old is None or (old.lines, old.zones, old.tracker) == (cam.lines, cam.zones, cam.tracker):
                 continue
             previous = self.counters[cam.id]
             self._emit(previous.flush(), cam.id)
             counter = PeopleCounter(cam.counting(fresh.intervals_s), fps=cam.fps or 15.0)
-            counter.tracker = previous.tracker  # keep the tracks (and their ids) across the reload
+            if old.tracker == cam.tracker:
+                counter.tracker = previous.tracker  # keep the tracks (and their ids) across the reload
             self.counters[cam.id] = counter
             self._size_checked.discard(cam.id)
             changed.append(cam.id)
         cameras = [next((f for f in fresh.cameras if f.id == c.id), c) for c in self.config.cameras]
         self.config = self.config.model_copy(update={"cameras": cameras})
-        log.info("reloaded lines/zones", extra={"changed_cameras": changed})
+        return changed
 
     # ---- health ----------------------------------------------------------------------------------------
     def _emit_health(self, reason: str, window_s: float) -> None:
@@ -313,6 +328,8 @@ class EdgeService:
             self.sensors.stop()
             self._emit(self.sensors.drain(time.time()))
         self._emit([self._health_record(None, "shutdown")])
+        if self.fleet is not None:
+            self.fleet.stop()
         drained = self.publisher.stop(flush_timeout=10.0)
         log.info("service stopped", extra={"frames": self.frames, "outbox_pending": len(self.outbox),
                                             "drained": drained, "published": self.publisher.stats.acked})
