@@ -5,9 +5,12 @@
 * :mod:`contract.topics`: topic builders and parsers (events, retained status, collector receipts) and the
   collector's subscription filters;
 * :mod:`contract.messages`: the retained status and receipt payloads;
-* ``contract/schemas/``: the JSON Schema files (``event``, ``<kind>``, ``status``, ``receipt``).
+* :mod:`contract.commands`: commands to one device, its replies, and the signed manifests they carry;
+* :mod:`contract.signing`: ed25519 signatures over canonical JSON (imported on its own: it needs ``cryptography``);
+* ``contract/schemas/``: the JSON Schema files (``event``, ``<kind>``, ``status``, ``receipt``, ``command``,
+  ``reply``, ``manifest``).
 
-See ``docs/events.md``. Commands and replies (collector to device) will live here too.
+See ``docs/events.md``.
 """
 
 from contract.events import SCHEMA_VERSION, Event, Record, format_ts, kinds, load_schema, utc_now, validate
