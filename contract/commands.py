@@ -34,6 +34,17 @@ def check(body: Any, schema: str) -> None:
         raise ContractError(f"{schema}: {where}: {exc.message}") from None
 
 
+def decoded(payload: bytes, schema: str) -> dict[str, Any]:
+    """``payload`` as JSON checked against ``schema``, or :class:`ContractError`."""
+    try:
+        body = json.loads(payload)
+    except ValueError:
+        raise ContractError(f"{schema}: not JSON") from None
+    check(body, schema)
+    result: dict[str, Any] = body
+    return result
+
+
 def parse_ts(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
@@ -59,11 +70,7 @@ class Command:
     @classmethod
     def parse(cls, payload: bytes) -> Command:
         """The command in ``payload``, or :class:`ContractError` (not JSON, or not ``command.schema.json``)."""
-        try:
-            body = json.loads(payload)
-        except ValueError:
-            raise ContractError("command: not JSON") from None
-        check(body, "command")
+        body = decoded(payload, "command")
         return cls(body["command"], body["store"], body["device"], body.get("args", {}),
                    parse_ts(body["expires"]), parse_ts(body["ts"]), body["id"])
 
@@ -94,11 +101,7 @@ class Reply:
 
     @classmethod
     def parse(cls, payload: bytes) -> Reply:
-        try:
-            body = json.loads(payload)
-        except ValueError:
-            raise ContractError("reply: not JSON") from None
-        check(body, "reply")
+        body = decoded(payload, "reply")
         return cls(body["id"], body["command"], body["store"], body["device"], body["state"], body["reason"],
                    body.get("detail", {}), parse_ts(body["ts"]))
 
