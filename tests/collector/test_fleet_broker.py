@@ -7,6 +7,7 @@ it; a subscription to a topic the ACL does not let it read is granted, but nothi
 
 from __future__ import annotations
 
+import re
 import signal
 import threading
 import time
@@ -27,9 +28,10 @@ from edge.config import Backoff, MqttConfig
 from edge.mqtt import Publisher
 from edge.outbox import Outbox
 from tests.collector.conftest import RunningIngestor, collector_config, wait_for
-from tools.broker import LocalBroker, mosquitto_binary
+from tools.broker import SHIPPED_CONF, LocalBroker, mosquitto_binary
 
 OK = "accepted"
+EXAMPLE = SHIPPED_CONF.parent / "listeners.conf.example"
 pytestmark = pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto is not installed")
 
 
@@ -74,6 +76,16 @@ class Client:
         self.client.loop_stop()
 
 
+def documented_settings(folder: Path) -> str:
+    """The authentication lines of ``systemd/mosquitto/listeners.conf.example`` (the ACL line uncommented), for
+    the files in ``folder``: what the docs tell an operator is what the tests run."""
+    wanted = re.compile(r"^#? ?(allow_anonymous|password_file|acl_file) ")
+    lines = [line.lstrip("# ").split("   #")[0].split("   (")[0].strip()
+             for line in EXAMPLE.read_text().splitlines() if wanted.match(line)]
+    assert [line.split()[0] for line in lines] == ["allow_anonymous", "password_file", "acl_file"], lines
+    return "\n".join(lines).replace("/etc/mosquitto/", f"{folder}/") + "\n"
+
+
 @pytest.fixture
 def fleet(tmp_path: Path) -> Iterator[tuple[LocalBroker, BrokerFiles, dict[str, Enrolled]]]:
     files = BrokerFiles(tmp_path / "broker")
@@ -81,8 +93,7 @@ def fleet(tmp_path: Path) -> Iterator[tuple[LocalBroker, BrokerFiles, dict[str, 
                 "s1/d1": files.enroll_device("s1", "d1"),
                 "s1/d2": files.enroll_device("s1", "d2", use_tool=False),  # the built-in $7$ hash
                 "s2/d9": files.enroll_device("s2", "d9")}
-    broker = LocalBroker(tmp_path / "mosquitto", extra_conf=(
-        f"allow_anonymous false\npassword_file {files.passwd}\nacl_file {files.acl}\n")).start()
+    broker = LocalBroker(tmp_path / "mosquitto", extra_conf=documented_settings(files.folder)).start()
     yield broker, files, accounts
     broker.stop()
 
