@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from contract.events import SCHEMA_VERSION, format_ts, load_schema, utc_now
@@ -46,7 +46,12 @@ def decoded(payload: bytes, schema: str) -> dict[str, Any]:
 
 
 def parse_ts(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    """An RFC 3339 time (``Z`` or an offset; none is read as UTC); ``ContractError`` when it is not one."""
+    try:
+        ts = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ContractError(f"not an RFC 3339 time: {text[:40]!r}") from None
+    return ts if ts.tzinfo is not None else ts.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)

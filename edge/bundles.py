@@ -120,6 +120,11 @@ class BundleStore:
         self._step("activated")
         self.prune(name)
 
+    def deactivate(self, name: str) -> None:
+        """No active version of ``name`` (the installed ones stay)."""
+        (self._dir(name) / "current").unlink(missing_ok=True)
+        _fsync_dir(self._dir(name))
+
     def previous(self, name: str) -> int | None:
         """The newest installed version below the active one (what rollback goes back to)."""
         current = self.current(name)

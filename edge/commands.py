@@ -218,6 +218,8 @@ class CommandChannel:
         except ValueError as exc:
             if previous is not None:
                 self.bundles.activate(name, previous)
+            else:
+                self.bundles.deactivate(name)  # back to model.name from models/, as before the first bundle
             raise CommandFailed(f"model {name} version {manifest.version} does not load, kept version "
                                 f"{previous}: {exc}") from None
 

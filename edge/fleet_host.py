@@ -8,6 +8,7 @@ swapped in), and ``model.confidence`` (the detector is loaded again). Anything e
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from edge.mqtt import Publisher
     from edge.service import EdgeService
 
+log = logging.getLogger("smartstore.fleet")
 CAMERA_FIELDS = {"lines", "zones", "tracker", "shelf"}
 MODEL_FIELDS = {"confidence"}
 
@@ -159,7 +161,10 @@ def listen(publisher: Publisher, channel: CommandChannel) -> None:
     """Hand ``channel`` the messages on its command topic, with their response topic and correlation data."""
     def on_message(msg: paho.MQTTMessage) -> None:
         props = getattr(msg, "properties", None)
-        channel.on_message(bytes(msg.payload), getattr(props, "ResponseTopic", None),
-                           getattr(props, "CorrelationData", None))
+        try:
+            channel.on_message(bytes(msg.payload), getattr(props, "ResponseTopic", None),
+                               getattr(props, "CorrelationData", None))
+        except Exception:  # a bug here must not take the publisher's connection down
+            log.exception("fleet: command on %s not handled", msg.topic)
 
     publisher.listen(channel.topic, on_message)

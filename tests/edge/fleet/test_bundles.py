@@ -84,6 +84,10 @@ def test_refused_bundles(fleet: Fleet, server: BundleServer, caplog: pytest.LogC
 
 
 def test_a_model_that_does_not_load_keeps_the_old_version(fleet: Fleet, server: BundleServer) -> None:
+    fleet.host.fail_restart = True
+    assert fleet.run("deploy_model", bundle=fleet.bundle(server, 1)).state == "failed"
+    assert fleet.channel.bundles.current("m") is None  # the first bundle: back to model.name from models/
+    fleet.host.fail_restart = False
     assert fleet.run("deploy_model", bundle=fleet.bundle(server, 1)).state == "applied"
     fleet.host.fail_restart = True
     reply = fleet.run("deploy_model", bundle=fleet.bundle(server, 2))
@@ -121,3 +125,14 @@ def test_twice_applied_once_and_expired_refused(fleet: Fleet, server: BundleServ
     fleet.channel.on_message(late.to_json(), None, b"late")
     assert fleet.replies[-1][1].state == "failed" and "expired" in (fleet.replies[-1][1].reason or "")
     assert fleet.channel._queue.empty() and len(fleet.host.restarts) == 1
+
+
+def test_malformed_commands_get_a_failed_reply(fleet: Fleet) -> None:
+    good = json.loads(Command("report_status", "s1", "d1").to_json())
+    for payload in (b"{", json.dumps(dict(good, expires="tomorrow")).encode(),
+                    json.dumps(dict(good, command="format_disk")).encode()):
+        fleet.channel.on_message(payload, "smartstore/v1/s1/d1/+", b"m")  # a wildcard response topic is not used
+        topic, reply, correlation = fleet.replies[-1]
+        assert (topic, reply.state, correlation) == ("smartstore/v1/s1/d1/reply", "failed", b"m")
+        assert (reply.reason or "").startswith("malformed")
+    assert fleet.channel._queue.empty()
