@@ -28,7 +28,7 @@ from edge.config import Backoff, MqttConfig
 from edge.mqtt import Publisher
 from edge.outbox import Outbox
 from tests.collector.conftest import RunningIngestor, collector_config, wait_for
-from tools.broker import SHIPPED_CONF, LocalBroker, mosquitto_binary
+from tools.broker import SHIPPED_CONF, LocalBroker, free_port, mosquitto_binary
 
 OK = "accepted"
 EXAMPLE = SHIPPED_CONF.parent / "listeners.conf.example"
@@ -192,3 +192,25 @@ def test_a_revoked_device_is_cut_off_on_reload(fleet: Any) -> None:
     assert str(Client(broker.port, accounts["s1/d1"]).connack) == "Not authorized"
     assert str(Client(broker.port, accounts["s1/d2"]).connack) == "Success"
     assert not other.disconnected.is_set() and other.publish([(status_topic("s1", "d2"), b"{}")]) == [OK]
+
+
+def test_accounts_as_client_ids_keep_devices_of_two_stores_apart(tmp_path: Path) -> None:
+    """Two stores' ``box-1`` both connect as client id ``box-1``: on a listener with the example's
+    ``use_username_as_clientid true`` both stay connected; without it the second takes over the first's session."""
+    assert "\nuse_username_as_clientid true\n" in EXAMPLE.read_text()
+    files = BrokerFiles(tmp_path / "broker")
+    first, second = files.enroll_device("s1", "box-1"), files.enroll_device("s2", "box-1")
+    port = free_port()
+    broker = LocalBroker(tmp_path / "mosquitto", extra_conf=documented_settings(files.folder)
+                         + f"listener {port} 127.0.0.1\nuse_username_as_clientid true\n").start()
+    try:
+        for listener, kept in ((port, True), (broker.port, False)):
+            a = Client(listener, first, client_id="box-1")
+            b = Client(listener, second, client_id="box-1")
+            a.client.reconnect_delay_set(60, 60)
+            assert a.disconnected.wait(1.5) is not kept, listener
+            assert b.publish([(status_topic("s2", "box-1"), b"{}")]) == [OK]
+            a.close()
+            b.close()
+    finally:
+        broker.stop()
