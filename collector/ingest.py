@@ -109,6 +109,8 @@ class Ingestor:
             return check_status(topic, payload, prefix)
         if topics.is_receipt_topic(topic, prefix):  # our own receipts come back through the shared subscription
             return None
+        if topics.is_command_topic(topic, prefix) or topics.is_reply_topic(topic, prefix):
+            return None  # fleet commands and their replies: read by whoever sent the command, not stored as events
         result = check_event(topic, payload, prefix, self.config.ingest.max_payload_bytes, self.ts_limits)
         if isinstance(result, Accepted) and self.config.mqtt.receipts:
             outbox, floor = edge_properties(msg)

@@ -163,3 +163,21 @@ def test_last_will_marks_device_offline(broker: Mosquitto, tmp_path: Path,
     edge.loop_stop()
     edge._sock_close()  # vanish without DISCONNECT: the broker publishes the last will
     wait_for(lambda: [d["state"] for d in running.store.devices("s1")] == ["offline"], timeout=20, what="offline")
+
+
+def test_fleet_commands_and_replies_are_not_events(broker: Mosquitto, tmp_path: Path,
+                                                   ingestor_factory: Callable[..., RunningIngestor]) -> None:
+    """The collector reads ``<prefix>/#``: a device's command and reply topics pass it by (neither stored nor
+    dead-lettered), while the events around them are stored."""
+    from contract.topics import command_topic, reply_topic
+
+    running = ingestor_factory(collector_config(str(tmp_path / "c.db"), None, broker.port, batch_ms=20))
+    good = crossings(20)
+    pub = publisher(broker.port)
+    fleet = [(command_topic("s1", "cam-box-1"), b'{"id": "c1"}'), (reply_topic("s1", "cam-box-1"), b"{not json")]
+    publish_all(pub, fleet + [(e.topic(), e.to_json()) for e in good] + fleet)
+    store = running.store
+    wait_for(lambda: stored(store) == 20, what="the events stored")
+    time.sleep(0.3)  # a batch or two later: nothing else arrives
+    assert sum(store.counts()["dead_letters"].values()) == 0 and stored(store) == 20
+    pub.loop_stop()
