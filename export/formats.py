@@ -35,6 +35,7 @@ class KeepFloat:
     onnx: tuple[str, ...]  # regexes on ONNX node names (OpenVINO keeps them when it reads the ONNX file)
     litert: tuple[str, ...]  # regexes on LiteRT tensor names (module paths written by litert-torch)
     openvino: dict[str, bool] = field(default_factory=dict)  # NNCF options (quantize.openvino_int8 keywords)
+    onnx_options: dict[str, bool] = field(default_factory=dict)  # quantize.onnx_int8 keywords
 
 
 @dataclass
@@ -135,12 +136,13 @@ def variant(result: ExportResult, fmt: str, precision: str, keep: KeepFloat) -> 
         else:
             _timed(result, "openvino/fp16", _openvino, fp32, path, True)
     elif precision == "int8":
-        quant = quantize.onnx_int8 if fmt == "onnx" else quantize.litert_int8
         patterns = keep.litert if fmt == "litert" else keep.onnx
         if fmt == "openvino":
             _timed(result, "openvino/int8", quantize.openvino_int8, fp32, path, calib, patterns, **keep.openvino)
+        elif fmt == "onnx":
+            _timed(result, "onnxruntime/int8", quantize.onnx_int8, fp32, path, calib, patterns, **keep.onnx_options)
         else:
-            _timed(result, f"{engine}/int8", quant, fp32, path, calib, patterns)
+            _timed(result, "litert/int8", quantize.litert_int8, fp32, path, calib, patterns)
         result.kept[f"{engine}/int8"] = keep.level
     extra = [str(Path(rel(fmt, precision)).with_suffix(".bin"))] if fmt == "openvino" else []
     entry = file_entry(out, engine, precision, rel(fmt, precision), extra)

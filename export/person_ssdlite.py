@@ -249,7 +249,8 @@ def raw_files(folder: Path, model: Any, manifest: Manifest, calibrate: bool = Fa
     manifest.source += ("; ONNX Runtime and LiteRT files: the graph before its post-processor translated to torch "
                         f"(export/ov_to_torch.py), raw outputs decoded with {ssd_raw.SSD_HEAD} (ssd-raw), INT8 "
                         "calibrated on the same inputs, predictor convolutions in floating point (ONNX Runtime: also "
-                        "the depthwise and linear ones); their INT8 files are shipped, not built: calibrated once "
+                        "the depthwise and linear ones and the output's assembly, activation ranges by moving "
+                        "average); their INT8 files are shipped, not built: calibrated once "
                         "on an AVX2-only AMD EPYC by python -m export.person_ssdlite --calibrate-int8, because that "
                         "calibration runs ONNX Runtime's and LiteRT's float kernels, which differ between CPUs")
     manifest.tools |= tool_versions("torch", "onnx", "onnxruntime", "litert-torch", "ai-edge-quantizer",

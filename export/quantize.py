@@ -64,9 +64,11 @@ class _Reader:
         return next(self._items, None)
 
 
-def onnx_int8(src: Path, dst: Path, calib: np.ndarray, keep: Sequence[str] = ()) -> list[str]:
+def onnx_int8(src: Path, dst: Path, calib: np.ndarray, keep: Sequence[str] = (), moving_average: bool = False
+              ) -> list[str]:
     """ONNX Runtime static QDQ INT8 (u8 activations and weights: exact on every ISA); returns the names of the
-    nodes kept in float."""
+    nodes kept in float. ``moving_average``: activation ranges are the running mean of each input's min/max,
+    not the extremes of all inputs (one outlier frame then does not coarsen a tensor's scale)."""
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -81,6 +83,7 @@ def onnx_int8(src: Path, dst: Path, calib: np.ndarray, keep: Sequence[str] = ())
             str(prepared), str(dst), _Reader(graph.input[0].name, calib),
             quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8, weight_type=QuantType.QUInt8,
             per_channel=True, calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=kept,
+            extra_options={"CalibMovingAverage": moving_average},
         )
     return kept
 

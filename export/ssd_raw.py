@@ -39,7 +39,9 @@ SCALE_DIVISIONS = ("Postprocessor/Decode/truediv", "Postprocessor/Decode/truediv
 # and uint8 activations (export/quantize.py), also the depthwise and linear (projection) convolutions: quantising
 # those lost 5-12 % of the FP32 file's detections
 KEEP_LITERT = ("predictor",)
-KEEP_ONNX = ("predictor", "depthwise", "linear")
+#: ONNX Runtime also keeps the output's assembly (Transpose, Reshape, Concat) in float: quantised, the box deltas and
+#: the class logits shared one u8 scale, a tenth of a logit per step, which pushed scores across the threshold
+KEEP_ONNX = ("predictor", "depthwise", "linear", "Transpose", "Reshape", "Concat")
 MAX_ERROR = 1e-3  # torch vs OpenVINO f32, raw outputs on real frames
 
 
@@ -139,7 +141,8 @@ def export(folder: Path, model: Any, predictors: Sequence[str], calib: np.ndarra
     with torch.no_grad():
         result = export_all(module, example, folder, manifest, formats=("onnx", "litert"),
                             precisions=("fp32", "int8") if calib is not None else ("fp32",), calib=calib,
-                            levels=[KeepFloat("predictors", onnx=KEEP_ONNX, litert=KEEP_LITERT)])
+                            levels=[KeepFloat("predictors", onnx=KEEP_ONNX, litert=KEEP_LITERT,
+                                      onnx_options={"moving_average": True})])
     digest = sha256_file(folder / rel)
     for item in manifest.files[before:]:
         item.architecture = "ssd-raw"

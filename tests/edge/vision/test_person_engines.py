@@ -1,8 +1,8 @@
 """The person detector's ONNX Runtime and LiteRT files (``ssd-raw``: the graph before its post-processor, decoded
 in Python with the project's NMS) against its OpenVINO FP16 file (the graph's own post-processing) on the
-annotated TUD sequences (../shared; nothing was tuned on them), at conf 0.3 and 0.5: FP32 recall within 1 point of
-OpenVINO's either way; INT8 recall at most 1 point below OpenVINO's and below its engine's FP32 file; precision at
-most 2 points below OpenVINO's."""
+annotated TUD sequences (../shared; nothing was tuned on them), at conf 0.3 and 0.5: every file's recall within 1 point of
+OpenVINO's either way, INT8 also within 1 point of its engine's FP32 file; precision at most 2 points below
+OpenVINO's."""
 
 from __future__ import annotations
 
@@ -37,9 +37,8 @@ def test_onnxruntime_and_litert_agree_with_openvino(shared_data: Path, name: str
         assert reference.recall > 0.6
         for engine, precision in FILES:
             got = recall[engine, precision, conf]
-            if precision == "fp32":  # the same network: the same people, within a point either way
-                assert abs(got.recall - reference.recall) <= 0.01, (engine, precision, conf, reference, got)
-            else:  # INT8 loses at most a point (ONNX Runtime's finds 2 points more on Stadtmitte at 0.5)
-                assert got.recall >= reference.recall - 0.01, (engine, precision, conf, reference, got)
-                assert got.recall >= recall[engine, "fp32", conf].recall - 0.01, (engine, conf, got)
+            # the same people within a point either way: fewer is lost recall, more is a score shift
+            assert abs(got.recall - reference.recall) <= 0.01, (engine, precision, conf, reference, got)
+            if precision == "int8":
+                assert abs(got.recall - recall[engine, "fp32", conf].recall) <= 0.01, (engine, conf, got)
             assert got.precision >= reference.precision - 0.02, (engine, precision, conf, reference, got)
