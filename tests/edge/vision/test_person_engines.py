@@ -1,8 +1,8 @@
 """The person detector's ONNX Runtime and LiteRT files (``ssd-raw``: the graph before its post-processor, decoded
 in Python with the project's NMS) against its OpenVINO FP16 file (the graph's own post-processing) on the
-annotated TUD sequences (../shared; nothing was tuned on them), at conf 0.3 and 0.5: every file's recall within 1 point of
-OpenVINO's either way, INT8 also within 1 point of its engine's FP32 file; precision at most 2 points below
-OpenVINO's."""
+annotated TUD sequences (../shared; nothing was tuned on them), at conf 0.3 and 0.5: every file's recall within
+1 point of OpenVINO's either way, INT8 also within 1 point of its engine's FP32 file; precision at most 2 points
+below OpenVINO's."""
 
 from __future__ import annotations
 
