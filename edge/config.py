@@ -201,6 +201,14 @@ class OutboxConfig(_Model):
         return int(self.cap_mb * 2**20)
 
 
+class MetricsConfig(_Model):
+    """The Prometheus endpoint (``edge/metrics_http.py``): off by default; loopback unless ``host`` is set."""
+
+    enabled: bool = False
+    host: str = Field(default="127.0.0.1", min_length=1)  # another address is logged as a warning at start
+    port: int = Field(default=9464, ge=1, le=65535)
+
+
 class EdgeConfig(_Model):
     store: str = Field(pattern=NAME_PATTERN)
     device: str = Field(pattern=NAME_PATTERN)
@@ -210,6 +218,7 @@ class EdgeConfig(_Model):
     outbox: OutboxConfig = OutboxConfig()
     sensors: SensorsConfig = SensorsConfig()  # serial weight strips / door counters (docs/hardware.md); none: off
     fleet: FleetConfig | None = None  # commands and signed bundles (docs/fleet.md); none: no command channel
+    metrics: MetricsConfig = MetricsConfig()  # GET /metrics for Prometheus (docs/edge-service.md, "Metrics")
     health_interval_s: float = Field(default=30.0, gt=0)
     intervals_s: list[int] = Field(default_factory=lambda: [60, 3600])  # footfall aggregation intervals
     log_level: Literal["debug", "info", "warning", "error"] = "info"

@@ -28,6 +28,7 @@ from edge.config import CameraConfig, ConfigError, EdgeConfig, load_config
 from edge.fleet_host import attach_commands
 from edge.health import CameraStats, CpuMeter, rate_fields
 from edge.logs import configure_logging
+from edge.metrics_http import start_metrics
 from edge.mqtt import Publisher
 from edge.outbox import Outbox
 from edge.pipeline import Pipeline, Sensors, ShelfAnalyser, load_pipeline
@@ -111,6 +112,7 @@ class EdgeService:
                                             "tiles": self._tiles()})
         notifier.ready(f"{len(self.cameras)} cameras, engine {self.pipeline.engine}")
         watchdog.start()
+        stop_metrics = start_metrics(self)  # GET /metrics when metrics.enabled (edge/metrics_http.py)
         try:
             while True:
                 for frame, detections in self.pipeline.detector.stream(self._frames()):
@@ -122,6 +124,7 @@ class EdgeService:
         finally:
             watchdog.stop()
             notifier.stopping("flushing the outbox")
+            stop_metrics()
             self._shutdown()
             notifier.close()
         return 0
