@@ -7,7 +7,8 @@ and lists it in ``REGISTRARS``; handlers import their library inside the handler
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,6 +18,7 @@ from smartstore import Subparsers, UserError, add_command, command_group
 
 if TYPE_CHECKING:
     from collector.config import CollectorConfig
+    from collector.store import Store
 
 
 def _collector_config(args: argparse.Namespace) -> CollectorConfig:
@@ -48,6 +50,24 @@ def _store_error(url: str, exc: Exception) -> UserError:
 
 def _is_store_error(exc: Exception) -> bool:
     return isinstance(exc, OSError) or type(exc).__module__.split(".")[0] in ("psycopg", "sqlite3")
+
+
+@contextmanager
+def opened_store(args: argparse.Namespace) -> Iterator[Store]:
+    """The store of the command's config, closed afterwards; one that cannot be opened is one line (exit 2)."""
+    from collector.store import open_store
+
+    config = _collector_config(args)
+    try:
+        store = open_store(config.store, config.schema_name)
+    except Exception as exc:
+        if _is_store_error(exc):
+            raise _store_error(config.store, exc) from None
+        raise
+    try:
+        yield store
+    finally:
+        store.close()
 
 
 def _collector_run(args: argparse.Namespace) -> int:
@@ -90,20 +110,10 @@ def _collector_retire(args: argparse.Namespace) -> int:
 
 def _collector_import_sales(args: argparse.Namespace) -> int:
     from collector.sales import read_sales
-    from collector.store import open_store
 
-    config = _collector_config(args)
     rows = list(read_sales(args.csv, args.store))
-    try:
-        store = open_store(config.store, config.schema_name)
-    except Exception as exc:
-        if _is_store_error(exc):
-            raise _store_error(config.store, exc) from None
-        raise
-    try:
+    with opened_store(args) as store:
         added = store.import_sales(rows)
-    finally:
-        store.close()
     print(f"{args.csv}: {len(rows)} sale lines read, {added} new, {len(rows) - added} already stored")
     return 0
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -65,22 +65,10 @@ def _enroll_collector(args: argparse.Namespace) -> int:
     return 0
 
 
-@contextmanager
-def _store(args: argparse.Namespace) -> Iterator[Store]:
-    from collector.cli import _collector_config, _is_store_error, _store_error
-    from collector.store import open_store
+def _store(args: argparse.Namespace) -> AbstractContextManager[Store]:
+    from collector.cli import opened_store  # not at the top: collector.cli imports this module
 
-    config = _collector_config(args)
-    try:
-        store = open_store(config.store, config.schema_name)
-    except Exception as exc:
-        if _is_store_error(exc):
-            raise _store_error(config.store, exc) from None
-        raise
-    try:
-        yield store
-    finally:
-        store.close()
+    return opened_store(args)
 
 
 def _token_create(args: argparse.Namespace) -> int:
