@@ -61,16 +61,30 @@ def draw_detections(frame: Image, dets: Detections, labels: Sequence[str]) -> Im
     return out
 
 
-def draw_tracks(frame: Image, tracks: Detections, counter: PeopleCounter, blur: bool) -> Image:
-    """A copy of ``frame`` with people (blurred if asked), their ids, the lines with counts and the zones."""
+def pixelate(image: Image, boxes: np.ndarray) -> None:
+    """Pixelate each ``xyxy`` box of ``image`` in place, rounded outwards: blocks of an eighth of the box's shorter
+    side (at least 4 px), so a face or a name badge inside a person's box is a few flat blocks."""
+    h, w = image.shape[:2]
+    limits = np.array([w, h, w, h])
+    for x1, y1, x2, y2 in np.clip(np.concatenate([np.floor(boxes[:, :2]), np.ceil(boxes[:, 2:])], axis=1), 0,
+                                  limits).astype(int):
+        if x2 - x1 < 2 or y2 - y1 < 2:
+            continue
+        block = max(4, min(x2 - x1, y2 - y1) // 8)
+        small = cv2.resize(image[y1:y2, x1:x2], (max(1, (x2 - x1) // block), max(1, (y2 - y1) // block)),
+                           interpolation=cv2.INTER_AREA)
+        image[y1:y2, x1:x2] = cv2.resize(small, (x2 - x1, y2 - y1), interpolation=cv2.INTER_NEAREST)
+
+
+def draw_tracks(frame: Image, tracks: Detections, counter: PeopleCounter, hide: Detections | None = None) -> Image:
+    """A copy of ``frame`` with ``hide``'s boxes pixelated (every person the detector saw, tracked or not), the
+    tracked people and their ids, the lines with counts and the zones."""
     out = frame.copy()
+    if hide is not None and len(hide):
+        pixelate(out, np.concatenate([hide.xyxy, tracks.xyxy]))
     h, w = out.shape[:2]
     boxes = np.clip(tracks.xyxy, 0, [w, h, w, h]).astype(int)
     for (x1, y1, x2, y2), tid in zip(boxes, tracks.track_id if tracks.track_id is not None else [], strict=False):
-        if blur and x2 > x1 and y2 > y1:
-            roi = out[y1:y2, x1:x2]
-            k = max(3, (min(x2 - x1, y2 - y1) // 4) | 1)
-            out[y1:y2, x1:x2] = cv2.GaussianBlur(roi, (k, k), 0)
         labelled_box(out, (x1, y1, x2, y2), str(tid))
     for zone in counter.zones:
         outline(out, zone.polygon, ZONE)

@@ -155,7 +155,7 @@ def track_frames(
             if mot is not None:
                 mot.write(mot_rows(index + 1, result.tracks))
             if writer is not None and frame is not None:
-                writer.write(draw_tracks(frame, result.tracks, counter, outputs.blur))
+                writer.write(draw_tracks(frame, result.tracks, counter, people if outputs.blur else None))
         counter.flush()
     elapsed = time.perf_counter() - start
     return {
