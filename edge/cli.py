@@ -141,11 +141,15 @@ def _track(args: argparse.Namespace) -> int:
 
     from edge.track import TrackOutputs, counting_config, open_detector, track_video
 
+    if args.suggest:
+        from edge.suggest import suggest_command
+
+        return suggest_command(args)
     config = counting_config(args.line, args.zone, args.queue)
     detector = open_detector(args.model, args.engine, args.precision, args.device, config.tracker.low_thresh,
                              args.tiles)
     outputs = TrackOutputs(mot=args.mot, video=args.save_video, blur=args.blur)
-    summary = track_video(detector, args.video, config, outputs, max_frames=args.max_frames)
+    summary = track_video(detector, Path(args.video), config, outputs, max_frames=args.max_frames)
     if args.json:
         print(json.dumps(summary))
     else:
@@ -161,7 +165,7 @@ def _track(args: argparse.Namespace) -> int:
 def _register_track(subparsers: Subparsers) -> None:
     p = add_command(subparsers, "track", "track and count people in a video: lines (in/out), zones (occupancy, "
                     "dwell), queues; MOTChallenge output", _track)
-    p.add_argument("video", type=Path, help="video file")
+    p.add_argument("video", help="video file (or, with --suggest, a camera URL or device)")
     p.add_argument("--model", default="person-ssdlite", help="model name under models/ (default: person-ssdlite)")
     p.add_argument("--engine", default="auto", help=ENGINE_HELP)
     p.add_argument("--precision", default=None, help="fp32 | fp16 | int8 (default: the fastest file this CPU runs "
@@ -181,6 +185,9 @@ def _register_track(subparsers: Subparsers) -> None:
                    "one inference per tile more per frame)")
     p.add_argument("--max-frames", type=int, help="stop after this many frames")
     p.add_argument("--json", action="store_true", help="print one JSON summary")
+    p.add_argument("--suggest", action="store_true", help="watch the source and propose confidence, tiling and a "
+                   "counting line, with the reasons (docs/counting.md)")
+    p.add_argument("--seconds", type=float, default=120.0, help="with --suggest: how much to read (default 120)")
 
 
 REGISTRARS: tuple[Callable[[Subparsers], None], ...] = (_register_edge, _register_models, _register_detect,
