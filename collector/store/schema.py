@@ -60,4 +60,18 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             id {autoid}, name TEXT NOT NULL, scopes TEXT NOT NULL, token_sha256 TEXT NOT NULL UNIQUE,
             created DOUBLE PRECISION NOT NULL, revoked DOUBLE PRECISION)""",
     ),
+    (  # 4: staged roll-outs (collector.fleet.rollout): one row per roll-out, one per device it targets
+        """CREATE TABLE rollouts (
+            id {autoid}, kind TEXT NOT NULL, name TEXT NOT NULL, version BIGINT NOT NULL, manifest TEXT NOT NULL,
+            settings TEXT NOT NULL, state TEXT NOT NULL, wave INTEGER NOT NULL, wave_started DOUBLE PRECISION,
+            reason TEXT, owner TEXT, lease_until DOUBLE PRECISION, created DOUBLE PRECISION NOT NULL,
+            updated DOUBLE PRECISION NOT NULL, finished DOUBLE PRECISION)""",
+        """CREATE TABLE rollout_devices (
+            rollout BIGINT NOT NULL, store TEXT NOT NULL, device TEXT NOT NULL, wave INTEGER NOT NULL,
+            state TEXT NOT NULL, reason TEXT, command_id TEXT, rollback_id TEXT, previous BIGINT, baseline TEXT,
+            sent DOUBLE PRECISION, applied DOUBLE PRECISION, updated DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (rollout, store, device))""",
+        "CREATE INDEX rollout_devices_command ON rollout_devices (command_id)",
+        "CREATE INDEX rollout_devices_rollback ON rollout_devices (rollback_id)",
+    ),
 )
