@@ -74,4 +74,27 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX rollout_devices_command ON rollout_devices (command_id)",
         "CREATE INDEX rollout_devices_rollback ON rollout_devices (rollback_id)",
     ),
+    (  # 5: dynamic prices (collector.pricing): the price list, every price (current and history), its audit log
+        # and the pushes to the shelf labels (one set_prices command id per push, re-sent with the same id)
+        """CREATE TABLE price_list (
+            store TEXT NOT NULL, sku TEXT NOT NULL, name TEXT, currency TEXT NOT NULL, base DOUBLE PRECISION NOT NULL,
+            floor DOUBLE PRECISION NOT NULL, ceiling DOUBLE PRECISION, expiry DOUBLE PRECISION, label TEXT,
+            updated DOUBLE PRECISION NOT NULL, PRIMARY KEY (store, sku))""",
+        """CREATE TABLE prices (
+            id TEXT PRIMARY KEY, store TEXT NOT NULL, sku TEXT NOT NULL, price DOUBLE PRECISION NOT NULL,
+            currency TEXT NOT NULL, was DOUBLE PRECISION, promo TEXT, state TEXT NOT NULL,
+            created DOUBLE PRECISION NOT NULL, decided DOUBLE PRECISION, decided_by TEXT)""",
+        "CREATE INDEX prices_sku ON prices (store, sku, created)",
+        """CREATE TABLE price_audit (
+            id {autoid}, price_id TEXT NOT NULL, store TEXT NOT NULL, sku TEXT NOT NULL, ts DOUBLE PRECISION NOT NULL,
+            action TEXT NOT NULL, actor TEXT NOT NULL, rules TEXT NOT NULL, reason TEXT NOT NULL)""",
+        "CREATE INDEX price_audit_sku ON price_audit (store, sku, ts)",
+        """CREATE TABLE label_pushes (
+            price_id TEXT PRIMARY KEY, store TEXT NOT NULL, sku TEXT NOT NULL, label TEXT NOT NULL,
+            device TEXT NOT NULL, command_id TEXT, state TEXT NOT NULL, attempts INTEGER NOT NULL,
+            created DOUBLE PRECISION NOT NULL, issued DOUBLE PRECISION, expires DOUBLE PRECISION NOT NULL,
+            next_send DOUBLE PRECISION NOT NULL, sent DOUBLE PRECISION, acked DOUBLE PRECISION, reason TEXT)""",
+        "CREATE INDEX label_pushes_due ON label_pushes (state, next_send)",
+        "CREATE INDEX label_pushes_command ON label_pushes (command_id)",
+    ),
 )
