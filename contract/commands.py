@@ -15,8 +15,10 @@ from typing import Any, Literal
 
 from contract.events import SCHEMA_VERSION, format_ts, load_schema, utc_now
 
-COMMANDS = ("apply_config", "deploy_model", "rollback", "restart_pipeline", "report_status")
+COMMANDS = ("apply_config", "deploy_model", "rollback", "restart_pipeline", "report_status", "set_prices")
 ReplyState = Literal["accepted", "applied", "failed"]
+LabelState = Literal["applied", "failed"]
+MAX_LABELS = 500  # prices in one set_prices command (command.schema.json, args.labels)
 
 
 class ContractError(ValueError):
@@ -109,6 +111,58 @@ class Reply:
         body = decoded(payload, "reply")
         return cls(body["id"], body["command"], body["store"], body["device"], body["state"], body["reason"],
                    body.get("detail", {}), parse_ts(body["ts"]))
+
+
+@dataclass(frozen=True, slots=True)
+class LabelPrice:
+    """One entry of ``set_prices`` ``args.labels``: what shelf label ``label`` (a tag MAC or id) is to show."""
+
+    price_id: str
+    sku: str
+    label: str
+    price: float
+    currency: str
+    was: float | None = None
+    promo: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"price_id": self.price_id, "sku": self.sku, "label": self.label, "price": self.price,
+                "currency": self.currency, "was": self.was, "promo": self.promo}
+
+    @classmethod
+    def from_dict(cls, item: dict[str, Any]) -> LabelPrice:
+        return cls(item["price_id"], item["sku"], item["label"], item["price"], item["currency"],
+                   item.get("was"), item.get("promo"))
+
+
+@dataclass(frozen=True, slots=True)
+class LabelResult:
+    """The device's answer for one price of a ``set_prices`` command (``Reply.detail["labels"]``)."""
+
+    price_id: str
+    state: LabelState
+    reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"price_id": self.price_id, "state": self.state, "reason": self.reason}
+
+
+def set_prices_command(store: str, device: str, prices: list[LabelPrice], **fields: Any) -> Command:
+    """A ``set_prices`` command (``fields``: ``expires``, ``id``), checked against ``command.schema.json``."""
+    command = Command("set_prices", store, device, {"labels": [p.to_dict() for p in prices]}, **fields)
+    check(json.loads(command.to_json()), "command")
+    return command
+
+
+def label_prices(command: Command) -> list[LabelPrice]:
+    """The prices of a parsed ``set_prices`` command."""
+    return [LabelPrice.from_dict(item) for item in command.args["labels"]]
+
+
+def label_results(reply: Reply) -> list[LabelResult]:
+    """The per-price results of a ``set_prices`` reply (``applied``, or ``failed`` when any label failed); none
+    for ``accepted`` or a command refused before it ran."""
+    return [LabelResult(r["price_id"], r["state"], r["reason"]) for r in reply.detail.get("labels", [])]
 
 
 @dataclass(frozen=True, slots=True)
