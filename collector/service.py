@@ -49,6 +49,14 @@ def extra_routers(store: Store, config: CollectorConfig | None = None) -> list[A
     return routers
 
 
+def build_app(store: Store, config: CollectorConfig, metrics: Metrics | None = None) -> Any:
+    """The collector's whole HTTP app over ``store``: the API with every router of :data:`ROUTER_MODULES` that
+    mounts (what ``smartstore collector run`` serves); ``ValueError`` without ``api.token``."""
+    from collector.api import create_app
+
+    return create_app(store, config.api.token or "", metrics, extra_routers(store, config), docs=config.api.docs)
+
+
 @dataclass
 class Collector:
     """A running collector: ``start()`` then ``stop()``; ``url`` is the API base once started."""
@@ -77,12 +85,9 @@ class Collector:
         if self.api:
             import uvicorn
 
-            from collector.api import create_app
-
             if not self.config.api.token:
                 raise ValueError("the API needs a token (api.token or SMARTSTORE_COLLECTOR_TOKEN)")
-            app = create_app(self.store, self.config.api.token, self.metrics, extra_routers(self.store, self.config),
-                             docs=self.config.api.docs)
+            app = build_app(self.store, self.config, self.metrics)
             self.server = uvicorn.Server(uvicorn.Config(app, host=self.config.api.host, port=self.config.api.port,
                                                         log_level="warning", access_log=False))
             self.server.install_signal_handlers = lambda: None  # the caller owns the signals
