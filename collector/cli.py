@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from collector.fleet.cli import register as _register_fleet
+from collector.pricing.cli import register as _register_pricing
 from collector.recommend import DEFAULT_MODEL as DEFAULT_RECOMMENDER_MODEL
 from smartstore import Subparsers, UserError, add_command, command_group
 
@@ -225,7 +226,7 @@ def _register_recommend(subparsers: Subparsers) -> None:
 
 
 REGISTRARS: tuple[Callable[[Subparsers], None], ...] = (
-    _register_collector, _register_forecast, _register_recommend, _register_fleet,
+    _register_collector, _register_forecast, _register_recommend, _register_fleet, _register_pricing,
 )
 
 

@@ -14,6 +14,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from collector.pricing.settings import PricingConfig
 from collector.recommend import DEFAULT_MODEL as DEFAULT_RECOMMENDER_MODEL
 from contract.topics import TOPIC_PREFIX
 from errors import SmartstoreError
@@ -97,6 +98,8 @@ class CollectorConfig(_Section):
     retention: RetentionConfig = Field(default_factory=lambda: RetentionConfig.model_validate({}))
     api: ApiConfig = Field(default_factory=lambda: ApiConfig.model_validate({}))
     recommender: RecommenderConfig = Field(default_factory=lambda: RecommenderConfig.model_validate({}))
+    pricing: PricingConfig = Field(default_factory=lambda: PricingConfig.model_validate({}),
+                                   description="dynamic prices and their label pushes (docs/pricing.md)")
 
 
 def _describe(exc: ValidationError, source: str) -> str:

@@ -23,7 +23,7 @@ from collector.metrics import Metrics
 from collector.store import Store, open_store
 
 log = logging.getLogger(__name__)
-ROUTER_MODULES = ("collector.forecast.api", "collector.recommend.api")
+ROUTER_MODULES = ("collector.forecast.api", "collector.recommend.api", "collector.pricing.api")
 #: the ``smartstore`` command in this interpreter (``python -m smartstore`` would load smartstore.py twice, and
 #: its ``UserError`` handler would then miss the errors the subcommands raise)
 SMARTSTORE = [sys.executable, "-c", "import sys, smartstore; sys.exit(smartstore.main())"]
@@ -82,6 +82,10 @@ class Collector:
         ingest = threading.Thread(target=self.ingestor.run, args=(self._stop,), name="ingest", daemon=True)
         ingest.start()
         self._threads.append(ingest)
+        if self.config.pricing.gateways:  # approved prices to the shelf labels (collector.pricing.push)
+            from collector.pricing.push import LabelPusher
+
+            self._threads.append(LabelPusher(self.store, self.config.mqtt, self.config.pricing).start(self._stop))
         if self.api:
             import uvicorn
 

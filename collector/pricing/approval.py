@@ -1,0 +1,44 @@
+"""Approving prices: at once (``pricing.auto_approve``) or by a person (``smartstore pricing approve``,
+``POST .../prices/{id}/approve``). An approved price becomes the SKU's current price and, when its store has a
+label gateway (``pricing.gateways``) and the SKU a label, a label push in the same transaction."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from collector.pricing.book import Also, PriceBook
+from collector.pricing.pushes import PushQueue
+from collector.pricing.settings import PricingConfig
+
+
+def push_hook(book: PriceBook, config: PricingConfig, store: str, sku: str, label: str | None, now: float) -> Also:
+    """What an approval also writes: the label push, or an audit row saying why there is none."""
+    device = config.gateways.get(store)
+
+    def also(cur: Any, price_id: str) -> None:
+        if device is not None and label is not None:
+            PushQueue(book).enqueue(cur, price_id, device, config.push.expiry_s, now)
+            return
+        why = (f"no label gateway for store {store} (pricing.gateways)" if device is None
+               else "the product has no shelf label (price list column label)")
+        book.write_audit(cur, price_id, store, sku, now, "not_pushed", "pricing", [], why)
+
+    return also
+
+
+def approve(book: PriceBook, config: PricingConfig, price_id: str, actor: str, reason: str = "approved",
+            now: float | None = None) -> dict[str, Any]:
+    """Approve a pending price (:class:`~collector.pricing.book.PricingError` when it is not pending)."""
+    now = time.time() if now is None else now
+    row = book.price(price_id)
+    product = book.product(row["store"], row["sku"])
+    label = product.label if product is not None else None
+    also = push_hook(book, config, row["store"], row["sku"], label, now)
+    return book.decide(price_id, True, actor, reason, now, also)
+
+
+def reject(book: PriceBook, price_id: str, actor: str, reason: str = "rejected",
+           now: float | None = None) -> dict[str, Any]:
+    """Reject a pending price: the current price stays."""
+    return book.decide(price_id, False, actor, reason, time.time() if now is None else now)
