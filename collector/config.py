@@ -88,6 +88,12 @@ class RecommenderConfig(_Section):
         return self.model if self.model is not None else DEFAULT_RECOMMENDER_MODEL
 
 
+class RolloutsConfig(_Section):
+    enabled: bool = Field(True, description="drive the staged roll-outs in the store (smartstore fleet rollout)")
+    tick_s: float = Field(1.0, gt=0, le=60, description="how often each roll-out is advanced")
+    lease_s: float = Field(30.0, gt=0, description="a replica that stops driving a roll-out hands it on after this")
+
+
 class CollectorConfig(_Section):
     store: str = Field("collector.db", description="SQLite file path or postgresql:// URL")
     sqlite_synchronous: Literal["full", "normal"] = Field(
@@ -100,6 +106,7 @@ class CollectorConfig(_Section):
     recommender: RecommenderConfig = Field(default_factory=lambda: RecommenderConfig.model_validate({}))
     pricing: PricingConfig = Field(default_factory=lambda: PricingConfig.model_validate({}),
                                    description="dynamic prices and their label pushes (docs/pricing.md)")
+    rollouts: RolloutsConfig = Field(default_factory=lambda: RolloutsConfig.model_validate({}))
 
 
 def _describe(exc: ValidationError, source: str) -> str:

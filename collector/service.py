@@ -23,7 +23,8 @@ from collector.metrics import Metrics
 from collector.store import Store, open_store
 
 log = logging.getLogger(__name__)
-ROUTER_MODULES = ("collector.forecast.api", "collector.recommend.api", "collector.pricing.api")
+ROUTER_MODULES = ("collector.forecast.api", "collector.recommend.api", "collector.fleet.api",
+                  "collector.pricing.api")
 #: the ``smartstore`` command in this interpreter (``python -m smartstore`` would load smartstore.py twice, and
 #: its ``UserError`` handler would then miss the errors the subcommands raise)
 SMARTSTORE = [sys.executable, "-c", "import sys, smartstore; sys.exit(smartstore.main())"]
@@ -82,6 +83,12 @@ class Collector:
         ingest = threading.Thread(target=self.ingestor.run, args=(self._stop,), name="ingest", daemon=True)
         ingest.start()
         self._threads.append(ingest)
+        if self.config.rollouts.enabled:  # staged roll-outs resume from the store (collector.fleet.rollout)
+            from collector.fleet.rollout import RolloutService
+
+            rollouts = self.config.rollouts
+            self._threads.append(RolloutService(self.store, self.config.mqtt, rollouts.tick_s, rollouts.lease_s)
+                                 .start(self._stop))
         if self.config.pricing.gateways:  # approved prices to the shelf labels (collector.pricing.push)
             from collector.pricing.push import LabelPusher
 

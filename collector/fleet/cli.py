@@ -1,4 +1,5 @@
-"""``smartstore fleet ...``: broker accounts for devices and collectors, and scoped API tokens.
+"""``smartstore fleet ...``: broker accounts for devices and collectors, scoped API tokens, and roll-outs
+(:mod:`collector.fleet.rollout_cli`).
 
 Parsing only; handlers import their library lazily. Other fleet features add their subcommands to
 :data:`FLEET_COMMANDS` (each takes the ``fleet`` group's subparsers).
@@ -16,6 +17,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from collector.fleet import rollout_cli
 from smartstore import Subparsers, UserError, add_command, command_group
 
 if TYPE_CHECKING:
@@ -148,11 +150,12 @@ def _register_tokens(group: Subparsers) -> None:
         _store_options(parser)
 
 
-FLEET_COMMANDS: tuple[Callable[[Subparsers], None], ...] = (_register_enroll, _register_tokens)
+FLEET_COMMANDS: tuple[Callable[[Subparsers], None], ...] = (_register_enroll, _register_tokens, rollout_cli.register)
 
 
 def register(subparsers: Subparsers) -> None:
     """The ``fleet`` group and its subcommands."""
-    group = command_group(subparsers, "fleet", "run a fleet: broker accounts and ACLs, scoped API tokens")
+    group = command_group(subparsers, "fleet", "run a fleet: broker accounts and ACLs, scoped API tokens, staged "
+                          "roll-outs")
     for registrar in FLEET_COMMANDS:
         registrar(group)
