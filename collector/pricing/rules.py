@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from collector.pricing.products import Product
 from collector.pricing.settings import PricingConfig
@@ -69,8 +70,8 @@ class Proposal:
 
     @property
     def promo(self) -> str | None:
-        """The label's promotion text: the last rule that set one and still shows a reduced price."""
-        texts = [s.promo for s in self.steps if s.promo]
+        """The label's promotion text: that of the last rule that cut the price, while it is below the base."""
+        texts = [s.promo for s in self.steps if s.promo and s.changed]
         return texts[-1][:PROMO_CHARS] if texts and self.was is not None else None
 
     @property
@@ -78,7 +79,7 @@ class Proposal:
         """The rules that changed the price."""
         return [s.rule for s in self.steps if s.changed]
 
-    def audit(self) -> list[dict[str, object]]:
+    def audit(self) -> list[dict[str, Any]]:
         return [{**asdict(s), "changed": s.changed} for s in self.steps]
 
 
