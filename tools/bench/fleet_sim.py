@@ -18,8 +18,8 @@ seconds (fps around ``--fps``, uptime, ``model: {name, version, sha256}``) and `
 roll-out runner on its timer); bundles are served by a loopback HTTP server.
 
 The run: every device installs version 1 through its command channel; then a good version 2 is rolled out to all
-(canary, waves), then a bad version 3 (``--bad fps`` or ``crash``), which the canary must roll back before any
-later wave. Prints one JSON object: times to full roll-out and to rollback, and what every device ran.
+(canary, waves), then each bad version of ``--bad`` (:data:`BEHAVIOURS`), which the canary must roll back before
+any later wave. Prints one JSON object: times to full roll-out and to rollback, and what every device loaded.
 """
 
 from __future__ import annotations
@@ -54,7 +54,9 @@ from edge.fleet_config import FleetConfig
 MODEL = "sim-detector"
 SIM_FILE = "sim.json"
 WEIGHTS = "weights.bin"
-BAD = {"fps": {"fps_factor": 0.4}, "crash": {"crash_every_s": 3.0}, "detections": {"detection_factor": 0.1}}
+#: the simulation's bundles: 1 and 2 good, 3 drops fps 60 %, 4 crash-loops, 5 loses 90 % of the detections
+BEHAVIOURS: dict[int, dict[str, Any] | None] = {1: None, 2: None, 3: {"fps_factor": 0.4}, 4: {"crash_every_s": 3.0},
+                                                5: {"detection_factor": 0.1}}
 
 
 @dataclass(frozen=True)
@@ -257,21 +259,21 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 @dataclass
 class Fleet:
-    """The signing key, the served bundles (1 and 2 good, 3 bad) and the device names of a simulation."""
+    """The signing key, the served bundles (:data:`BEHAVIOURS`) and the device names of a simulation."""
 
     root: Path
     devices: int
     stores: int
-    bad: str = "fps"
 
     def __post_init__(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
         self.private, self.public = self.root / "fleet.key", self.root / "fleet.pub"
         generate_keypair(self.private, self.public)
         key = load_private_key(self.private)
         served = self.root / "served"
         self.server, url = serve(served)
         self.signed = {v: sign_bundle(key, MODEL, v, folder=make_bundle(served, v, b), url_base=f"{url}/{v}")
-                       for v, b in ((1, None), (2, None), (3, BAD[self.bad]))}
+                       for v, b in BEHAVIOURS.items()}
         self.names = [(f"store-{i % self.stores:03d}", f"sim-{i:04d}") for i in range(self.devices)]
 
     def manifest(self, version: int) -> Path:
@@ -327,25 +329,28 @@ def main() -> None:
     parser.add_argument("--health", type=float, default=2.0, help="seconds between health events")
     parser.add_argument("--soak", default="20s")
     parser.add_argument("--baseline", default="20s")
-    parser.add_argument("--bad", choices=sorted(BAD), default="fps")
+    parser.add_argument("--bad", default="3,4,5", help="bad versions rolled out after the good one (3: fps -60 %%, "
+                        "4: crash loop, 5: detections -90 %%)")
     parser.add_argument("--workdir", type=Path)
     args = parser.parse_args()
     import tempfile
 
+    bad = [int(v) for v in args.bad.split(",") if v]
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
         print(json.dumps(simulate(Path(tmp), args.devices, args.stores, args.processes, args.health, args.soak,
-                                  args.baseline, args.bad), indent=1))
+                                  args.baseline, bad), indent=1))
 
 
 def simulate(root: Path, n: int, stores: int, processes: int, health_s: float, soak: str, baseline: str,
-             bad: str) -> dict[str, Any]:
+             bad: list[int]) -> dict[str, Any]:
+    """Version 2 to every device, then each ``bad`` version; what happened (see the module docstring)."""
     from collector.config import load_config
     from collector.fleet.rollout_plan import RolloutSettings, duration
     from collector.service import Collector
     from tools.broker import LocalBroker
 
     broker = LocalBroker(root / "mosquitto").start()
-    fleet = Fleet(root, n, stores, bad)
+    fleet = Fleet(root, n, stores)
     config = load_config(None, {"store": str(root / "collector.db"), "mqtt.port": broker.port,
                                 "mqtt.client_id": "collector-sim", "rollouts.tick_s": 0.5})
     collector = Collector(config, api=False)
@@ -355,21 +360,22 @@ def simulate(root: Path, n: int, stores: int, processes: int, health_s: float, s
     chunks = [fleet.names[i::processes] for i in range(processes)]
     workers = [ctx.Process(target=_worker, args=(c, str(root / "devices"), str(fleet.public), broker.port,
                                                  fleet.signed[1], health_s, stop, results)) for c in chunks if c]
+    soak_s, base_s = duration(soak, "--soak"), duration(baseline, "--baseline")
+    rollouts: list[dict[str, Any]] = []
+    ran: dict[str, Any] = {}
     try:
         started = time.monotonic()
         for w in workers:
             w.start()
-        soak_s, base_s = duration(soak, "--soak"), duration(baseline, "--baseline")
         wait_until(lambda: _reporting(collector.store, n, base_s, health_s), 120 + n, "every device's health")
         ready_s = time.monotonic() - started
         settings = RolloutSettings.model_validate({"soak_s": soak_s, "baseline_s": base_s, "apply_timeout_s": 120,
                                                    "health_timeout_s": 10 * health_s})
-        good = roll_out(collector.store, fleet, 2, settings, 600 + 10 * soak_s)
-        time.sleep(base_s)  # a baseline on version 2 for the next roll-out
-        worse = roll_out(collector.store, fleet, 3, settings, 600)
+        for version in [2, *bad]:
+            rollouts.append(roll_out(collector.store, fleet, version, settings, 600 + 10 * soak_s))
+            time.sleep(base_s)  # a baseline on version 2 for the next roll-out
     finally:
         stop.set()
-        ran = {}
         for _ in workers:
             ran.update(results.get(timeout=120))
         for w in workers:
@@ -377,13 +383,17 @@ def simulate(root: Path, n: int, stores: int, processes: int, health_s: float, s
         collector.stop()
         broker.stop()
         fleet.close()
-    canary = {f"{d['store']}/{d['device']}" for d in worse["device_states"] if d["wave"] == 0}
-    return {"devices": n, "stores": stores, "processes": processes, "health_s": health_s, "soak_s": soak_s,
-            "baseline_s": base_s, "bad": bad, "ready_s": round(ready_s, 1), "good": summary(good),
-            "bad_rollout": summary(worse), "canary": len(canary),
-            "ran_3_outside_canary": sorted(k for k, v in ran.items() if 3 in v["versions"] and k not in canary),
-            "ran_3_in_canary": sum(3 in ran[k]["versions"] for k in canary),
-            "running": {str(v): sum(r["running"] == v for r in ran.values()) for v in (1, 2, 3)}}
+    out: dict[str, Any] = {"devices": n, "stores": stores, "processes": processes, "health_s": health_s,
+                           "soak_s": soak_s, "baseline_s": base_s, "ready_s": round(ready_s, 1), "rollouts": []}
+    for rollout in rollouts:
+        canary = {f"{d['store']}/{d['device']}" for d in rollout["device_states"] if d["wave"] == 0}
+        v = rollout["version"]
+        out["rollouts"].append({**summary(rollout), "behaviour": BEHAVIOURS[v], "canary": len(canary),
+                                "loaded_outside_canary": sum(v in r["versions"] for k, r in ran.items()
+                                                             if k not in canary),
+                                "loaded_in_canary": sum(v in ran[k]["versions"] for k in canary)})
+    out["running_at_end"] = {str(v): sum(r["running"] == v for r in ran.values()) for v in BEHAVIOURS}
+    return out
 
 
 def _reporting(store: Any, n: int, baseline_s: float, health_s: float) -> bool:

@@ -1,0 +1,167 @@
+"""Staged roll-outs against a real Mosquitto and the real collector, to 20 simulated devices that verify and
+install every bundle with the edge's own command channel (tools/bench/fleet_sim.py): a good version reaches every
+device wave after wave, a bad one in the canary is rolled back by itself and never reaches wave 1, a collector
+restart resumes a roll-out, and an abort by hand rolls back."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from collector.config import CollectorConfig
+from collector.fleet.rollout import abort_rollout, create_rollout, load_manifest
+from collector.fleet.rollout_plan import RolloutError, RolloutSettings, plan_waves
+from collector.fleet.rollout_store import RolloutStore
+from collector.service import Collector
+from tests.collector.conftest import collector_config, wait_for
+from tools.bench.fleet_sim import Fleet, SimDevice, run_devices, wait_until
+
+HEALTH_S = 0.4
+N = 20
+FAST = {"soak_s": 2.0, "baseline_s": 2.0, "health_timeout_s": 4.0, "apply_timeout_s": 30.0}
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Sim:
+    fleet: Fleet
+    devices: dict[str, SimDevice]
+    config: CollectorConfig
+    collector: Collector
+
+    @property
+    def store(self) -> Any:
+        return self.collector.store
+
+    def start(self, version: int, **settings: Any) -> int:
+        signed, manifest = load_manifest(self.fleet.manifest(version))
+        return create_rollout(self.store, signed, manifest, sorted(self.fleet.names),
+                              RolloutSettings.model_validate({**FAST, **settings}))
+
+    def finish(self, rollout_id: int, timeout: float = 90) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        rollouts = RolloutStore(self.store)
+        wait_for(lambda: rollouts.get(rollout_id)["state"] in ("done", "rolled_back"), timeout,  # type: ignore[index]
+                 f"roll-out {rollout_id} to finish")
+        rollout = rollouts.get(rollout_id)
+        assert rollout is not None
+        return rollout, rollouts.devices(rollout_id)
+
+    def settle(self) -> None:
+        """A fresh baseline for the next roll-out."""
+        time.sleep(FAST["baseline_s"] + 2 * HEALTH_S)
+
+
+@pytest.fixture
+def sim(broker: Any, tmp_path: Path) -> Iterator[Sim]:
+    fleet = Fleet(tmp_path / "fleet", N, 4)
+    devices = {f"{s}/{d}": SimDevice(s, d, tmp_path / "devices" / s / d, fleet.public, broker.port)
+               for s, d in fleet.names}
+    stop = threading.Event()
+    runner = threading.Thread(target=run_devices, args=(list(devices.values()), fleet.signed[1], HEALTH_S, stop),
+                              daemon=True)
+    config = collector_config(str(tmp_path / "collector.db"), None, broker.port)
+    config = config.model_copy(update={"rollouts": config.rollouts.model_copy(update={"tick_s": 0.3})})
+    collector = Collector(config, api=False)
+    collector.start()
+    runner.start()
+    try:
+        wait_until(lambda: all(d.running() == 1 for d in devices.values()), 60, "version 1 on every device")
+        wait_for(lambda: len(collector.store.rows("SELECT DISTINCT device FROM events WHERE kind = 'device.health'"))
+                 == N, 30, "health from every device")
+        time.sleep(FAST["baseline_s"])
+        yield Sim(fleet, devices, config, collector)
+    finally:
+        stop.set()
+        runner.join(30)
+        collector.stop()
+        fleet.close()
+
+
+@pytest.mark.slow
+def test_good_version_reaches_every_device_wave_after_wave_and_bad_canaries_roll_back(sim: Sim) -> None:
+    rollout, devices = sim.finish(sim.start(2))
+    assert rollout["state"] == "done", rollout["reason"]
+    assert [d["state"] for d in devices] == ["healthy"] * N
+    assert all(d.running() == 2 for d in sim.devices.values())
+    waves = sorted({d["wave"] for d in devices})
+    assert waves == [0, 1, 2, 3] and sum(d["wave"] == 0 for d in devices) == 1  # 5 % of 20, then 25/50/100 %
+    for wave in waves[1:]:  # each wave sent only after the one before soaked healthy
+        before = [d for d in devices if d["wave"] == wave - 1]
+        first_sent = min(d["sent"] for d in devices if d["wave"] == wave)
+        assert first_sent >= max(d["applied"] for d in before) + FAST["soak_s"]
+    assert all(d["previous"] == 1 for d in devices)
+
+    # fps -60 %, then a crash loop (a restart every 3 s: the soak must outlast two of them)
+    for version, why, soak in ((3, "fps", 2.0), (4, "crash loop", 8.0)):
+        sim.settle()
+        rollout, devices = sim.finish(sim.start(version, soak_s=soak))
+        assert rollout["state"] == "rolled_back" and why in rollout["reason"], rollout["reason"]
+        canary = [d for d in devices if d["wave"] == 0]
+        later = [d for d in devices if d["wave"] > 0]
+        assert [d["state"] for d in canary] == ["rolled_back"] and all(d["state"] == "pending" for d in later)
+        for d in canary:
+            sim_device = sim.devices[f"{d['store']}/{d['device']}"]
+            assert sim_device.versions[-2:] == [version, 2] and sim_device.running() == 2
+        for d in later:
+            assert version not in sim.devices[f"{d['store']}/{d['device']}"].versions
+
+
+@pytest.mark.slow
+def test_a_rollout_resumes_after_a_collector_restart(sim: Sim) -> None:
+    rollout_id = sim.start(2, soak_s=4.0)
+    rollouts = RolloutStore(sim.store)
+    wait_for(lambda: any(d["state"] == "applied" for d in rollouts.devices(rollout_id)), 30, "the canary applied")
+    sim.collector.stop()
+    time.sleep(1.0)
+    sim.collector = Collector(sim.config, api=False)  # same store, same client ids: the session and lease resume
+    sim.collector.start()
+    rollout, devices = sim.finish(rollout_id)
+    assert rollout["state"] == "done", rollout["reason"]
+    assert [d["state"] for d in devices] == ["healthy"] * N
+    assert all(d.running() == 2 for d in sim.devices.values())
+
+
+@pytest.mark.slow
+def test_abort_by_hand_rolls_back_every_device_that_got_it(sim: Sim) -> None:
+    rollout_id = sim.start(2, soak_s=30.0)
+    rollouts = RolloutStore(sim.store)
+    wait_for(lambda: all(d["state"] == "applied" for d in rollouts.devices(rollout_id) if d["wave"] == 0), 30,
+             "the canary applied")
+    result = subprocess.run([sys.executable, "-c", "import sys, smartstore; sys.exit(smartstore.main())", "fleet",
+                             "rollout-abort", str(rollout_id), "--db", str(sim.config.store)],
+                            capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert result.returncode == 0, result.stderr
+    rollout, devices = sim.finish(rollout_id)
+    assert rollout["state"] == "rolled_back" and rollout["reason"] == "aborted by hand"
+    assert [d["state"] for d in devices if d["wave"] == 0] == ["rolled_back"]
+    assert all(d.running() == 1 for d in sim.devices.values())
+    with pytest.raises(RolloutError, match="already rolled_back"):
+        abort_rollout(sim.store, rollout_id)
+
+
+def test_waves_plan_the_canary_first_and_cover_every_device_once() -> None:
+    devices = [(f"s{i % 7}", f"d{i}") for i in range(200)]
+    plan = plan_waves(devices, RolloutSettings.model_validate({}), "m/2")
+    sizes = [sum(w == k for _, _, w in plan) for k in range(4)]
+    assert sizes == [10, 40, 50, 100] and sorted((s, d) for s, d, _ in plan) == sorted(devices)
+    assert len({s for s, _, w in plan if w == 0}) > 3  # the canary spreads over stores
+    assert plan == plan_waves(list(reversed(devices)), RolloutSettings.model_validate({}), "m/2")
+    assert [w for _, _, w in plan_waves(devices[:3], RolloutSettings.model_validate({}), "m/2")] == [0, 1, 2]
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"waves": [0.5, 0.9]}, "the last wave must be 100%"),
+    ({"canary": 0.5, "waves": [0.25, 1.0]}, "must grow"),
+    ({"detection_band": (1.5, 2.0)}, "LOW < 1 < HIGH"),
+])
+def test_settings_refuse_waves_that_do_not_make_sense(fields: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        RolloutSettings.model_validate(fields)
