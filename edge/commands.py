@@ -17,15 +17,18 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from contract.commands import Command, ContractError, Manifest, Reply, ReplyState
+from contract.commands import Command, ContractError, Manifest, Reply, ReplyState, label_prices
 from contract.topics import command_topic, reply_topic
 from edge.artefacts import ArtefactRefused, Verifier
 from edge.bundles import BundleStore
 from edge.command_log import CommandLog
 from edge.fetch import FetchError
 from edge.fleet_config import FleetConfig
+
+if TYPE_CHECKING:
+    from edge.labels import PriceBoard
 
 log = logging.getLogger("smartstore.fleet")
 T = TypeVar("T")
@@ -35,7 +38,11 @@ UNKNOWN_ID = "0" * 32
 
 
 class CommandFailed(Exception):
-    """A command that could not be applied; the message is the reply's reason."""
+    """A command that could not be applied; the message is the reply's reason, ``detail`` the reply's detail."""
+
+    def __init__(self, reason: str, detail: dict[str, Any] | None = None) -> None:
+        super().__init__(reason)
+        self.detail = detail or {}
 
 
 class CommandHost(Protocol):
@@ -88,8 +95,9 @@ class CommandChannel:
     """Commands for ``store``/``device``: replies through ``send``, artefacts in ``fleet.bundle_dir``."""
 
     def __init__(self, fleet: FleetConfig, store: str, device: str, prefix: str, host: CommandHost, send: Send,
-                 state_dir: Path, bundles: BundleStore | None = None) -> None:
+                 state_dir: Path, bundles: BundleStore | None = None, labels: PriceBoard | None = None) -> None:
         self.store, self.device, self.host, self._send = store, device, host, send
+        self.labels = labels  # the shelf-label gateways (set_prices), when labels: is configured
         self.topic = command_topic(store, device, prefix)
         self.reply_topic = reply_topic(store, device, prefix)
         self.bundles = bundles or BundleStore(fleet.bundles, fleet.keep_versions)
@@ -167,7 +175,8 @@ class CommandChannel:
             reason = None
             log.info("fleet: command %s %s applied", command.command, command.id, extra={"detail": detail})
         except (CommandFailed, ArtefactRefused, FetchError, ValueError, OSError) as exc:
-            state, reason, detail = "failed", str(exc), {}
+            state, reason = "failed", str(exc)
+            detail = exc.detail if isinstance(exc, CommandFailed) else {}
             log.error("fleet: command %s %s failed: %s", command.command, command.id, reason)
         reply = self._reply(request, state, reason, detail)
         self.log.record(command.id, {"state": state, "reason": reason, "detail": reply.detail})
@@ -190,7 +199,20 @@ class CommandChannel:
             return {}
         if command.command == "report_status":
             return dict(self.host.status(), bundles=self.bundles.describe())
+        if command.command == "set_prices":
+            return self._set_prices(command)
         raise CommandFailed(f"unknown command {command.command!r}")
+
+    def _set_prices(self, command: Command) -> dict[str, Any]:
+        """Every price onto its label; ``failed`` (with every label's result) when any label failed."""
+        if self.labels is None:
+            raise CommandFailed("set_prices: this box has no labels: section in edge.yaml (docs/labels.md)")
+        results = self.labels.set_prices(label_prices(command))
+        detail = {"labels": [r.to_dict() for r in results]}
+        failed = [r for r in results if r.state == "failed"]
+        if failed:
+            raise CommandFailed(f"{len(failed)} of {len(results)} labels failed: {failed[0].reason}", detail)
+        return detail
 
     def _artefact(self, signed: Any, kind: str, rollback: bool) -> dict[str, Any]:
         """Verify, install (fetch) and activate a signed model or config manifest."""

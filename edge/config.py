@@ -18,6 +18,7 @@ from edge.analytics.config import CountingConfig, LineConfig, TrackerConfig, Zon
 from edge.analytics.shelf_config import ShelfConfig, ShelfConfigError, load_shelf_config
 from edge.engines.options import AUTO, check_engine_name, check_options
 from edge.fleet_config import FleetConfig
+from edge.labels_config import LabelsConfig
 from edge.sensors import SensorsConfig
 from edge.vision.tiling import Tiling
 from edge.yamlfile import read_mapping
@@ -218,6 +219,7 @@ class EdgeConfig(_Model):
     outbox: OutboxConfig = OutboxConfig()
     sensors: SensorsConfig = SensorsConfig()  # serial weight strips / door counters (docs/hardware.md); none: off
     fleet: FleetConfig | None = None  # commands and signed bundles (docs/fleet.md); none: no command channel
+    labels: LabelsConfig | None = None  # shelf-label gateways for set_prices commands (docs/labels.md)
     metrics: MetricsConfig = MetricsConfig()  # GET /metrics for Prometheus (docs/edge-service.md, "Metrics")
     health_interval_s: float = Field(default=30.0, gt=0)
     intervals_s: list[int] = Field(default_factory=lambda: [60, 3600])  # footfall aggregation intervals
@@ -288,7 +290,9 @@ def _resolve_paths(config: EdgeConfig, base: Path, source: str = "<config>") -> 
                c.model_copy(update={"shelf": _resolve_shelf(c.shelf, base, f"{source}: cameras[{i}]")})
                for i, c in enumerate(config.cameras)]
     fleet = None if config.fleet is None else config.fleet.resolved(base, outbox.path)
-    return config.model_copy(update={"outbox": outbox, "mqtt": mqtt, "cameras": cameras, "fleet": fleet})
+    labels = None if config.labels is None else config.labels.resolved(base, outbox.path)
+    return config.model_copy(update={"outbox": outbox, "mqtt": mqtt, "cameras": cameras, "fleet": fleet,
+                                     "labels": labels})
 
 
 def _resolve_shelf(shelf: CameraShelfConfig, base: Path, where: str) -> CameraShelfConfig:

@@ -21,6 +21,7 @@ from edge.config import EdgeConfig, parse_config
 if TYPE_CHECKING:
     import paho.mqtt.client as paho
 
+    from edge.labels import PriceBoard
     from edge.mqtt import Publisher
     from edge.service import EdgeService
 
@@ -65,6 +66,8 @@ class ServiceHost:
     def stop(self) -> None:
         if self.channel is not None:
             self.channel.stop()
+            if self.channel.labels is not None:
+                self.channel.labels.close()
 
     def pipeline_config(self) -> EdgeConfig:
         """The config to load the detector from: ``model.name`` is the active model bundle's folder, if any."""
@@ -124,6 +127,17 @@ class ServiceHost:
                 "outbox": service.outbox.stats().as_dict(), "mqtt_connected": service.publisher.connected}
 
 
+def price_board(config: EdgeConfig) -> PriceBoard | None:
+    """The shelf-label gateways of ``labels:`` (set_prices), files beside the outbox unless ``labels.folder``."""
+    if config.labels is None:
+        return None
+    from edge.labels import PriceBoard
+
+    labels = config.labels if config.labels.folder else config.labels.resolved(Path(), config.outbox.path)
+    assert labels.folder is not None
+    return PriceBoard(labels, labels.folder)
+
+
 def reply_properties(correlation: bytes | None) -> Properties:
     props = Properties(PacketTypes.PUBLISH)
     if correlation is not None:
@@ -142,7 +156,8 @@ def attach_commands(service: EdgeService) -> ServiceHost | None:
         fleet = fleet.resolved(Path(), config.outbox.path)
     host = ServiceHost(service)
     channel = CommandChannel(fleet, config.store, config.device, config.mqtt.topic_prefix, host,
-                             publisher_send(service.publisher), config.outbox.path.parent)
+                             publisher_send(service.publisher), config.outbox.path.parent,
+                             labels=price_board(config))
     host.channel = channel
     host.model_dir = channel.bundles.current_dir(host.model_name)
     for update in channel.active_configs():

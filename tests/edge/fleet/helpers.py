@@ -1,20 +1,28 @@
-"""Fleet test helpers: a fake service behind the command channel, fleet keys, signed bundles, and a local HTTP
-server that serves Range requests and can cut a connection part-way (no internet needed)."""
+"""Fleet test helpers: a fake service behind the command channel, fleet keys, signed bundles, a local HTTP
+server that serves Range requests and can cut a connection part-way (no internet needed), and the collector's side
+of MQTT 5 requests (:class:`Requester`)."""
 
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import paho.mqtt.client as paho
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from contract.commands import Command, Reply
 from contract.signing import public_line, sign_bundle
+from contract.topics import command_topic, reply_topic
 from edge.commands import CommandChannel
 from edge.fleet_config import FleetConfig
+from edge.labels import PriceBoard
 
 
 @dataclass
@@ -54,8 +62,9 @@ class Fleet:
                                   fetch_timeout_s=5, fetch_attempts=3)
         self.channel = self.new_channel()
 
-    def new_channel(self, send: Any = None) -> CommandChannel:
-        return CommandChannel(self.config, "s1", "d1", "smartstore/v1", self.host, send or self._keep, self.root)
+    def new_channel(self, send: Any = None, labels: PriceBoard | None = None) -> CommandChannel:
+        return CommandChannel(self.config, "s1", "d1", "smartstore/v1", self.host, send or self._keep, self.root,
+                              labels=labels)
 
     def _keep(self, topic: str, payload: bytes, correlation: bytes | None) -> None:
         self.replies.append((topic, Reply.parse(payload), correlation))
@@ -123,3 +132,42 @@ class BundleServer:
     def close(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+class Requester:
+    """The collector's side: publishes commands to s1/d1 as MQTT 5 requests and collects the replies with their
+    correlation data (it subscribes again after a broker restart: paho reconnects it)."""
+
+    def __init__(self, port: int) -> None:
+        self.replies: list[tuple[bytes | None, Reply]] = []
+        self._lock = threading.Lock()
+        ready = threading.Event()
+        self.client = paho.Client(CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5)
+        self.client.on_message = self._on_message
+        self.client.on_subscribe = lambda *_: ready.set()
+        self.client.on_connect = lambda c, *_: c.subscribe(reply_topic("s1", "d1"), qos=1)
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+        assert ready.wait(10)
+
+    def _on_message(self, _c: Any, _u: Any, msg: paho.MQTTMessage) -> None:
+        with self._lock:
+            self.replies.append((getattr(msg.properties, "CorrelationData", None), Reply.parse(bytes(msg.payload))))
+
+    def send(self, command: Command, correlation: bytes, expiry_s: int = 60) -> None:
+        props = Properties(PacketTypes.PUBLISH)
+        props.ResponseTopic = reply_topic("s1", "d1")
+        props.CorrelationData = correlation
+        props.MessageExpiryInterval = expiry_s
+        self.client.publish(command_topic("s1", "d1"), command.to_json(), qos=1, properties=props).wait_for_publish(5)
+
+    def wait(self, count: int, timeout: float = 10.0) -> list[tuple[bytes | None, Reply]]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and len(self.replies) < count:
+            time.sleep(0.02)
+        with self._lock:
+            return list(self.replies)
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()

@@ -2,66 +2,21 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
-import paho.mqtt.client as paho
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 
-from contract.commands import Command, Reply
+from contract.commands import Command
 from contract.events import utc_now
-from contract.topics import command_topic, reply_topic
 from edge.config import Backoff, MqttConfig
 from edge.fleet_host import listen, publisher_send
 from edge.mqtt import Publisher
 from edge.outbox import Outbox
-from tests.edge.fleet.helpers import Fleet
+from tests.edge.fleet.helpers import Fleet, Requester
 from tools.broker import LocalBroker as Mosquitto
-
-
-class Requester:
-    """The collector's side: publishes commands as MQTT 5 requests and collects the replies by correlation data."""
-
-    def __init__(self, port: int) -> None:
-        self.replies: list[tuple[bytes | None, Reply]] = []
-        self._lock = threading.Lock()
-        ready = threading.Event()
-        self.client = paho.Client(CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5)
-        self.client.on_message = self._on_message
-        self.client.on_subscribe = lambda *_: ready.set()
-        self.client.on_connect = lambda c, *_: c.subscribe(reply_topic("s1", "d1"), qos=1)
-        self.client.connect("127.0.0.1", port)
-        self.client.loop_start()
-        assert ready.wait(10)
-
-    def _on_message(self, _c: Any, _u: Any, msg: paho.MQTTMessage) -> None:
-        with self._lock:
-            self.replies.append((getattr(msg.properties, "CorrelationData", None), Reply.parse(bytes(msg.payload))))
-
-    def send(self, command: Command, correlation: bytes, expiry_s: int = 60) -> None:
-        props = Properties(PacketTypes.PUBLISH)
-        props.ResponseTopic = reply_topic("s1", "d1")
-        props.CorrelationData = correlation
-        props.MessageExpiryInterval = expiry_s
-        self.client.publish(command_topic("s1", "d1"), command.to_json(), qos=1, properties=props).wait_for_publish(5)
-
-    def wait(self, count: int, timeout: float = 10.0) -> list[tuple[bytes | None, Reply]]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and len(self.replies) < count:
-            time.sleep(0.02)
-        with self._lock:
-            return list(self.replies)
-
-    def close(self) -> None:
-        self.client.loop_stop()
-        self.client.disconnect()
 
 
 @pytest.fixture
