@@ -1,9 +1,9 @@
 """Versioned events: the :class:`Record` every producer emits and the :class:`Event` envelope the edge publishes
 and the collector stores.
 
-The envelope (``v``, ``id``, ``kind``, ``store``, ``device``, ``camera``, ``seq``, ``ts``, ``data``) is fixed by
-``contract/schemas/event.schema.json``; per-kind ``data`` schemas live beside it as
-``contract/schemas/<kind>.schema.json``. See ``docs/events.md``.
+The envelope (``v``, ``id``, ``kind``, ``store``, ``device``, ``camera``, ``seq``, ``ts``, ``data``, and ``model``
+when a model produced the event) is fixed by ``contract/schemas/event.schema.json``; per-kind ``data`` schemas live
+beside it as ``contract/schemas/<kind>.schema.json``. See ``docs/events.md``.
 """
 
 from __future__ import annotations
@@ -31,14 +31,30 @@ def format_ts(ts: datetime) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class ModelRef:
+    """The model behind an event: its ``name``, ``version`` (a deployed bundle's signed version, else its
+    ``model.yaml``'s) and the ``sha256`` of the file that ran. The envelope's ``model``, and ``data.model`` of
+    ``device.health``."""
+
+    name: str
+    version: int
+    sha256: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "version": self.version, "sha256": self.sha256}
+
+
+@dataclass(frozen=True, slots=True)
 class Record:
     """What every producer (people counting, shelf, sensors, the service's health) emits: an event ``kind``
     (e.g. ``footfall.crossing``), its ``data`` payload (the kind's schema) and when it happened, ``ts`` in Unix
-    seconds. The service turns it into an :class:`Event` with :meth:`Event.from_record`."""
+    seconds. The service turns it into an :class:`Event` with :meth:`Event.from_record`; ``model``: the model that
+    produced it, when the producer knows better than the service (which fills in its pipeline's)."""
 
     kind: str
     data: dict[str, Any]
     ts: float
+    model: ModelRef | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,16 +67,18 @@ class Event:
     camera: str | None = None
     ts: datetime = field(default_factory=utc_now)
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    model: ModelRef | None = None
 
     @classmethod
-    def from_record(cls, record: Record, store: str, device: str, camera: str | None = None) -> Event:
+    def from_record(cls, record: Record, store: str, device: str, camera: str | None = None,
+                    model: ModelRef | None = None) -> Event:
         """The envelope for ``record`` from ``store``/``device`` (``camera``: ``None`` for device-level events);
-        ``seq`` is 0 until the outbox numbers it."""
+        ``model``: what produced it unless the record names its own. ``seq`` is 0 until the outbox numbers it."""
         return cls(record.kind, store, device, 0, record.data, camera=camera,
-                   ts=datetime.fromtimestamp(record.ts, UTC))
+                   ts=datetime.fromtimestamp(record.ts, UTC), model=record.model or model)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        body: dict[str, Any] = {
             "v": SCHEMA_VERSION,
             "id": self.id,
             "kind": self.kind,
@@ -71,6 +89,9 @@ class Event:
             "ts": format_ts(self.ts),
             "data": self.data,
         }
+        if self.model is not None:
+            body["model"] = self.model.to_dict()
+        return body
 
     def to_json(self) -> bytes:
         return json.dumps(self.to_dict(), separators=(",", ":"), allow_nan=False).encode()

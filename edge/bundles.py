@@ -36,6 +36,19 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def deployed_version(folder: Path | None) -> int | None:
+    """The signed version of the bundle in ``folder`` (a ``versions/<version>`` folder with its ``manifest.json``),
+    or None when ``folder`` is not an installed bundle."""
+    path = None if folder is None else folder / MANIFEST
+    if path is None or not path.is_file():
+        return None
+    try:
+        version = json.loads(path.read_text())["body"]["version"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return version if isinstance(version, int) else None
+
+
 class BundleStore:
     """The bundles under ``root`` (``fleet.bundle_dir``); ``step`` is called between activation steps (tests)."""
 

@@ -77,6 +77,26 @@ class CameraShelfConfig(_Model):
         return config.model_copy(update=update)
 
 
+class ShadowConfig(_Model):
+    """A candidate person detector run beside the live one on this camera's frames (``edge/shadow.py``): its
+    agreement with the live model goes out as ``model.shadow`` events, never as counts (docs/edge-service.md)."""
+
+    model: str  # a model name under models/, a folder or a model.yaml (e.g. an unpacked bundle)
+    engine: str = AUTO
+    precision: Literal["auto", "fp32", "fp16", "int8"] = "auto"
+    device: str | None = None
+    confidence: float | None = Field(default=None, ge=0, le=1)  # None: the live model.confidence
+    every_n: int = Field(default=5, ge=1)  # run the candidate on every Nth frame of the camera (bounds its cost)
+    interval_s: float = Field(default=60.0, gt=0)  # one model.shadow event per this many seconds of frames
+    iou: float = Field(default=0.5, gt=0, le=1)  # a live and a candidate box agree at this IoU (one-to-one)
+    count: bool = True  # also feed the candidate's boxes to its own tracker and lines (crossings compared)
+
+    @field_validator("engine")
+    @classmethod
+    def _known_engine(cls, value: str) -> str:
+        return check_engine_name(value)
+
+
 class CameraConfig(_Model):
     """One camera: a video file, a V4L2 index or device path, or an RTSP/HTTP URL."""
 
@@ -92,6 +112,7 @@ class CameraConfig(_Model):
     zones: list[ZoneConfig] = []  # occupancy / dwell / queue zones
     tracker: TrackerConfig = TrackerConfig()
     shelf: CameraShelfConfig | None = None  # shelf analytics on this camera's frames (docs/edge-service.md)
+    shadow: ShadowConfig | None = None  # a candidate model compared with the live one on these frames
 
     @model_validator(mode="after")
     def _counting(self) -> CameraConfig:

@@ -16,6 +16,8 @@ from typing import Any, TypeVar
 
 import numpy.typing as npt
 
+from contract.events import ModelRef
+from edge.bundles import deployed_version
 from edge.engines.base import Engine, EngineError, Tensor, create, engine_class
 from edge.models import Manifest, ModelError, ModelFile, choose_file
 from edge.vision.decoders import SSD_HEAD, DecodeParams, SsdHead, decode_ssd, decode_ssd_raw, decode_yolo
@@ -54,6 +56,8 @@ class Detector:
         self.params = params or DecodeParams()
         self.tiling = tiling
         self.device = "CPU"  # the accelerator it runs on (from_manifest records the chosen one)
+        # what the events it feeds carry: a deployed bundle's signed version, else the manifest's
+        self.ref = ModelRef(manifest.name, deployed_version(manifest.root) or manifest.version, item.sha256)
         spec = manifest.input
         self._fused = fuse_preprocess and engine.fuse_preprocess(
             spec.width, spec.height, spec.color == "RGB", spec.mean, spec.std, spec.layout)

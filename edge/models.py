@@ -88,6 +88,9 @@ class Manifest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str
+    # the model's version: monotonic, bumped by every export and by a build whose files changed; events and health
+    # carry it (contract.events.ModelRef); a deployed bundle's signed version takes its place (edge/bundles.py)
+    version: int = Field(default=1, ge=1)
     task: Literal["detect", "embed"] = "detect"
     architecture: Architecture
     description: str = ""

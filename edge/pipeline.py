@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from contract.events import Record
+from contract.events import ModelRef, Record
 from edge.config import ConfigError, EdgeConfig
 
 if TYPE_CHECKING:
@@ -52,12 +52,13 @@ class Sensors(Protocol):
 
 @dataclass
 class Pipeline:
-    """The loaded detector and what it runs on."""
+    """The loaded detector, what it runs on, and the model the events it feeds carry."""
 
     detector: FrameDetector
     engine: str
     precision: str
     device: str
+    model: ModelRef | None = None
 
 
 def load_pipeline(config: EdgeConfig, source: str = "<config>") -> Pipeline:
@@ -84,4 +85,4 @@ def load_pipeline(config: EdgeConfig, source: str = "<config>") -> Pipeline:
     except (ModelError, EngineError) as exc:
         raise ConfigError(f"{source}: model (engine={model.engine!r}, precision={model.precision!r}, "
                           f"device={model.device!r}): {exc}") from None
-    return Pipeline(detector, detector.file.engine, detector.file.precision, detector.device)
+    return Pipeline(detector, detector.file.engine, detector.file.precision, detector.device, detector.ref)

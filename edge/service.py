@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from contract.events import Event, Record
+from contract.events import Event, ModelRef, Record
 from edge.capture import Camera, Frame, SourceEvent
 from edge.config import CameraConfig, ConfigError, EdgeConfig, load_config
 from edge.fleet_host import attach_commands
@@ -36,6 +36,7 @@ from hardware.probe import hottest_temperature
 
 if TYPE_CHECKING:
     from edge.analytics.counting import PeopleCounter
+    from edge.shadow import ShadowRunner
     from edge.vision.detections import Detections
 
 __all__ = ["EdgeService", "Pipeline", "configure_logging", "load_pipeline", "run_service"]
@@ -58,6 +59,7 @@ class EdgeService:
         self.counters: dict[str, PeopleCounter] = {}
         self.shelves: dict[str, ShelfAnalyser] = {}  # camera id -> ShelfPipeline (cameras with a shelf section)
         self._shelf_due: dict[str, float] = {}
+        self.shadows: dict[str, ShadowRunner] = {}  # camera id -> candidate model beside the live one (shadow:)
         self.sensors: Sensors | None = None  # SensorHub when sensors.ports are configured
         self.stats = {c.id: CameraStats() for c in config.cameras}
         self._source_events: deque[SourceEvent] = deque()
@@ -98,6 +100,7 @@ class EdgeService:
                                           str(self.config_path or "<config>"))
         self._build_counters()
         self._build_shelves()
+        self._build_shadows()
         if self.config.sensors.ports:
             from edge.sensors import SensorHub
 
@@ -121,6 +124,7 @@ class EdgeService:
                 if self.next_pipeline is None or self._stop.is_set():
                     break
                 self.pipeline, self.next_pipeline = self.next_pipeline, None
+                self._shadows_follow_pipeline()
         finally:
             watchdog.stop()
             notifier.stopping("flushing the outbox")
@@ -164,9 +168,12 @@ class EdgeService:
         self.frames += 1
         if result.events:
             start, start_cpu = time.perf_counter(), time.thread_time()
-            self._emit(result.events, frame.camera)
+            self._emit(result.events, frame.camera, self._model())
             self.enqueue_s += time.perf_counter() - start
             self.enqueue_cpu_s += time.thread_time() - start_cpu
+        shadow = self.shadows.get(frame.camera)
+        if shadow is not None:  # the candidate's agreement only: its boxes never become counts
+            self._emit(shadow.observe(frame.image, frame.ts, detections, result.crossings), frame.camera)
         if frame.camera in self.shelves and frame.ts >= self._shelf_due.get(frame.camera, 0.0):
             self._shelf(frame, detections)
 
@@ -180,7 +187,8 @@ class EdgeService:
         records = list(result.frame.events)
         if self.sensors is not None:  # the camera's stock state goes into the weight fusion of slots with a strip
             records += self.sensors.camera_events(result.frame.events)
-        self._emit(records, frame.camera)
+        ref = getattr(getattr(shelf, "detector", None), "ref", None)  # the product detector (edge.detector.Detector)
+        self._emit(records, frame.camera, ref if isinstance(ref, ModelRef) else None)
 
     def _camera(self, camera: str) -> CameraConfig:
         return next(c for c in self.config.cameras if c.id == camera)
@@ -194,11 +202,16 @@ class EdgeService:
         except ValueError as exc:
             log.error("camera %s: %s (check cameras[].lines/zones)", frame.camera, exc)
 
-    def _emit(self, records: Iterable[Record], camera: str | None = None) -> None:
+    def _model(self) -> ModelRef | None:
+        """The person detector's model (what counting events carry)."""
+        return self.pipeline.model if self.pipeline is not None else None
+
+    def _emit(self, records: Iterable[Record], camera: str | None = None, model: ModelRef | None = None) -> None:
         """The one emit path: every producer's records (``camera``: where they come from, ``None`` for the device)
-        become events (:meth:`Event.from_record`) and go into the outbox in one transaction."""
+        become events (:meth:`Event.from_record`; ``model``: the model that produced them) and go into the outbox
+        in one transaction."""
         store, device = self.config.store, self.config.device
-        events = [Event.from_record(record, store, device, camera) for record in records]
+        events = [Event.from_record(record, store, device, camera, model) for record in records]
         if events:
             self.outbox.enqueue(events)
             self.publisher.notify()
@@ -248,6 +261,20 @@ class EdgeService:
                 raise ConfigError(f"{self.config_path or '<config>'}: cameras[{i}].shelf: {exc}") from None
             log.info("shelf analytics on camera %s", cam.id, extra={"shelf": shelf.shelf, "every_s": cam.shelf.every_s})
 
+    def _build_shadows(self) -> None:
+        from edge.shadow import load_shadow
+
+        for i, cam in enumerate(self.config.cameras):
+            if cam.shadow is not None:
+                self.shadows[cam.id] = load_shadow(cam, i, self._model(), self.config.model.confidence,
+                                                   self.config.intervals_s, str(self.config_path or "<config>"))
+
+    def _shadows_follow_pipeline(self) -> None:
+        """A new live detector (a command): each shadow reports the interval so far, then compares with it."""
+        for cam_id, shadow in self.shadows.items():
+            self._emit(shadow.flush(time.time()), cam_id)
+            shadow.live = self._model()
+
     def reload(self) -> None:
         """SIGHUP: apply the lines/zones of the config file again; other changes need a restart."""
         if self.config_path is None:
@@ -269,7 +296,7 @@ class EdgeService:
             if old is None or (old.lines, old.zones, old.tracker) == (cam.lines, cam.zones, cam.tracker):
                 continue
             previous = self.counters[cam.id]
-            self._emit(previous.flush(), cam.id)
+            self._emit(previous.flush(), cam.id, self._model())
             counter = PeopleCounter(cam.counting(fresh.intervals_s), fps=cam.fps or 15.0)
             if old.tracker == cam.tracker:
                 counter.tracker = previous.tracker  # keep the tracks (and their ids) across the reload
@@ -300,7 +327,7 @@ class EdgeService:
                 "cpu_temp_c": hottest_temperature(),
                 "cpu_percent": self._cpu.percent(),
                 "engine": self.pipeline.engine, "accelerator": self.pipeline.device,
-                "model": self.config.model.name,
+                "model": self.pipeline.model.to_dict() if self.pipeline.model else self.config.model.name,
                 "outbox": self.outbox.stats().as_dict(),
                 "mqtt_connected": self.publisher.connected,
             })
@@ -326,7 +353,9 @@ class EdgeService:
         for camera in self.cameras.values():
             camera.stop()
         for cam_id, counter in self.counters.items():
-            self._emit(counter.flush(), cam_id)
+            self._emit(counter.flush(), cam_id, self._model())
+        for cam_id, shadow in self.shadows.items():
+            self._emit(shadow.flush(time.time()), cam_id)
         if self.sensors is not None:
             self.sensors.stop()
             self._emit(self.sensors.drain(time.time()))

@@ -124,9 +124,26 @@ def build(name: str, force: bool = False, root: Path | None = None, repin: bool 
     if pinned is not None:
         check_pinned(pinned, manifest, partial=subset is not None)
         return pinned, True
+    manifest.version = next_version(folder, manifest)
     _keep_metrics(folder / MANIFEST, manifest)
     manifest.save(folder / MANIFEST)
     return manifest, True
+
+
+def next_version(folder: Path, manifest: Manifest | None = None) -> int:
+    """The ``version`` of a new manifest in ``folder``: the previous manifest's when ``manifest`` lists the same
+    files with the same sha256s (a rebuild that came out byte-identical), else one more (1 for the first)."""
+    try:
+        previous = Manifest.load(folder / MANIFEST)
+    except ModelError:
+        return 1
+    same = manifest is not None and _digests(previous) == _digests(manifest)
+    return previous.version if same else previous.version + 1
+
+
+def _digests(manifest: Manifest) -> set[tuple[str, str, str, str]]:
+    return {(f.engine, f.precision, path, digest) for f in manifest.files
+            for path, digest in {f.path: f.sha256, **f.extra_files}.items()}
 
 
 def _pinned(name: str, folder: Path) -> Manifest | None:

@@ -18,7 +18,7 @@ import numpy as np
 
 from edge.models import Manifest
 from export import quantize
-from export.build import file_entry
+from export.build import file_entry, next_version
 from export.common import FORMAT_ENGINES, PRECISIONS, ExportError
 
 log = logging.getLogger(__name__)
@@ -101,6 +101,7 @@ def export_all(module: Any, example: Any, out: Path, manifest: Manifest, formats
     check(formats, precisions)
     if "int8" in precisions and calib is None:
         raise ExportError("INT8 needs calibration images (--calib)")
+    manifest.version = next_version(out)  # every export is a new version of the model in ``out``
     result = ExportResult(manifest, out, calib, levels, formats={FORMAT_ENGINES[f]: f for f in formats})
     keep = levels[keep_level]
     _timed(result, "onnx/fp32", _onnx, module, example, out / rel("onnx", "fp32"))

@@ -1,6 +1,6 @@
 """Detector quality against ground-truth boxes: precision and recall at an IoU threshold (one-to-one matching).
 
-Matching is optimal one-to-one assignment on IoU (``scipy.optimize.linear_sum_assignment``); a prediction is a true
+Matching is optimal one-to-one assignment on IoU (:func:`edge.vision.detections.matched_ious`); a prediction is a true
 positive when its assigned ground-truth box overlaps it by at least ``iou``. ``load_mot_gt`` (from
 :mod:`export.mot_dataset`, which builds training sets from the same files) reads MOTChallenge ``gt.txt``
 (``frame, id, x, y, w, h, conf, ...``; rows with ``conf == 0`` are ignored, as MOTChallenge does).
@@ -13,9 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy.optimize import linear_sum_assignment
 
-from edge.vision.detections import Detections, box_iou
+from edge.vision.detections import Detections, matched_ious
 from export.mot_dataset import load_mot_gt
 
 Boxes = npt.NDArray[np.float32]
@@ -47,16 +46,6 @@ class Counts:
     def as_dict(self) -> dict[str, float]:
         return {"precision": round(self.precision, 4), "recall": round(self.recall, 4), "tp": self.tp,
                 "fp": self.fp, "fn": self.fn, "frames": self.frames}
-
-
-def matched_ious(pred: Boxes, gt: Boxes, iou: float = 0.5) -> np.ndarray:
-    """IoUs of the one-to-one matches of ``pred`` to ``gt`` (optimal on IoU) that reach ``iou``."""
-    if len(pred) == 0 or len(gt) == 0:
-        return np.zeros(0, np.float32)
-    overlap = box_iou(pred, gt)
-    rows, cols = linear_sum_assignment(-np.where(overlap >= iou, overlap, 0.0))
-    pairs = overlap[rows, cols]
-    return pairs[pairs >= iou]
 
 
 def matched(pred: Boxes, gt: Boxes, iou: float = 0.5) -> int:

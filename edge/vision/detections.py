@@ -117,3 +117,16 @@ def box_iou(a: FloatArray, b: FloatArray) -> FloatArray:
     area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 0, None), axis=1)
     union = area_a[:, None] + area_b[None, :] - inter
     return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0).astype(np.float32)
+
+
+def matched_ious(a: FloatArray, b: FloatArray, iou: float = 0.5) -> FloatArray:
+    """IoUs of the one-to-one matches of boxes ``a`` to boxes ``b`` (optimal assignment on IoU) that reach ``iou``:
+    its length is how many boxes of each side the other side finds."""
+    from scipy.optimize import linear_sum_assignment
+
+    if len(a) == 0 or len(b) == 0:
+        return np.zeros(0, np.float32)
+    overlap = box_iou(a, b)
+    rows, cols = linear_sum_assignment(-np.where(overlap >= iou, overlap, 0.0))
+    pairs = overlap[rows, cols]
+    return pairs[pairs >= iou]
