@@ -115,8 +115,8 @@ class PushQueue:
 
     def record_reply(self, reply: Reply, now: float | None = None) -> int:
         """A device's reply to a ``set_prices`` command: ``applied``/``failed`` per price (the reply's
-        ``detail.labels``; a failed command fails all its prices). Pushes already final stay as they are
-        (a duplicate reply changes nothing); returns how many pushes it settled."""
+        ``detail.labels``; a command that failed without them fails all its prices). Pushes already final stay
+        as they are (a duplicate reply changes nothing); returns how many pushes it settled."""
         if reply.state == "accepted" or reply.command != "set_prices":
             return 0
         now = time.time() if now is None else now
@@ -130,12 +130,12 @@ class PushQueue:
                     continue  # a reply from another device for this id: not ours to settle
                 result = results.get(r["price_id"])
                 reason: str | None
-                if reply.state == "failed":
-                    state, reason = "failed", reply.reason or "failed"
-                elif result is None:
-                    state, reason = "failed", "the device's reply does not name this price"
-                else:
+                if result is not None:
                     state, reason = result.state, result.reason
+                elif reply.state == "failed":  # refused before it ran (expired, malformed, no labels section)
+                    state, reason = "failed", reply.reason or "failed"
+                else:
+                    state, reason = "failed", "the device's reply does not name this price"
                 cur.execute(self.db.sql("UPDATE label_pushes SET state = ?, reason = ?, acked = ? WHERE price_id = ? "
                                         "AND state IN ('pending', 'sent')"), (state, reason, now, r["price_id"]))
                 settled += cur.rowcount
