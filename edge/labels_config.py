@@ -26,7 +26,13 @@ class LabelsConfig(BaseModel):
     def _typed(cls, value: Any) -> Any:
         if not isinstance(value, list):
             return value
-        return [item if isinstance(item, GatewayConfig) else parse_gateway_config(item) for item in value]
+        typed = []
+        for i, item in enumerate(value):
+            try:
+                typed.append(item if isinstance(item, GatewayConfig) else parse_gateway_config(item))
+            except ValueError as exc:
+                raise ValueError(f"gateways[{i}]: {exc}") from None
+        return typed
 
     def resolved(self, base: Path, outbox: Path) -> LabelsConfig:
         """``folder`` made absolute against ``base`` (the config's folder); default ``<outbox dir>/labels``."""

@@ -133,7 +133,8 @@ def parse_gateway_config(options: Any) -> GatewayConfig:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"])
         value = "" if err["type"] == "missing" else f" = {err.get('input')!r}"
-        raise ValueError(f"{options['type']} gateway: {where}{value}: {err['msg']}") from None
+        message = str(err["msg"]).removeprefix("Value error, ")
+        raise ValueError(f"{options['type']} gateway: {where}{value}: {message}") from None
 
 
 def create(config: GatewayConfig) -> LabelGateway:
