@@ -137,6 +137,14 @@ class DeadLetter(BaseModel):
     payload_cut: bool = Field(False, description="payload was cut to payload_chars here")
 
 
+class ShadowOut(BaseModel):
+    device: str
+    camera: str | None
+    ts: float = Field(description="end of the interval it covers, epoch seconds")
+    data: dict[str, Any] = Field(description="the model.shadow data: candidate and live model, box agreement "
+                                 "(live_found, candidate_found), count difference, crossings (docs/events.md)")
+
+
 class TokenOut(BaseModel):
     id: int
     name: str
@@ -204,6 +212,11 @@ def _data_routes(api: APIRouter, store: Store) -> None:
     def sales(store_id: StoreId, start: Start = None, end: End = None,
               sku: Annotated[str | None, Query(pattern=LABEL)] = None) -> list[dict[str, Any]]:
         return store.sales(store_id, _epoch(start), _epoch(end), sku)
+
+    @api.get("/stores/{store_id}/shadow", response_model=list[ShadowOut],
+             summary="the latest shadow-mode agreement (candidate vs live model) per device and camera")
+    def shadow(store_id: StoreId) -> list[dict[str, Any]]:
+        return store.shadow_latest(store_id)
 
     @api.get("/dead-letters", response_model=list[DeadLetter],
              summary="rejected messages, newest first; next page: before=<the last id>")

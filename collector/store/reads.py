@@ -1,12 +1,14 @@
 """The store's read queries: the documented API other modules use (the API, dashboard, forecaster, recommender).
 
 :meth:`stores`, :meth:`devices`, :meth:`footfall_series`, :meth:`occupancy_live`, :meth:`zone_stats`,
-:meth:`shelf_alerts`, :meth:`sales`, :meth:`baskets`, :meth:`dead_letters`, :meth:`receipts`, :meth:`counts`.
+:meth:`shelf_alerts`, :meth:`sales`, :meth:`baskets`, :meth:`dead_letters`, :meth:`receipts`, :meth:`counts`,
+:meth:`shadow_latest`.
 Times are epoch seconds (UTC). Reads run on the calling thread's connection, outside any write transaction.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -105,6 +107,13 @@ class Reads(Database):
                 dwell_max_s=float(r["dwell_max"]))
         return [{"zone": zone, "t": t, "occupancy_mean": None, "occupancy_peak": None, "visits": 0,
                  "dwell_mean_s": None, "dwell_max_s": None, **values} for (zone, t), values in sorted(stats.items())]
+
+    def shadow_latest(self, store: str) -> list[dict[str, Any]]:
+        """The latest ``model.shadow`` per device and camera of ``store``: ``device, camera, ts, data``."""
+        rows = self.rows("SELECT device, camera, ts, data FROM model_shadow WHERE store = ? ORDER BY device, camera",
+                         (store,))
+        return [{"device": r["device"], "camera": r["camera"] or None, "ts": r["ts"], "data": json.loads(r["data"])}
+                for r in rows]
 
     def shelf_alerts(self, store: str | None = None, open_only: bool = True) -> list[dict[str, Any]]:
         """Out-of-stock intervals (open ones have ``end`` None), newest first."""

@@ -3,11 +3,13 @@
 Only events that were really inserted (not duplicates) reach this, so every delta is counted once.
 Footfall comes from ``footfall.crossing`` (``footfall.interval`` would count the same people twice),
 occupancy from ``zone.occupancy``, dwell from ``zone.visit``, shelf intervals from ``shelf.out_of_stock`` /
-``shelf.restocked``, sales from ``pos.sale``.
+``shelf.restocked``, sales from ``pos.sale``; the latest ``model.shadow`` per device and camera (a candidate model's
+agreement, never counted as a fact).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -30,6 +32,7 @@ class Rollup:
     oos_open: list[tuple[str, str, str, str, str, str | None, float]] = field(default_factory=list)
     oos_close: list[tuple[str, str, str, str, float, float | None]] = field(default_factory=list)
     sales: list[tuple[str, str, str, float, float | None, str | None, float, str]] = field(default_factory=list)
+    shadow: dict[tuple[str, str, str], tuple[float, str]] = field(default_factory=dict)  # (ts, data as JSON)
 
 
 def rollup(events: Iterable[Accepted]) -> Rollup:
@@ -63,6 +66,10 @@ def rollup(events: Iterable[Accepted]) -> Rollup:
             out.oos_close.append((e.store, camera, d["shelf"], d["slot"], e.ts, d.get("empty_s")))
         elif kind == "pos.sale":
             out.sales.append((e.id, e.store, d["sku"], float(d["qty"]), d.get("price"), d.get("receipt"), e.ts, "mqtt"))
+        elif kind == "model.shadow":
+            shadow_key = (e.store, e.device, camera)
+            if shadow_key not in out.shadow or out.shadow[shadow_key][0] <= e.ts:
+                out.shadow[shadow_key] = (e.ts, json.dumps(d, separators=(",", ":")))
     out.oos_open.sort(key=lambda row: row[-1])
     out.oos_close.sort(key=lambda row: row[4])
     return out

@@ -97,4 +97,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX label_pushes_due ON label_pushes (state, next_send)",
         "CREATE INDEX label_pushes_command ON label_pushes (command_id)",
     ),
+    (  # 6: the latest model.shadow (a candidate model's agreement with the live one) per device and camera
+        """CREATE TABLE model_shadow (
+            store TEXT NOT NULL, device TEXT NOT NULL, camera TEXT NOT NULL, ts DOUBLE PRECISION NOT NULL,
+            data TEXT NOT NULL, PRIMARY KEY (store, device, camera))""",
+    ),
 )

@@ -57,6 +57,10 @@ ROLLUP_UPSERTS: tuple[tuple[str, str], ...] = (
      "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (store, hour, camera, zone) DO UPDATE SET "
      "visits = dwell_hourly.visits + excluded.visits, dwell_sum = dwell_hourly.dwell_sum + excluded.dwell_sum, "
      f"dwell_max = {_pick('dwell_hourly', 'dwell_max')}"),
+    ("shadow",
+     "INSERT INTO model_shadow (store, device, camera, ts, data) VALUES (?, ?, ?, ?, ?) "
+     "ON CONFLICT (store, device, camera) DO UPDATE SET ts = excluded.ts, data = excluded.data "
+     "WHERE excluded.ts >= model_shadow.ts"),
 )
 
 
@@ -150,7 +154,8 @@ class Writes(ReceiptWrites):
         return kept, dropped
 
     def _apply_rollup(self, cur: Any, r: Rollup) -> None:
-        """Add a batch's roll-up deltas: devices, hourly footfall/occupancy/dwell, live occupancy, sales, shelf."""
+        """Add a batch's roll-up deltas: devices, hourly footfall/occupancy/dwell, live occupancy, the latest
+        shadow agreement, sales, shelf."""
         for name, upsert in ROLLUP_UPSERTS:
             deltas: dict[tuple[Any, ...], Any] = getattr(r, name)
             if deltas:

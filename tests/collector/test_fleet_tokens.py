@@ -29,12 +29,15 @@ EXPECTED = {
     ("GET", "/api/v1/stores/{store_id}/zones"): Access.STORE,
     ("GET", "/api/v1/stores/{store_id}/alerts"): Access.STORE,
     ("GET", "/api/v1/stores/{store_id}/sales"): Access.STORE,
+    ("GET", "/api/v1/stores/{store_id}/shadow"): Access.STORE,
     ("GET", "/api/v1/stores/{store_id}/forecast/{kind}"): Access.STORE,
     ("POST", "/api/v1/stores/{store_id}/replenishment"): Access.ADMIN,  # not declared: writes default to admin
     ("POST", "/api/v1/forecasts"): Access.ADMIN,
     ("GET", "/api/v1/baskets/recommendations"): Access.ALL, ("GET", "/api/v1/substitutes/{sku}"): Access.ALL,
+    ("GET", "/api/v1/rollouts"): Access.ADMIN, ("GET", "/api/v1/rollouts/{rollout_id}"): Access.ADMIN,
+    ("POST", "/api/v1/rollouts/{rollout_id}/abort"): Access.ADMIN,
 }
-SAMPLE_PATH = {"kind": "footfall", "sku": "milk"}
+SAMPLE_PATH = {"kind": "footfall", "sku": "milk", "rollout_id": "1"}
 
 
 def _fill(store: Store) -> None:
