@@ -27,7 +27,7 @@ def ap() -> Iterator[AccessPoint]:
 
 
 def gateway(ap: AccessPoint, **options: object) -> OpenEPaperLinkGateway:
-    config = parse_gateway_config({"type": "openepaperlink", "url": ap.url, "timeout_s": 0.5, "attempts": 3,
+    config = parse_gateway_config({"type": "openepaperlink", "url": ap.url, "timeout_s": 1.0, "attempts": 3,
                                    "retry_min_s": 0.01, "retry_max_s": 0.02, **options})
     made = create(config)
     assert isinstance(made, OpenEPaperLinkGateway)
@@ -71,12 +71,14 @@ def test_unknown_tag_fails_at_once_not_retried(ap: AccessPoint) -> None:
 
 @pytest.mark.parametrize("fault", [500, 409, "garbage", "drop", "slow"])
 def test_a_fault_is_retried_and_the_label_still_arrives(ap: AccessPoint, fault: object) -> None:
-    ap.slow_s = 1.0  # past the driver's 0.5 s timeout
+    ap.slow_s = 2.0  # past the driver's 1 s timeout
     ap.faults = [fault]
     ack = push_with_retry(gateway(ap), content())
     assert ack.attempts == 2
     if fault == "slow":  # the timed-out upload still lands later: the tag gets the same image twice
-        time.sleep(ap.slow_s)
+        deadline = time.monotonic() + 10
+        while len(ap.uploads) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
     assert len(ap.uploads) == (2 if fault == "slow" else 1)
 
 
@@ -85,13 +87,13 @@ def test_a_fault_is_retried_and_the_label_still_arrives(ap: AccessPoint, fault: 
     ("drop", "unreachable"), ("slow", "timed out"),
 ])
 def test_a_fault_that_persists_fails_with_its_reason(ap: AccessPoint, fault: object, reason: str) -> None:
-    ap.slow_s = 1.0
+    ap.slow_s = 2.0
     ap.faults = [fault] * 3
     started = time.monotonic()
     with pytest.raises(LabelError, match=reason) as err:
         push_with_retry(gateway(ap), content())
     assert "after 3 attempts" in str(err.value) and err.value.retry
-    assert time.monotonic() - started < 3 * 0.5 + 1.5  # bounded by the timeouts, not the access point
+    assert time.monotonic() - started < 3 * 1.0 + 1.5  # bounded by the timeouts, not the access point
 
 
 def test_garbage_status_reply_is_a_failure(ap: AccessPoint) -> None:
