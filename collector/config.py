@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import os
 import socket
+import ssl
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from collector.pricing.settings import PricingConfig
 from collector.recommend import DEFAULT_MODEL as DEFAULT_RECOMMENDER_MODEL
@@ -75,6 +76,25 @@ class ApiConfig(_Section):
     port: int = Field(8080, ge=0, le=65535)
     token: str | None = Field(None, min_length=8, description="bearer token; required to serve the API")
     docs: bool = Field(False, description="serve Swagger UI at /docs (loads its assets from a CDN)")
+    cert_file: Path | None = Field(None, description="serve HTTPS with this certificate chain (PEM), e.g. for the "
+                                   "edges' bundle downloads; with key_file")
+    key_file: Path | None = Field(None, description="the private key of cert_file (PEM)")
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> ApiConfig:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file must be given together")
+        return self
+
+    def check_tls(self) -> None:
+        """:class:`CollectorConfigError` unless ``cert_file`` and ``key_file`` load as a certificate and its key."""
+        if self.cert_file is None or self.key_file is None:
+            return
+        try:
+            ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(self.cert_file, self.key_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise CollectorConfigError(f"api.cert_file = {str(self.cert_file)!r}, api.key_file = "
+                                       f"{str(self.key_file)!r}: cannot load them ({exc})") from None
 
 
 class RecommenderConfig(_Section):

@@ -77,9 +77,12 @@ class Collector:
 
     @property
     def url(self) -> str:
-        return f"http://{self.config.api.host}:{self.config.api.port}"
+        scheme = "https" if self.config.api.cert_file else "http"
+        return f"{scheme}://{self.config.api.host}:{self.config.api.port}"
 
     def start(self) -> None:
+        if self.api:
+            self.config.api.check_tls()  # before any thread starts: a bad certificate is one line, exit 2
         ingest = threading.Thread(target=self.ingestor.run, args=(self._stop,), name="ingest", daemon=True)
         ingest.start()
         self._threads.append(ingest)
@@ -98,9 +101,11 @@ class Collector:
 
             if not self.config.api.token:
                 raise ValueError("the API needs a token (api.token or SMARTSTORE_COLLECTOR_TOKEN)")
+            api = self.config.api
             app = build_app(self.store, self.config, self.metrics)
-            self.server = uvicorn.Server(uvicorn.Config(app, host=self.config.api.host, port=self.config.api.port,
-                                                        log_level="warning", access_log=False))
+            self.server = uvicorn.Server(uvicorn.Config(
+                app, host=api.host, port=api.port, log_level="warning", access_log=False,
+                ssl_certfile=api.cert_file and str(api.cert_file), ssl_keyfile=api.key_file and str(api.key_file)))
             self.server.install_signal_handlers = lambda: None  # the caller owns the signals
             web = threading.Thread(target=self.server.run, name="api", daemon=True)
             web.start()
