@@ -36,8 +36,14 @@ EXPECTED = {
     ("GET", "/api/v1/baskets/recommendations"): Access.ALL, ("GET", "/api/v1/substitutes/{sku}"): Access.ALL,
     ("GET", "/api/v1/rollouts"): Access.ADMIN, ("GET", "/api/v1/rollouts/{rollout_id}"): Access.ADMIN,
     ("POST", "/api/v1/rollouts/{rollout_id}/abort"): Access.ADMIN,
+    ("GET", "/api/v1/stores/{store_id}/prices"): Access.STORE,
+    ("GET", "/api/v1/stores/{store_id}/prices/pending"): Access.STORE,
+    ("GET", "/api/v1/stores/{store_id}/products/{sku}/prices"): Access.STORE,
+    ("POST", "/api/v1/stores/{store_id}/prices/evaluate"): Access.ADMIN,
+    ("POST", "/api/v1/stores/{store_id}/prices/{price_id}/approve"): Access.ADMIN,
+    ("POST", "/api/v1/stores/{store_id}/prices/{price_id}/reject"): Access.ADMIN,
 }
-SAMPLE_PATH = {"kind": "footfall", "sku": "milk", "rollout_id": "1"}
+SAMPLE_PATH = {"kind": "footfall", "sku": "milk", "rollout_id": "1", "price_id": "0" * 32}
 
 
 def _fill(store: Store) -> None:
