@@ -1,4 +1,5 @@
-"""``smartstore edge check``: validate the config, open each camera, load the model, reach the broker.
+"""``smartstore edge check``: validate the config, open each camera, load the model, reach the broker and each
+shelf-label gateway.
 
 Each step is reported as one line (``ok`` or ``FAIL`` with the reason); the check goes on after a failure so
 one run shows every problem.
@@ -14,6 +15,7 @@ from functools import partial
 from pathlib import Path
 
 from edge.config import CameraConfig, EdgeConfig, load_config
+from hardware.labels.base import GatewayConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +63,8 @@ def check(config_path: Path, broker_timeout: float = 10.0, report: Callable[[Ste
     run("model", lambda: _load_model(config, config_path))
     run("outbox", lambda: _open_outbox(config))
     run("broker", lambda: _connect(config, broker_timeout))
+    for i, gateway in enumerate(config.labels.gateways if config.labels else []):
+        run(f"label gateway {i}", partial(_probe_gateway, gateway))
     return all(s.ok for s in steps)
 
 
@@ -105,6 +109,13 @@ def _open_outbox(config: EdgeConfig) -> str:
                 f"dropped {stats.dropped}")
     finally:
         outbox.close()
+
+
+def _probe_gateway(gateway: GatewayConfig) -> str:
+    """Reach one shelf-label gateway (``labels.gateways``) without changing a label."""
+    from hardware.labels.base import create
+
+    return create(gateway).probe()
 
 
 def _connect(config: EdgeConfig, timeout: float) -> str:

@@ -87,6 +87,11 @@ class LabelGateway(ABC):
     def push(self, content: LabelContent) -> str:
         """Send ``content`` once; what the gateway answered (one line), or :class:`LabelError`."""
 
+    @abstractmethod
+    def probe(self) -> str:
+        """Reach the gateway without changing a label (``smartstore edge check``): what it said, or
+        :class:`LabelError`."""
+
     def close(self) -> None:  # noqa: B027 - gateways without a connection have nothing to close
         """Release the connection, if any."""
 

@@ -101,6 +101,19 @@ class OpenEPaperLinkGateway(LabelGateway):
         tag = self.tag(mac, content.label)
         return f"Ok, saved; pending {tag.get('pending')}"
 
+    def probe(self) -> str:
+        """``GET /get_db`` (the first page of the access point's tag list)."""
+        status, text = self._call("GET", "/get_db", None, None, "probe")
+        try:
+            reply = json.loads(text) if status == 200 else None
+        except ValueError:
+            reply = None
+        if not isinstance(reply, dict) or not isinstance(reply.get("tags"), list):
+            raise LabelError(f"{self.describe()}: /get_db answered HTTP {status}, not the access point's: "
+                             f"{text[:60]!r}")
+        more = " (more on further pages)" if "continu" in reply else ""
+        return f"{self.describe()}: {len(reply['tags'])} tag(s) listed{more}"
+
     def tag(self, mac: str, label: str) -> dict[str, Any]:
         """The tag's record from ``GET /get_db?mac=``; :class:`LabelError` when absent or not the firmware's."""
         status, text = self._call("GET", f"/get_db?{parse.urlencode({'mac': mac})}", None, None, label)

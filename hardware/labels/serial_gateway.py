@@ -134,6 +134,14 @@ class SerialLabelGateway(LabelGateway):
             raise LabelError(f"{content.label}: {self.describe()}: NAK {code}", retry=code not in FINAL_NAKS)
         raise LabelError(f"{content.label}: {self.describe()}: answered PRICE with {fields[0]}")
 
+    def probe(self) -> str:
+        """Open the port and say ``HELLO``."""
+        try:
+            self._open("probe")
+            return f"{self.describe()}: READY, protocol {PROTOCOL}, firmware {self.firmware}"
+        finally:
+            self.close()
+
     # ---- the line -------------------------------------------------------------------------------------
     def _next_seq(self) -> int:
         self._seq = self._seq % 65535 + 1

@@ -3,8 +3,9 @@
 * :class:`AccessPoint`: an OpenEPaperLink access point on ``http://127.0.0.1:<free port>`` (stdlib
   ``http.server`` in a thread) that speaks the endpoints the driver uses as the firmware does
   (``POST /imgupload`` multipart ``mac``/``dither``/``file``, ``POST /jsonupload`` ``mac``/``json``,
-  ``GET /get_db?mac=``; docs/labels.md). ``AccessPoint(tags=["0000021EDE0F3B1C"])``; what it received is in
-  ``uploads`` (one :class:`Upload` per accepted upload) and :meth:`shown` (the last image of a tag, a PIL image).
+  ``GET /get_db?mac=`` and ``GET /get_db`` (every tag); docs/labels.md).
+  ``AccessPoint(tags=["0000021EDE0F3B1C"])``; what it received is in ``uploads`` (one :class:`Upload` per
+  accepted upload) and :meth:`shown` (the last image of a tag, a PIL image).
   Faults: ``delay_s`` (every reply that late), ``faults`` (a list consumed one per request: ``500``, ``409``,
   ``"garbage"`` (200 with bytes that are not the firmware's), ``"drop"`` (the connection closes with no reply),
   ``"slow"`` (the reply after ``slow_s``)), :meth:`close` (the access point goes away: connections refused).
@@ -114,7 +115,12 @@ class AccessPoint:
                 if url.path != "/get_db":
                     self._reply(404, "Not found")
                     return
-                mac = (parse_qs(url.query).get("mac") or [""])[0]
+                query = parse_qs(url.query)
+                if "mac" not in query:  # the whole tag list (the firmware pages it past 5000 bytes: "continu")
+                    start = int((query.get("pos") or ["0"])[0])
+                    self._reply(200, json.dumps({"tags": list(ap.tags.values())[start:]}), "application/json")
+                    return
+                mac = query["mac"][0]
                 if len(mac) not in (12, 16) or any(c not in "0123456789abcdefABCDEF" for c in mac):
                     self._reply(200, '{"error": "malformatted parameter"}', "application/json")
                     return

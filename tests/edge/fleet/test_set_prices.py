@@ -212,3 +212,27 @@ def test_broker_restart_between_command_and_reply(broker: Mosquitto, service: Ed
         assert len(ap.uploads) == 1 and sum(f[0] == "PRICE" for f in radio.received) == 1  # applied once
     finally:
         requester.close()
+
+
+def test_edge_check_reaches_each_gateway(tmp_path: Path, fleet: Fleet, ap: AccessPoint, radio: SerialGateway) -> None:
+    import yaml
+
+    from edge.check import Step, check
+
+    path = tmp_path / "edge.yaml"
+    path.write_text(yaml.safe_dump({"store": "s1", "device": "d1", "cameras": [{"id": "cam1", "source": "none.mp4"}],
+                                    "outbox": {"path": str(tmp_path / "outbox.db")},
+                                    "labels": labels_section(ap, radio)}))
+    steps: list[Step] = []
+    check(path, broker_timeout=0.5, report=steps.append)
+    labels = {s.name: s for s in steps if s.name.startswith("label gateway")}
+    assert labels["label gateway 0"].line() == f"ok   label gateway 0: access point {ap.url}: 2 tag(s) listed"
+    assert labels["label gateway 1"].line() == (f"ok   label gateway 1: serial gateway {radio.port}: READY, "
+                                                "protocol 1, firmware sim-1.0")
+    ap.close()
+    radio.vanish()
+    steps.clear()
+    check(path, broker_timeout=0.5, report=steps.append)
+    failed = [s.line() for s in steps if s.name.startswith("label gateway")]
+    assert failed[0].startswith("FAIL label gateway 0: probe: access point") and "unreachable" in failed[0]
+    assert failed[1].startswith("FAIL label gateway 1: probe: serial gateway") and "unavailable" in failed[1]
