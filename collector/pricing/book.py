@@ -147,13 +147,9 @@ class PriceBook:
                 self.write_audit(cur, price_id, row["store"], row["sku"], now, "superseded", "evaluation", [], reason)
 
     # -- the audit log -------------------------------------------------------------------------------------
-    def audit(self, price_id: str, action: str, actor: str, reason: str, now: float | None = None) -> None:
-        row = self.price(price_id)
-        with self.db.write() as cur:
-            self.write_audit(cur, price_id, row["store"], row["sku"], now or time.time(), action, actor, [], reason)
-
     def write_audit(self, cur: Any, price_id: str, store: str, sku: str, ts: float, action: str, actor: str,
-               rules: list[dict[str, Any]], reason: str) -> None:
+                    rules: list[dict[str, Any]], reason: str) -> None:
+        """One audit row, written with the caller's cursor (inside its transaction)."""
         cur.execute(self.db.sql("INSERT INTO price_audit (price_id, store, sku, ts, action, actor, rules, reason) "
                                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
                     (price_id, store, sku, ts, action, actor, json.dumps(rules), reason))

@@ -52,11 +52,13 @@ def evaluate_store(store: Any, store_id: str, collector_config: Any, now: float 
     config: PricingConfig = collector_config.pricing
     book = PriceBook(store)
     products = book.products(store_id)
+    result = Evaluation(store_id, state="approved" if config.auto_approve else "pending")
+    if not products:
+        return result
     demand = demand_signals(store, store_id, [p.sku for p in products], config.demand, now)
     model, why = _recommender(collector_config)
     subs = substitute_signals(store, store_id, model, why, config.substitutes_k)
     current, pending = book.current(store_id), {r["sku"]: r for r in book.pending(store_id)}
-    result = Evaluation(store_id, state="approved" if config.auto_approve else "pending")
     for product in products:
         sku = product.sku
         signals = Signals(now, demand.found.get(sku), demand.reason(sku), subs.found.get(sku), subs.default,

@@ -18,7 +18,6 @@ from collector.pricing.book import PriceBook
 from common.retry import jittered
 from contract.commands import Command, LabelPrice, Reply, label_results, set_prices_command
 
-OPEN = ("pending", "sent")
 PUSH_COLUMNS = ("price_id, store, sku, label, device, command_id, state, attempts, created, issued, expires, "
                 "next_send, sent, acked, reason")
 

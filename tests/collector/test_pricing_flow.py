@@ -127,3 +127,21 @@ def test_auto_approve_pushes_labelled_products(store: Store, store_url: tuple[st
         "pending"}
     assert book.audit_log("s1", "bread")[-1]["reason"] == "the product has no shelf label (price list column label)"
     assert [a["actor"] for a in book.audit_log("s1", "milk")] == ["evaluation", "auto"]
+
+
+def test_a_pending_price_the_rules_no_longer_give_is_withdrawn(store: Store, store_url: tuple[str, str | None]) -> None:
+    book = seeded(store, NOW)
+    cfg = config(*store_url, pricing={"demand.enabled": False})
+    first = evaluate_store(store, "s1", cfg, NOW)
+    approve(book, cfg.pricing, first.changed["yoghurt"], "alice", now=NOW + 1)
+    yoghurt = book.product("s1", "yoghurt")
+    assert yoghurt is not None
+    book.upsert_products([replace(yoghurt, expiry=None)])  # the short-dated batch sold out: back to base?
+    back = evaluate_store(store, "s1", cfg, NOW + 60)
+    assert book.price(back.changed["yoghurt"])["price"] == 1.0 and book.price(back.changed["yoghurt"])["state"] == \
+        "pending"
+    book.upsert_products([yoghurt])  # no: the batch is still there
+    again = evaluate_store(store, "s1", cfg, NOW + 120)
+    assert "yoghurt" not in again.changed and book.price(back.changed["yoghurt"])["state"] == "superseded"
+    assert book.audit_log("s1", "yoghurt")[-1]["reason"] == "the rules give the current price again"
+    assert {r["sku"] for r in book.pending("s1")} == {"milk", "oat-milk", "bread"}
