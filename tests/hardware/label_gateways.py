@@ -16,7 +16,9 @@
   for another seq), ``"silence"`` (no answer), ``"vanish"`` (the device is unplugged: the pty closes); an empty
   script ACKs. :meth:`revive` plugs a new device in behind the same ``port``.
 
-Both are context managers (``with AccessPoint(...) as ap:``) and close on exit.
+Both are context managers (``with AccessPoint(...) as ap:``) and close on exit. :func:`labels_section` is the
+``labels:`` section of an ``edge.yaml`` that drives them (tag MACs ``0000*`` to the access point, ``tag-*`` to the
+serial gateway).
 """
 
 from __future__ import annotations
@@ -300,3 +302,11 @@ class SerialGateway:
         elif step == "stale":
             os.write(pty.master, frame("ACK", int(seq) + 1000))
         return step
+
+
+def labels_section(ap: AccessPoint | None, radio: SerialGateway | None, timeout_s: float = 2.5) -> dict[str, Any]:
+    """The ``labels:`` section of an edge config for these simulators (short retry backoff for tests)."""
+    fast = {"timeout_s": timeout_s, "retry_min_s": 0.05, "retry_max_s": 0.1}
+    gateways = [{"type": "openepaperlink", "url": ap.url, "labels": ["0000*"], **fast}] if ap else []
+    gateways += [{"type": "serial", "port": str(radio.port), "labels": ["tag-*"], **fast}] if radio else []
+    return {"gateways": gateways}

@@ -21,7 +21,7 @@ from edge.labels import ALREADY_APPLIED, PriceBoard
 from edge.labels_config import LabelsConfig
 from edge.service import EdgeService
 from tests.edge.fleet.helpers import Fleet, Requester
-from tests.hardware.label_gateways import AccessPoint, SerialGateway
+from tests.hardware.label_gateways import AccessPoint, SerialGateway, labels_section
 from tools.broker import LocalBroker as Mosquitto
 
 MAC1, MAC2 = "0000021EDE0F3B1C", "00000197E5CB3B38"
@@ -40,12 +40,6 @@ def radio(tmp_path: Path) -> Iterator[SerialGateway]:
     (tmp_path / "dev").mkdir()
     with SerialGateway(tmp_path / "dev") as instance:
         yield instance
-
-
-def labels_section(ap: AccessPoint, radio: SerialGateway) -> dict[str, Any]:
-    fast = {"timeout_s": 2.5, "retry_min_s": 0.05, "retry_max_s": 0.1}
-    return {"gateways": [{"type": "openepaperlink", "url": ap.url, "labels": ["0000*"], **fast},
-                         {"type": "serial", "port": str(radio.port), "labels": ["tag-*"], **fast}]}
 
 
 @pytest.fixture
