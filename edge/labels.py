@@ -58,7 +58,12 @@ class PriceBoard:
     def set_prices(self, prices: list[LabelPrice]) -> list[LabelResult]:
         """Push every price (in order, one gateway request at a time); one result per price."""
         with self._lock:
-            results = [self._one(price) for price in prices]
+            results = []
+            for price in prices:
+                try:
+                    results.append(self._one(price))
+                except sqlite3.Error as exc:  # the label may show it; unrecorded, a re-send pushes it again
+                    results.append(self._failed(price, f"{self.folder / 'applied.db'}: {exc}"))
             self._prune()
         return results
 
@@ -93,6 +98,9 @@ class PriceBoard:
 
     def _prune(self) -> None:
         """Keep the newest ``keep_images`` rendered images."""
-        files = sorted(self.images.glob("*.png"), key=lambda p: p.stat().st_mtime)
-        for old in files[: max(0, len(files) - self.config.keep_images)]:
-            old.unlink(missing_ok=True)
+        try:
+            files = sorted(self.images.glob("*.png"), key=lambda p: p.stat().st_mtime)
+            for old in files[: max(0, len(files) - self.config.keep_images)]:
+                old.unlink(missing_ok=True)
+        except OSError as exc:  # the prices are on the labels: a cleanup problem must not fail the command
+            log.warning("labels: could not prune %s: %s", self.images, exc)

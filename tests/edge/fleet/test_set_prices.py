@@ -230,3 +230,16 @@ def test_edge_check_reaches_each_gateway(tmp_path: Path, fleet: Fleet, ap: Acces
     failed = [s.line() for s in steps if s.name.startswith("label gateway")]
     assert failed[0].startswith("FAIL label gateway 0: probe: access point") and "unreachable" in failed[0]
     assert failed[1].startswith("FAIL label gateway 1: probe: serial gateway") and "unavailable" in failed[1]
+
+
+def test_only_the_newest_images_are_kept(tmp_path: Path, ap: AccessPoint, radio: SerialGateway) -> None:
+    config = LabelsConfig.model_validate({**labels_section(ap, radio), "keep_images": 2})
+    board = PriceBoard(config, tmp_path / "kept")
+    try:
+        for i in range(4):
+            assert board.set_prices([LabelPrice(f"k-{i}", "S", "tag-1", 1 + i, "EUR")])[0].state == "applied"
+            time.sleep(0.01)  # distinct modification times
+        assert sorted(p.name for p in (tmp_path / "kept" / "images").iterdir()) == ["k-2.png", "k-3.png"]
+        assert board.applied("k-0")  # pruning images forgets no applied price
+    finally:
+        board.close()
