@@ -48,11 +48,31 @@ def _bench_service(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_shadow(args: argparse.Namespace) -> int:
+    import json
+
+    from tools.bench_shadow import bench_shadow, table
+
+    if not args.video.is_file():
+        raise UserError(f"{args.video}: no such video")
+    live = {"name": args.model, "engine": args.engine, "precision": args.precision or "auto"}
+    candidate = {"model": args.shadow, "engine": args.shadow_engine, "precision": args.shadow_precision,
+                 "options": {"threads": args.shadow_threads} if args.shadow_threads else {}}
+    try:
+        report = bench_shadow(args.video, live, candidate, args.shadow_every, rounds=args.rounds)
+    except ValueError as exc:  # a config error names the field (edge.config.ConfigError)
+        raise UserError(str(exc)) from None
+    print(json.dumps(report, indent=2) if args.json else table(report))
+    return 0
+
+
 def _bench(args: argparse.Namespace) -> int:
     import json
 
     if args.streams or args.outbox:
         return _bench_service(args)
+    if args.shadow:
+        return _bench_shadow(args)
     from tools.bench_edge import run, table
 
     if not args.video.is_file():
@@ -83,6 +103,15 @@ def _register_bench(subparsers: Subparsers) -> None:
                        "(use --model person-ssdlite); see tools/bench_service.py")
     bench.add_argument("--outbox", action="store_true", help="outbox throughput instead: enqueue and drain through "
                        "a private Mosquitto at QoS 1 (30,000 events, median of 3)")
+    bench.add_argument("--shadow", metavar="CANDIDATE", default=None,
+                       help="shadow-mode cost instead: the frame loop of --model (with --engine, --precision) alone "
+                       "and with CANDIDATE beside it (tools/bench_shadow.py)")
+    bench.add_argument("--shadow-engine", default="auto", help="the candidate's engine (default auto)")
+    bench.add_argument("--shadow-precision", default="auto", help="the candidate's precision (default auto)")
+    bench.add_argument("--shadow-every", type=_stream_counts, default=[1, 5], metavar="N[,N...]",
+                       help="run the candidate on every Nth frame: the settings to measure (default 1,5)")
+    bench.add_argument("--shadow-threads", type=int, default=None, metavar="N",
+                       help="the candidate's inference threads (engine option threads; default: the engine's)")
 
 
 def _demo(args: argparse.Namespace) -> int:
