@@ -151,6 +151,8 @@ def attach_commands(service: EdgeService) -> ServiceHost | None:
     config = service.config
     fleet = config.fleet
     if fleet is None:
+        if config.labels is not None:
+            log.warning("labels: is configured but fleet: is not: no set_prices command can reach this box")
         return None
     if fleet.bundle_dir is None:
         fleet = fleet.resolved(Path(), config.outbox.path)
