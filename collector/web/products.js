@@ -1,11 +1,12 @@
 // Products panel: per-product customer sentiment (score, 95% interval, aspects) and price (current, promotion,
-// label push), from /api/v1/stores/{store}/sentiment and /prices every 5 s; a click shows the product's aspects
-// and its price history (step chart and every price with the rules' reasons). Loaded after app.js (el, row).
+// label push), from /api/v1/stores/{store}/sentiment and /prices every 5 s (each when the collector mounts it);
+// a click shows the product's aspects and its price history (step chart and every price with the rules'
+// reasons). Loaded after app.js, whose el() and row() it uses.
 "use strict";
 
 (() => {
   const POLL = 5000;
-  const view = { sku: null, store: null, timer: null };
+  const view = { sku: null, timer: null, routes: null };
   const money = (v, cur) => (v == null ? "–" : `${Number(v).toFixed(2)}${cur ? " " + cur : ""}`);
   const when = (ts) => new Date(ts * 1000).toLocaleString([], { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
 
@@ -29,6 +30,15 @@
       </div>`;
     document.getElementById("main").append(section);
     return section;
+  }
+
+  async function routes() {
+    // the collector mounts the sentiment and pricing routes when it has them: ask its spec, never request a 404
+    if (view.routes) return view.routes;
+    const res = await fetch("/openapi.json");
+    if (!res.ok) throw new Error(`HTTP ${res.status}`);
+    view.routes = new Set(Object.keys((await res.json()).paths));
+    return view.routes;
   }
 
   async function get(path) {
@@ -134,16 +144,17 @@
     const store = document.getElementById("store").value;
     try {
       if (store) {
-        const base = `/api/v1/stores/${encodeURIComponent(store)}`;
-        const [prices, sentiment] = await Promise.all([get(`${base}/prices`), get(`${base}/sentiment`)]);
+        const have = await routes(), base = `/api/v1/stores/${encodeURIComponent(store)}`;
+        const [prices, sentiment] = await Promise.all([
+          have.has("/api/v1/stores/{store_id}/prices") ? get(`${base}/prices`) : null,
+          have.has("/api/v1/stores/{store_id}/sentiment") ? get(`${base}/sentiment`) : null]);
         renderList(prices, sentiment);
         const detail = document.getElementById("product-detail");
         detail.hidden = view.sku === null;
         if (view.sku !== null) {
-          const sku = encodeURIComponent(view.sku);
-          const [s, history] = await Promise.all([get(`${base}/products/${sku}/sentiment`), get(`${base}/products/${sku}/prices`)]);
-          renderSentiment(s);
-          renderHistory(history);
+          const priced = (prices || []).some((p) => p.sku === view.sku);
+          renderSentiment((sentiment || []).find((x) => x.sku === view.sku));
+          renderHistory(priced ? await get(`${base}/products/${encodeURIComponent(view.sku)}/prices`) : null);
         }
         document.getElementById("products-note").textContent = `updated ${new Date().toLocaleTimeString()}`;
       }

@@ -74,7 +74,7 @@ def test_products_panel_shows_a_products_price_history(served: str) -> None:
         page = browser.new_page(viewport={"width": 1360, "height": 1400})
 
         def console(msg: Any) -> None:
-            if msg.type == "error" and "/sentiment" not in msg.location.get("url", ""):
+            if msg.type == "error":
                 errors.append(f"{msg.text} ({msg.location.get('url')})")
 
         page.on("console", console)
