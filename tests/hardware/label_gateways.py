@@ -155,7 +155,9 @@ class AccessPoint:
                 head = f"Content-Type: {self.headers.get('Content-Type')}\r\n\r\n".encode()
                 message = BytesParser(policy=HTTP).parsebytes(head + body)
                 parts = {p.get_param("name", header="content-disposition"): p for p in message.iter_parts()}
-                if "mac" not in parts or "file" not in parts:
+                names = list(parts)
+                # the firmware reads mac when the file's first chunk arrives: mac must come before file
+                if "mac" not in parts or "file" not in parts or names.index("mac") > names.index("file"):
                     self._reply(400, "parameters incomplete")
                     return
                 mac = str(parts["mac"].get_content()).strip().upper()
