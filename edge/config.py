@@ -90,7 +90,7 @@ class ShadowConfig(_Model):
     interval_s: float = Field(default=60.0, gt=0)  # one model.shadow event per this many seconds of frames
     iou: float = Field(default=0.5, gt=0, le=1)  # a live and a candidate box agree at this IoU (one-to-one)
     count: bool = True  # also feed the candidate's boxes to its own tracker and lines (crossings compared)
-    options: dict[str, Any] = {}  # the candidate's engine options, e.g. {threads: 1} (docs/engines.md)
+    options: dict[str, Any] = {}  # the candidate's engine options (docs/engines.md); threads defaults to 1
 
     @field_validator("engine")
     @classmethod

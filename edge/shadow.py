@@ -142,7 +142,7 @@ def load_shadow(camera: CameraConfig, index: int, live: ModelRef | None, live_co
         detector = Detector.from_manifest(
             config.model, engine=config.engine, precision=None if config.precision == "auto" else config.precision,
             device=config.device, conf=live_confidence if config.confidence is None else config.confidence,
-            classes=[person], **config.options)
+            classes=[person], **{"threads": 1, **config.options})  # one thread: it must not starve the live model
     except (ModelError, EngineError) as exc:
         raise ConfigError(f"{source}: cameras[{index}].shadow: model={config.model!r} (engine={config.engine!r}, "
                           f"precision={config.precision!r}): {exc}") from None

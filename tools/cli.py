@@ -111,7 +111,7 @@ def _register_bench(subparsers: Subparsers) -> None:
     bench.add_argument("--shadow-every", type=_stream_counts, default=[1, 5], metavar="N[,N...]",
                        help="run the candidate on every Nth frame: the settings to measure (default 1,5)")
     bench.add_argument("--shadow-threads", type=int, default=None, metavar="N",
-                       help="the candidate's inference threads (engine option threads; default: the engine's)")
+                       help="the candidate's inference threads (engine option threads; default 1, as in shadow:)")
 
 
 def _demo(args: argparse.Namespace) -> int:
