@@ -269,7 +269,9 @@ class RolloutRunner:
                     else:
                         waiting += 1
                 continue
-            target = d["previous"] if d["previous"] is not None else (d["baseline"] or {}).get("version")
+            target = d["previous"]
+            if target is None and rollout["kind"] == "model":  # health names the model's version, not a config's
+                target = (d["baseline"] or {}).get("version")
             if d["applied"] is None and (d["state"] not in IN_FLIGHT or target is None):
                 if d["state"] in IN_FLIGHT and now - d["sent"] <= settings.apply_timeout_s:
                     waiting += 1  # may still apply: wait for its reply, then roll it back

@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -73,12 +74,11 @@ def _follow(store: Any, rollout_id: int, poll: float) -> int:
 
     rollouts, last = RolloutStore(store), ""
     while True:
-        listed = [r for r in rollouts.listing(1000) if r["id"] == rollout_id]
-        if not listed:
+        rollout = rollouts.get(rollout_id)
+        if rollout is None:
             raise UserError(f"roll-out {rollout_id} disappeared from the store")
-        rollout = listed[0]
-        line = (f"{rollout['state']} wave {rollout['wave']}: "
-                + " ".join(f"{k}={v}" for k, v in sorted(rollout["devices"].items())))
+        states = Counter(d["state"] for d in rollouts.devices(rollout_id))
+        line = f"{rollout['state']} wave {rollout['wave']}: " + " ".join(f"{k}={v}" for k, v in sorted(states.items()))
         if line != last:
             print(f"{time.strftime('%H:%M:%S')} {line}", file=sys.stderr)
             last = line

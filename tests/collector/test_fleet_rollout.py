@@ -28,6 +28,7 @@ HEALTH_S = 0.4
 N = 20
 FAST = {"soak_s": 2.0, "baseline_s": 2.0, "health_timeout_s": 4.0, "apply_timeout_s": 30.0}
 REPO = Path(__file__).resolve().parents[2]
+SMARTSTORE = [sys.executable, "-c", "import sys, smartstore; sys.exit(smartstore.main())"]
 
 
 @dataclass
@@ -135,8 +136,7 @@ def test_abort_by_hand_rolls_back_every_device_that_got_it(sim: Sim) -> None:
     rollouts = RolloutStore(sim.store)
     wait_for(lambda: all(d["state"] == "applied" for d in rollouts.devices(rollout_id) if d["wave"] == 0), 30,
              "the canary applied")
-    result = subprocess.run([sys.executable, "-c", "import sys, smartstore; sys.exit(smartstore.main())", "fleet",
-                             "rollout-abort", str(rollout_id), "--db", str(sim.config.store)],
+    result = subprocess.run([*SMARTSTORE, "fleet", "rollout-abort", str(rollout_id), "--db", str(sim.config.store)],
                             capture_output=True, text=True, cwd=REPO, timeout=60)
     assert result.returncode == 0, result.stderr
     rollout, devices = sim.finish(rollout_id)
@@ -145,6 +145,18 @@ def test_abort_by_hand_rolls_back_every_device_that_got_it(sim: Sim) -> None:
     assert all(d.running() == 1 for d in sim.devices.values())
     with pytest.raises(RolloutError, match="already rolled_back"):
         abort_rollout(sim.store, rollout_id)
+
+
+@pytest.mark.slow
+def test_cli_rollout_waits_and_exits_1_when_rolled_back(sim: Sim) -> None:
+    result = subprocess.run([*SMARTSTORE, "fleet", "rollout", str(sim.fleet.manifest(3)), "--all", "--soak", "2s",
+                             "--baseline", "2s", "--health-timeout", "4s", "--apply-timeout", "30s", "--wait",
+                             "--db", str(sim.config.store)], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert result.returncode == 1, result.stderr
+    rollout = RolloutStore(sim.store).get(int(result.stdout))
+    assert rollout is not None and rollout["state"] == "rolled_back"
+    assert f"roll-out {rollout['id']} rolled_back: " in result.stderr and "fps" in result.stderr
+    assert "running wave 0: pending=" in result.stderr and "wave 1" not in result.stderr  # followed; no wave 1
 
 
 def test_waves_plan_the_canary_first_and_cover_every_device_once() -> None:
