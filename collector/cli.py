@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from collector.fleet.cli import register as _register_fleet
 from collector.pricing.cli import register as _register_pricing
 from collector.recommend import DEFAULT_MODEL as DEFAULT_RECOMMENDER_MODEL
+from collector.sentiment.cli import register as _register_sentiment
 from smartstore import Subparsers, UserError, add_command, command_group
 
 if TYPE_CHECKING:
@@ -227,6 +228,7 @@ def _register_recommend(subparsers: Subparsers) -> None:
 
 REGISTRARS: tuple[Callable[[Subparsers], None], ...] = (
     _register_collector, _register_forecast, _register_recommend, _register_fleet, _register_pricing,
+    _register_sentiment,
 )
 
 

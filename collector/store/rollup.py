@@ -5,6 +5,7 @@ Footfall comes from ``footfall.crossing`` (``footfall.interval`` would count the
 occupancy from ``zone.occupancy``, dwell from ``zone.visit``, shelf intervals from ``shelf.out_of_stock`` /
 ``shelf.restocked``, sales from ``pos.sale``; the latest ``model.shadow`` per device and camera (a candidate model's
 agreement, never counted as a fact).
+Reviews (``feedback.review``) are scored and stored by :mod:`collector.store.reviews`.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class Rollup:
     oos_close: list[tuple[str, str, str, str, float, float | None]] = field(default_factory=list)
     sales: list[tuple[str, str, str, float, float | None, str | None, float, str]] = field(default_factory=list)
     shadow: dict[tuple[str, str, str], tuple[float, str]] = field(default_factory=dict)  # (ts, data as JSON)
+    reviews: list[tuple[str, str, str, float, str, float | None, str | None, str]] = field(default_factory=list)
 
 
 def rollup(events: Iterable[Accepted]) -> Rollup:
@@ -66,6 +68,9 @@ def rollup(events: Iterable[Accepted]) -> Rollup:
             out.oos_close.append((e.store, camera, d["shelf"], d["slot"], e.ts, d.get("empty_s")))
         elif kind == "pos.sale":
             out.sales.append((e.id, e.store, d["sku"], float(d["qty"]), d.get("price"), d.get("receipt"), e.ts, "mqtt"))
+        elif kind == "feedback.review":  # scored and stored by collector.store.reviews
+            out.reviews.append((e.store, d["review_id"], d["sku"], e.ts, d["text"], d.get("rating"), d.get("lang"),
+                                d.get("source", e.device)))
         elif kind == "model.shadow":
             shadow_key = (e.store, e.device, camera)
             if shadow_key not in out.shadow or out.shadow[shadow_key][0] <= e.ts:

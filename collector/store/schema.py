@@ -102,4 +102,12 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             store TEXT NOT NULL, device TEXT NOT NULL, camera TEXT NOT NULL, ts DOUBLE PRECISION NOT NULL,
             data TEXT NOT NULL, PRIMARY KEY (store, device, camera))""",
     ),
+    (  # 7: customer reviews (collector.sentiment): one row per store and review id, scored on arrival
+        """CREATE TABLE reviews (
+            store TEXT NOT NULL, id TEXT NOT NULL, sku TEXT NOT NULL, ts DOUBLE PRECISION NOT NULL,
+            text TEXT NOT NULL, rating DOUBLE PRECISION, lang TEXT NOT NULL, label TEXT NOT NULL,
+            score DOUBLE PRECISION NOT NULL, aspects TEXT NOT NULL, source TEXT NOT NULL,
+            stored DOUBLE PRECISION NOT NULL, PRIMARY KEY (store, id))""",
+        "CREATE INDEX reviews_sku ON reviews (store, sku, ts)",
+    ),
 )

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from collector.store.receipts import Receipt, ReceiptWrites
+from collector.store.reviews import ReviewWrites
 from collector.store.rollup import Rollup, rollup
 from collector.validation import SEQ_WINDOW, Accepted, Rejected, Status
 
@@ -74,7 +75,7 @@ class BatchResult:
     rejected: tuple[Rejected, ...] = ()  # events the store itself dead-lettered (sanity limits), for the metrics
 
 
-class Writes(ReceiptWrites):
+class Writes(ReceiptWrites, ReviewWrites):
     """Batches, the sales import and retention; the backends may override :meth:`_insert_returning`."""
 
     #: sanity limits (``ingest.seq_window``, ``ingest.dead_letter_bytes``): a seq this far beyond the device's
@@ -162,6 +163,8 @@ class Writes(ReceiptWrites):
                 cur.executemany(self.sql(upsert), [(*key, *vals) for key, vals in deltas.items()])
         if r.sales:
             self._insert_returning(cur, "sales", SALE_COLUMNS, r.sales)
+        if r.reviews:
+            self._insert_reviews(cur, r.reviews)
         self._apply_shelf(cur, r)
 
     def _apply_shelf(self, cur: Any, r: Rollup) -> None:
