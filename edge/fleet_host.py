@@ -2,8 +2,9 @@
 :class:`edge.service.EdgeService`, and :func:`attach_commands` wires a channel to its publisher.
 
 What a command may change while the service runs (``apply_config``): per camera ``lines``, ``zones`` (the SIGHUP
-reload path), ``tracker`` (a new tracker) and ``shelf`` (the shelf pipeline is loaded off the main thread, then
-swapped in), and ``model.confidence`` (the detector is loaded again). Anything else needs a new ``edge.yaml``.
+reload path), ``tracker`` (a new tracker), ``shelf`` and ``shadow`` (the shelf pipeline or the shadow candidate is
+loaded off the main thread, then swapped in; ``shadow: null`` stops one), and ``model.confidence`` (the detector
+is loaded again). Anything else needs a new ``edge.yaml``.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     from edge.service import EdgeService
 
 log = logging.getLogger("smartstore.fleet")
-CAMERA_FIELDS = {"lines", "zones", "tracker", "shelf"}
+CAMERA_FIELDS = {"lines", "zones", "tracker", "shelf", "shadow"}
 MODEL_FIELDS = {"confidence"}
 
 
@@ -77,6 +78,7 @@ class ServiceHost:
         return config.model_copy(update={"model": config.model.model_copy(update={"name": str(self.model_dir)})})
 
     def apply_config(self, config: dict[str, Any]) -> list[str]:
+        from edge.shadow import load_shadow
         from edge.shelf_loader import load_shelf_pipeline, shelf_errors
 
         service = self.service
@@ -91,6 +93,10 @@ class ServiceHost:
                         update={"person_detector": None}))
                 except shelf_errors() as exc:
                     raise ValueError(f"cameras.{cam.id}.shelf: {exc}") from None
+        live = service.pipeline.model if service.pipeline is not None else None
+        shadows = {cam.id: None if cam.shadow is None else load_shadow(cam, i, live, fresh.model.confidence,
+                                                                       fresh.intervals_s, "config command")
+                   for i, cam in enumerate(fresh.cameras) if cam.shadow != old[cam.id].shadow}
 
         def swap() -> list[str]:
             changed = service.apply_cameras(fresh)
@@ -99,8 +105,14 @@ class ServiceHost:
                     service.shelves.pop(cam.id, None)
                 elif cam.id in shelves:
                     service.shelves[cam.id] = shelves[cam.id]
+            for cam_id, runner in shadows.items():  # the old candidate reports its interval so far, then goes
+                previous = service.shadows.pop(cam_id, None)
+                if previous is not None:
+                    service.emit_shadow(cam_id, previous)
+                if runner is not None:
+                    service.shadows[cam_id] = runner
             service.config = service.config.model_copy(update={"model": fresh.model})
-            return changed + sorted(set(shelves) - set(changed))
+            return changed + sorted((set(shelves) | set(shadows)) - set(changed))
 
         changed = self.calls.call(swap)
         if fresh.model != model_before and service.pipeline is not None:  # a threshold the detector applies

@@ -29,7 +29,7 @@ from contract.topics import TOPIC_PREFIX
 
 #: Outbox priority: under the disk cap the oldest low-priority events are dropped first.
 LOW_PRIORITY, NORMAL_PRIORITY = 0, 1
-LOW_PRIORITY_KINDS = frozenset({"device.health", "zone.occupancy", "shelf.snapshot"})
+LOW_PRIORITY_KINDS = frozenset({"device.health", "zone.occupancy", "shelf.snapshot", "model.shadow"})
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (

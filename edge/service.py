@@ -272,8 +272,12 @@ class EdgeService:
     def _shadows_follow_pipeline(self) -> None:
         """A new live detector (a command): each shadow reports the interval so far, then compares with it."""
         for cam_id, shadow in self.shadows.items():
-            self._emit(shadow.flush(time.time()), cam_id)
+            self.emit_shadow(cam_id, shadow)
             shadow.live = self._model()
+
+    def emit_shadow(self, camera: str, shadow: ShadowRunner) -> None:
+        """The ``model.shadow`` of ``shadow``'s interval so far (a swap, shutdown)."""
+        self._emit(shadow.flush(time.time()), camera)
 
     def reload(self) -> None:
         """SIGHUP: apply the lines/zones of the config file again; other changes need a restart."""
@@ -355,7 +359,7 @@ class EdgeService:
         for cam_id, counter in self.counters.items():
             self._emit(counter.flush(), cam_id, self._model())
         for cam_id, shadow in self.shadows.items():
-            self._emit(shadow.flush(time.time()), cam_id)
+            self.emit_shadow(cam_id, shadow)
         if self.sensors is not None:
             self.sensors.stop()
             self._emit(self.sensors.drain(time.time()))
