@@ -178,20 +178,16 @@ def canonical_names(model: Any) -> Any:
 
 
 def build(folder: Path, engines: frozenset[str] | None = None) -> Manifest:
-    """The OpenVINO files (always: the others derive from that model) and, unless ``engines`` is only
-    ``{"openvino"}``, the ONNX Runtime and LiteRT ones (their conversion needs torch)."""
-    import nncf
+    """The OpenVINO files (always: the others derive from that model; FP16 built, INT8 the shipped file) and, unless
+    ``engines`` is only ``{"openvino"}``, the ONNX Runtime and LiteRT ones (their conversion needs torch)."""
     import openvino as ov
 
     graph = source_graph()
     model = convert(graph)
-    variants = {"fp16": model, "int8": quantize(model)}
-    files: list[ModelFile] = []
-    for precision, variant in variants.items():
-        rel = f"build/openvino-{precision}/model.xml"
-        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
-        ov.save_model(canonical_names(variant), str(folder / rel), compress_to_fp16=True)
-        files.append(file_entry(folder, "openvino", precision, rel, [rel[:-4] + ".bin"]))
+    rel = "build/openvino-fp16/model.xml"
+    (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+    ov.save_model(canonical_names(model), str(folder / rel), compress_to_fp16=True)
+    files = [file_entry(folder, "openvino", "fp16", rel, [rel[:-4] + ".bin"]), shipped_file(folder, "openvino")]
     manifest = Manifest(
         name="person-ssdlite",
         task="detect",
@@ -206,17 +202,33 @@ def build(folder: Path, engines: frozenset[str] | None = None) -> Manifest:
         labels=["person"],
         label_map={"person": 0},
         files=files,
-        tools={"openvino": ov.__version__.split("-")[0], "nncf": nncf.__version__},
+        tools={"openvino": ov.__version__.split("-")[0]},
     )
     if engines is None or engines - {"openvino"}:
         raw_files(folder, model, manifest)
     return manifest
 
 
-#: ONNX Runtime and LiteRT INT8 files, shipped in the repository: their calibration runs those runtimes' float
-#: kernels, which add in another order on other CPUs (no ISA cap reaches them), so they are made once
-#: (``python -m export.person_ssdlite --calibrate-int8``) and pinned, while every other file is built
-SHIPPED_INT8 = {"onnx": "onnx-int8/model.onnx", "litert": "litert-int8/model.tflite"}
+#: The INT8 files, shipped in the repository, not built: each calibration runs a runtime's float kernels (NNCF's
+#: statistics and bias correction through OpenVINO, ONNX Runtime's and LiteRT's calibrators), which add in another
+#: order on other CPUs. No ISA cap reaches all of them: with oneDNN capped at AVX2, an AVX-512/VNNI Xeon still made
+#: another OpenVINO INT8 file than the AVX2-only EPYC (measured). So they are made once
+#: (``python -m export.person_ssdlite --calibrate-int8``) and pinned; every other file is built.
+SHIPPED_INT8 = {"openvino": "openvino-int8/model.xml", "onnx": "onnx-int8/model.onnx",
+                "litert": "litert-int8/model.tflite"}
+
+
+def shipped_file(folder: Path, engine: str) -> ModelFile:
+    """The manifest entry of ``engine``'s shipped INT8 file (:data:`SHIPPED_INT8`), or :class:`BuildError`."""
+    from export.common import FORMAT_ENGINES
+
+    fmt = next(f for f in SHIPPED_INT8 if FORMAT_ENGINES[f] == engine)
+    rel = SHIPPED_INT8[fmt]
+    extra = [rel[:-4] + ".bin"] if rel.endswith(".xml") else []
+    if not all((folder / path).is_file() for path in [rel, *extra]):
+        raise BuildError(f"{folder / rel}: the shipped {engine} INT8 file is missing (restore it from git, or "
+                         "make it: python -m export.person_ssdlite --calibrate-int8)")
+    return file_entry(folder, engine, "int8", rel, extra)
 
 
 def raw_files(folder: Path, model: Any, manifest: Manifest, calibrate: bool = False) -> None:
@@ -233,35 +245,40 @@ def raw_files(folder: Path, model: Any, manifest: Manifest, calibrate: bool = Fa
                            manifest, inputs[::30])
     log.info("person-ssdlite ONNX/LiteRT files: %s", facts)
     head = f"build/{ssd_raw.SSD_HEAD}"
-    for fmt, rel in SHIPPED_INT8.items():
+    for fmt in ("onnx", "litert"):
         engine = FORMAT_ENGINES[fmt]
         if calibrate:
             built = manifest.select(engine, "int8")
-            (folder / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(folder / built.path, folder / rel)
+            (folder / SHIPPED_INT8[fmt]).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(folder / built.path, folder / SHIPPED_INT8[fmt])
             manifest.files.remove(built)
-        if not (folder / rel).is_file():
-            raise BuildError(f"{folder / rel}: the shipped {engine} INT8 file is missing (restore it from git, or "
-                             "make it: python -m export.person_ssdlite --calibrate-int8)")
-        entry = file_entry(folder, engine, "int8", rel, [head])
+        entry = shipped_file(folder, engine)
+        entry.extra_files[head] = sha256_file(folder / head)
         entry.architecture = "ssd-raw"
         manifest.files.append(entry)
     manifest.source += ("; ONNX Runtime and LiteRT files: the graph before its post-processor translated to torch "
                         f"(export/ov_to_torch.py), raw outputs decoded with {ssd_raw.SSD_HEAD} (ssd-raw), INT8 "
                         "calibrated on the same inputs, predictor convolutions in floating point (ONNX Runtime: also "
                         "the depthwise and linear ones and the output's assembly, activation ranges by moving "
-                        "average); their INT8 files are shipped, not built: calibrated once "
-                        "on an AVX2-only AMD EPYC by python -m export.person_ssdlite --calibrate-int8, because that "
-                        "calibration runs ONNX Runtime's and LiteRT's float kernels, which differ between CPUs")
+                        "average). Every INT8 file is shipped, not built (python -m export.person_ssdlite "
+                        "--calibrate-int8): calibration runs each runtime's float kernels, which add in another order "
+                        "on other CPUs; the ONNX Runtime and LiteRT files were calibrated on an AVX2-only AMD EPYC, "
+                        "the OpenVINO one on an AVX-512/VNNI AMD EPYC with oneDNN capped at AVX2")
     manifest.tools |= tool_versions("torch", "onnx", "onnxruntime", "litert-torch", "ai-edge-quantizer",
                                     "ai-edge-litert")
 
 
 def calibrate_int8(folder: Path) -> None:
-    """Make the shipped ONNX Runtime and LiteRT INT8 files anew under ``folder`` (then: smartstore models build
-    person-ssdlite --force --repin)."""
-    raw_files(folder, convert(source_graph()), Manifest(name="person-ssdlite", task="detect", architecture="ssd",
-                                                        input=SPEC, source="", licence="MIT"), calibrate=True)
+    """Make the shipped INT8 files anew under ``folder`` (then: smartstore models build person-ssdlite --force
+    --repin)."""
+    import openvino as ov
+
+    model = convert(source_graph())
+    rel = SHIPPED_INT8["openvino"]
+    (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+    ov.save_model(canonical_names(quantize(model)), str(folder / rel), compress_to_fp16=True)
+    raw_files(folder, model, Manifest(name="person-ssdlite", task="detect", architecture="ssd", input=SPEC, source="",
+                                      licence="MIT"), calibrate=True)
 
 
 if __name__ == "__main__":

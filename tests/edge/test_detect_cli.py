@@ -115,7 +115,7 @@ def test_sha256_mismatch(models_copy: Path, tmp_path: Path) -> None:
 
 
 def test_missing_model_file(models_copy: Path) -> None:
-    (models_copy / "person-ssdlite" / "build" / "openvino-int8" / "model.xml").unlink()
+    (models_copy / "person-ssdlite" / "openvino-int8" / "model.xml").unlink()
     proc = smartstore("detect", VTEST, "--precision", "int8", models=models_copy)
     assert_one_line_error(proc, "missing", "model.xml")
 
@@ -125,7 +125,7 @@ def test_corrupt_model_file_with_matching_manifest(models_copy: Path) -> None:
     from edge.models import Manifest, sha256_file
 
     folder = models_copy / "person-ssdlite"
-    xml = folder / "build" / "openvino-int8" / "model.xml"
+    xml = folder / "openvino-int8" / "model.xml"
     xml.write_text("<net name='broken'><layers><layer")
     manifest = Manifest.load(folder)
     manifest.select("openvino", "int8").sha256 = sha256_file(xml)

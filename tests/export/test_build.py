@@ -29,7 +29,7 @@ def test_up_to_date_build_is_skipped_quickly(tmp_path: Path) -> None:
     again, built = build("person-ssdlite", root=tmp_path)
     assert not built and time.monotonic() - start < 5
     assert again.files == manifest.files
-    (tmp_path / "person-ssdlite" / "build" / "openvino-int8" / "model.bin").write_bytes(b"stale")
+    (tmp_path / "person-ssdlite" / "openvino-int8" / "model.bin").write_bytes(b"stale")
     assert not up_to_date(tmp_path / "person-ssdlite")
 
 

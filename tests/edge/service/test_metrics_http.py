@@ -20,7 +20,7 @@ from tests.edge.service.helpers import REPO, ServiceProcess, edge_config, write_
 from tools.broker import LocalBroker as Mosquitto
 from tools.broker import free_port
 
-MODEL = REPO / "models" / "person-ssdlite" / "build" / "openvino-int8" / "model.xml"
+MODEL = REPO / "models" / "person-ssdlite" / "openvino-int8" / "model.xml"
 MINIMAL = {"store": "s1", "device": "d1", "cameras": [{"id": "door", "source": "/videos/door.mp4"}]}
 NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
 SAMPLE = re.compile(rf"^({NAME})(?:\{{(.*)\}})? (\S+)$")

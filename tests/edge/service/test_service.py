@@ -21,7 +21,7 @@ from tools.broker import LocalBroker as Mosquitto
 from tools.broker import free_port
 
 pytestmark = pytest.mark.slow
-MODEL = REPO / "models" / "person-ssdlite" / "build" / "openvino-int8" / "model.xml"
+MODEL = REPO / "models" / "person-ssdlite" / "openvino-int8" / "model.xml"
 
 
 @pytest.fixture(scope="module")
