@@ -46,6 +46,8 @@ GOT_IT = ("applied", "healthy")
 class Sender(Protocol):
     def send(self, command: Command, expiry_s: float) -> None: ...
 
+    def connected(self) -> bool: ...
+
 
 def load_manifest(path: Path) -> tuple[dict[str, Any], Manifest]:
     """A signed manifest file (``smartstore bundle sign``) and its body; RolloutError naming the file otherwise."""
@@ -155,7 +157,7 @@ class RolloutRunner:
             self._rolling_back(rollout, devices, settings, now)
             return
         pending = [d for d in devices if d["wave"] == rollout["wave"] and d["state"] == "pending"]
-        if pending:
+        if pending and self.sender.connected():  # sent once the broker connection is up, not queued blind
             self._send_wave(rollout, pending, settings, now)
             devices = self.rollouts.devices(rollout["id"])
         regressed = [(d, why) for d in devices if (why := self._judge(rollout, d, settings, now))]
@@ -257,6 +259,8 @@ class RolloutRunner:
     def _rolling_back(self, rollout: dict[str, Any], devices: list[dict[str, Any]], settings: RolloutSettings,
                       now: float) -> None:
         """Send ``rollback`` to every device that has the new version; finish once they all answered."""
+        if not self.sender.connected():
+            return  # the next tick, once the broker is back
         waiting = 0
         for d in devices:
             key = (d["store"], d["device"])
