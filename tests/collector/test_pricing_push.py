@@ -1,21 +1,18 @@
-"""Approved prices to the store's label gateway through a real Mosquitto, as ``set_prices`` commands: the device's
-replies settle each price (applied, failed with the reason, a duplicate reply changes nothing), and a broker outage
-(the test's Mosquitto stopped and started again) costs re-sends of the SAME command id, never a second id for a
-price. The device here is a peer on the broker that records what it hears and answers as the edge's command
-channel does (accepted, then the per-price results; a repeated id gets its first reply again); the edge's own
-handler is exercised end to end in test_pricing_e2e.py."""
+"""Approved prices to the store's label gateway through a real Mosquitto (stores on SQLite and PostgreSQL), as
+``set_prices`` commands: the device's replies settle each price (applied, failed with the reason, a duplicate reply
+changes nothing), and a broker outage (the test's Mosquitto stopped and started again) costs re-sends of the SAME
+command id, never a second id for a price. The device here is a peer on the broker that records what it hears and
+answers as the edge's command channel does (accepted, then the per-price results; a repeated id gets its first
+reply again); the edge's own handler is exercised end to end in test_pricing_e2e.py."""
 
 from __future__ import annotations
 
 import json
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
-import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -25,7 +22,7 @@ from collector.pricing.book import PriceBook
 from collector.pricing.evaluate import evaluate_store
 from collector.pricing.push import LabelPusher
 from collector.pricing.pushes import PushQueue
-from collector.store import Store, open_store
+from collector.store import Store
 from contract.commands import Command, LabelResult, Reply, ReplyState
 from contract.topics import command_topic
 from tests.collector.conftest import wait_for
@@ -86,13 +83,6 @@ class Device:
         self.client.disconnect()
 
 
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Store]:
-    store = open_store(str(tmp_path / "c.db"))
-    yield store
-    store.close()
-
-
 def _approved(store: Store, cfg: Any, skus: list[str]) -> dict[str, str]:
     book = PriceBook(store)
     evaluate_store(store, "s1", cfg)
@@ -106,19 +96,19 @@ def _states(store: Store) -> dict[str, dict[str, Any]]:
     return {p["sku"]: p for p in PushQueue(PriceBook(store)).pushes("s1")}
 
 
-def test_replies_settle_each_price_and_a_duplicate_changes_nothing(broker: LocalBroker, db: Store,
-                                                                    tmp_path: Path) -> None:
-    seeded(db, time.time())
-    cfg = config(str(tmp_path / "c.db"), None, FAST)
+def test_replies_settle_each_price_and_a_duplicate_changes_nothing(broker: LocalBroker, store: Store,
+                                                                    store_url: tuple[str, str | None]) -> None:
+    seeded(store, time.time())
+    cfg = config(*store_url, FAST)
     cfg.mqtt.port = broker.port
     device = Device(broker.port, fail={"oat-milk"})
     stop = threading.Event()
-    pusher = LabelPusher(db, cfg.mqtt, cfg.pricing)
+    pusher = LabelPusher(store, cfg.mqtt, cfg.pricing)
     thread = pusher.start(stop)
     try:
-        ids = _approved(db, cfg, ["milk", "oat-milk"])
-        wait_for(lambda: {s["state"] for s in _states(db).values()} == {"applied", "failed"}, 15, "the replies")
-        states = _states(db)
+        ids = _approved(store, cfg, ["milk", "oat-milk"])
+        wait_for(lambda: {s["state"] for s in _states(store).values()} == {"applied", "failed"}, 15, "the replies")
+        states = _states(store)
         assert states["milk"]["state"] == "applied" and states["milk"]["reason"] is None
         assert states["oat-milk"]["state"] == "failed"
         assert states["oat-milk"]["reason"] == "tag 0000021EC9EC7440 did not answer"
@@ -128,13 +118,13 @@ def test_replies_settle_each_price_and_a_duplicate_changes_nothing(broker: Local
         sent = {p["price_id"]: p for p in command.args["labels"]}
         assert sent[ids["milk"]] == {"price_id": ids["milk"], "sku": "milk", "label": "0000021EC9EC743A",
                                      "price": 2.0, "currency": "EUR", "was": None, "promo": None}
-        book = PriceBook(db)
+        book = PriceBook(store)
         audit = [(a["action"], a["actor"], a["reason"]) for a in book.audit_log("s1", "oat-milk")]
         assert audit[-1] == ("push_failed", f"s1/{GATEWAY}", "tag 0000021EC9EC7440 did not answer")
         assert book.audit_log("s1", "milk")[-1]["action"] == "push_applied"
         before = len(book.audit_log("s1", "milk"))
         pusher.on_reply(device.done[command.id])  # the edge re-sends a recorded reply: nothing changes
-        assert len(book.audit_log("s1", "milk")) == before and _states(db)["milk"]["state"] == "applied"
+        assert len(book.audit_log("s1", "milk")) == before and _states(store)["milk"]["state"] == "applied"
         time.sleep(1.0)
         assert len(device.heard) == 1  # settled: never sent again
     finally:
@@ -143,27 +133,29 @@ def test_replies_settle_each_price_and_a_duplicate_changes_nothing(broker: Local
         device.stop()
 
 
-def test_broker_outage_resends_the_same_command_id(broker: LocalBroker, db: Store, tmp_path: Path) -> None:
-    seeded(db, time.time())
-    cfg = config(str(tmp_path / "c.db"), None, FAST)
+def test_broker_outage_resends_the_same_command_id(broker: LocalBroker, store: Store,
+                                                   store_url: tuple[str, str | None]) -> None:
+    seeded(store, time.time())
+    cfg = config(*store_url, FAST)
     cfg.mqtt.port = broker.port
     device = Device(broker.port)
     device.answering = False  # the box is busy: no reply yet, the collector keeps re-sending
     stop = threading.Event()
-    pusher = LabelPusher(db, cfg.mqtt, cfg.pricing)
+    pusher = LabelPusher(store, cfg.mqtt, cfg.pricing)
     thread = pusher.start(stop)
     try:
-        first = _approved(db, cfg, ["milk"])
+        first = _approved(store, cfg, ["milk"])
         wait_for(lambda: len(device.heard) >= 3, 15, "re-sends to a silent device")
         assert len(device.ids()) == 1 and len({payload for _, payload in device.heard}) == 1  # same id, same bytes
         broker.stop()
-        second = _approved(db, cfg, ["yoghurt"])  # approved while the broker is down
+        second = _approved(store, cfg, ["yoghurt"])  # approved while the broker is down
         time.sleep(1.5)
         heard_during = len(device.heard)
-        assert _states(db)["yoghurt"]["state"] == "pending" and _states(db)["yoghurt"]["attempts"] >= 1
+        assert _states(store)["yoghurt"]["state"] == "pending" and _states(store)["yoghurt"]["attempts"] >= 1
         broker.start()
         device.answering = True
-        wait_for(lambda: {s["state"] for s in _states(db).values()} == {"applied"}, 30, "the pushes after the outage")
+        wait_for(lambda: {s["state"] for s in _states(store).values()} == {"applied"}, 30,
+                 "the pushes after the outage")
         assert len(device.heard) > heard_during
         assert len(device.ids()) == 2  # one command per approval, each re-sent with its own id only
         per_price: dict[str, set[str]] = {}
@@ -173,7 +165,7 @@ def test_broker_outage_resends_the_same_command_id(broker: LocalBroker, db: Stor
         assert set(per_price) == {first["milk"], second["yoghurt"]}
         assert all(len(ids) == 1 for ids in per_price.values())  # never a second command id for a price
         assert len(device.done) == 2  # the device applied each command once
-        assert _states(db)["milk"]["attempts"] >= 3
+        assert _states(store)["milk"]["attempts"] >= 3
     finally:
         stop.set()
         thread.join(10)
