@@ -63,8 +63,8 @@ class ShadowRunner:
     def observe(self, image: Image, ts: float, live: Detections, crossings: list[Crossing]) -> list[Record]:
         """The live model's ``live`` boxes and ``crossings`` on this frame; the candidate runs when it is due.
         Returns the ``model.shadow`` record of an interval that ended before ``ts``, if any."""
-        out = self._close(ts) if self._tally.start is not None and ts >= self._tally.start + self.config.interval_s \
-            else []
+        ended = self._tally.start is not None and ts >= self._tally.start + self.config.interval_s
+        out = self._close(ts) if ended else []
         tally = self._tally
         if tally.start is None:
             tally.start = ts
