@@ -22,7 +22,7 @@
       <div class="product-detail" id="product-detail" hidden>
         <div><h2 class="gap" id="sentiment-title"></h2><div id="sentiment-summary" class="muted"></div>
           <table><thead><tr><th>Aspect</th><th class="num">Mentions</th><th>Polarity</th></tr></thead>
-          <tbody id="aspect-list"></tbody></table></div>
+          <tbody id="aspect-list"></tbody></table><ul class="reviews" id="review-list"></ul></div>
         <div><h2 class="gap" id="history-title"></h2>
           <svg id="price-chart" viewBox="0 0 520 160" preserveAspectRatio="none" role="img" aria-label="price history"></svg>
           <table><thead><tr><th>When</th><th class="num">Price</th><th>State</th><th>Label</th><th>Why</th></tr></thead>
@@ -92,6 +92,12 @@
     body.replaceChildren(...aspects.map((a) => row([[a.aspect], [String(a.mentions), "num"], [polarity(a.polarity)]])));
     if (!aspects.length) body.append(row([["no aspects mentioned", "none"]]));
     body.querySelectorAll("td.none").forEach((td) => td.setAttribute("colspan", "3"));
+    const reviews = document.getElementById("review-list");
+    reviews.replaceChildren(...(s ? s.reviews : []).map((r) => {
+      const li = el("li");
+      li.append(el("span", { class: `pill ${r.label === "positive" ? "online" : "offline"}` }, r.label), " ", r.text);
+      return li;
+    }));
   }
 
   function drawHistory(history) {
@@ -152,9 +158,12 @@
         const detail = document.getElementById("product-detail");
         detail.hidden = view.sku === null;
         if (view.sku !== null) {
-          const priced = (prices || []).some((p) => p.sku === view.sku);
-          renderSentiment((sentiment || []).find((x) => x.sku === view.sku));
-          renderHistory(priced ? await get(`${base}/products/${encodeURIComponent(view.sku)}/prices`) : null);
+          const sku = encodeURIComponent(view.sku), priced = (prices || []).some((p) => p.sku === view.sku);
+          const [one, history] = await Promise.all([
+            have.has("/api/v1/stores/{store_id}/products/{sku}/sentiment") ? get(`${base}/products/${sku}/sentiment?latest=3`) : null,
+            priced ? get(`${base}/products/${sku}/prices`) : null]);
+          renderSentiment(one && one.n ? one : null);
+          renderHistory(history);
         }
         document.getElementById("products-note").textContent = `updated ${new Date().toLocaleTimeString()}`;
       }
