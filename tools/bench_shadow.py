@@ -65,6 +65,8 @@ def bench_shadow(video: Path, live: dict[str, Any], candidate: dict[str, Any], e
     walls: dict[int, list[float]] = {n: [] for n in settings}
     cpus: dict[int, list[float]] = {n: [] for n in settings}
     agreement: dict[int, dict[str, Any] | None] = {}
+    first = settings[every[0]]  # a candidate that cannot load fails now, not after the first round
+    load_shadow(first.cameras[0], 0, pipeline.model, first.model.confidence, first.intervals_s, "bench")
     for _ in range(rounds):
         for n, config in settings.items():
             runner = None if n == 0 else load_shadow(config.cameras[0], 0, pipeline.model, config.model.confidence,

@@ -100,3 +100,21 @@ def test_a_candidate_without_persons_or_that_cannot_load_is_a_config_error(vtest
     cfg = config(vtest_video, model="person-ssdlite", engine="litert", precision="fp16")
     with pytest.raises(ConfigError, match=r"cameras\[0\]\.shadow: .*no litert/fp16 file"):
         load_shadow(cfg.cameras[0], 0, None, 0.4, [60], "edge.yaml")
+
+
+def test_bench_shadow_measures_each_setting_and_refuses_a_bad_candidate(vtest_video: Path,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    import smartstore
+    from tools.bench_shadow import bench_shadow
+
+    runnable("person-ssdlite", "openvino", "fp16")
+    runnable("person-ssdlite", "onnxruntime", "int8")
+    live = {"name": "person-ssdlite", "engine": "openvino", "precision": "fp16"}
+    candidate = {"model": "person-ssdlite", "engine": "onnxruntime", "precision": "int8"}
+    report = bench_shadow(vtest_video, live, candidate, [2], frames=8, rounds=1)
+    plain, shadowed = report["rows"]
+    assert plain["every_n"] is None and plain["live_found"] is None and plain["wall_overhead_pct"] == 0.0
+    assert shadowed["every_n"] == 2 and shadowed["live_found"] >= 0.8 and shadowed["cpu_ms_per_frame"] > 0
+    code = smartstore.main(["bench", "--model", "person-ssdlite", "--engine", "openvino", "--precision", "fp16",
+                            "--video", str(vtest_video), "--shadow", "shelf-products", "--rounds", "1"])
+    assert code == 2 and "bench: cameras[0].shadow: model='shelf-products'" in capsys.readouterr().err
