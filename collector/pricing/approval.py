@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from collector.pricing.book import Also, PriceBook
+from collector.pricing.book import Also, PriceBook, PricingError
 from collector.pricing.pushes import PushQueue
 from collector.pricing.settings import PricingConfig
 
@@ -42,3 +42,24 @@ def reject(book: PriceBook, price_id: str, actor: str, reason: str = "rejected",
            now: float | None = None) -> dict[str, Any]:
     """Reject a pending price: the current price stays."""
     return book.decide(price_id, False, actor, reason, time.time() if now is None else now)
+
+
+def repush(book: PriceBook, config: PricingConfig, store: str, sku: str, actor: str,
+           now: float | None = None) -> dict[str, Any]:
+    """Push a SKU's current price again after its push failed for good: a new price row with the same price (a new
+    price id, so a new command id; the failed one is never re-sent), approved by ``actor``."""
+    now = time.time() if now is None else now
+    current = book.current(store).get(sku)
+    if current is None:
+        raise PricingError(f"store {store} has no current price for {sku!r}")
+    pushes = {p["price_id"]: p for p in PushQueue(book).pushes(store, sku)}
+    push = pushes.get(current["id"])
+    if push is not None and push["state"] != "failed":
+        raise PricingError(f"the push of price {current['id']} is {push['state']}, not failed: nothing to re-push")
+    product = book.product(store, sku)
+    why = f"re-push of price {current['id']}" + (f" (its push failed: {push['reason']})" if push else "")
+    price_id = book.add_price(store, sku, float(current["price"]), current["currency"], current["was"],
+                              current["promo"], [], why, actor, now,
+                              push_hook(book, config, store, sku, product.label if product else None, now), why,
+                              proposer=actor)
+    return book.price(price_id)

@@ -97,7 +97,8 @@ class PriceBook:
 
     def add_price(self, store: str, sku: str, price: float, currency: str, was: float | None, promo: str | None,
                   rules: list[dict[str, Any]], reason: str, approved_by: str | None, now: float,
-                  also: Also | None = None) -> str:
+                  also: Also | None = None, why_approved: str = "auto_approve: true",
+                  proposer: str = "evaluation") -> str:
         """A new price (``approved_by``: approved at once by that actor; None: pending), superseding any pending
         price of the SKU, with its audit rows; returns its id. ``also(cursor, price_id)`` runs in the same
         transaction (the label push of an approved price)."""
@@ -112,9 +113,9 @@ class PriceBook:
             cur.execute(self.db.sql(f"INSERT INTO prices ({PRICE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
                         (price_id, store, sku, price, currency, was, promo, state, now,
                          now if approved_by else None, approved_by))
-            self.write_audit(cur, price_id, store, sku, now, "proposed", "evaluation", rules, reason)
+            self.write_audit(cur, price_id, store, sku, now, "proposed", proposer, rules, reason)
             if approved_by:
-                self.write_audit(cur, price_id, store, sku, now, "approved", approved_by, [], "auto_approve: true")
+                self.write_audit(cur, price_id, store, sku, now, "approved", approved_by, [], why_approved)
                 if also is not None:
                     also(cur, price_id)
         return price_id

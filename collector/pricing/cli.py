@@ -1,5 +1,5 @@
-"""``smartstore pricing import|evaluate|pending|approve|reject|history``: parsing only; the work is in the package
-(``docs/pricing.md``). Every command takes the collector's ``--config``, ``--db`` and ``--schema``."""
+"""``smartstore pricing import|evaluate|pending|approve|reject|repush|history``: parsing only; the work is in the
+package (``docs/pricing.md``). Every command takes the collector's ``--config``, ``--db`` and ``--schema``."""
 
 from __future__ import annotations
 
@@ -101,6 +101,18 @@ def _reject(args: argparse.Namespace) -> int:
     return _decide(args, False)
 
 
+def _repush(args: argparse.Namespace) -> int:
+    from collector.cli import _collector_config, opened_store
+    from collector.pricing.approval import repush
+    from collector.pricing.book import PriceBook
+
+    config = _collector_config(args)
+    with opened_store(args) as store:
+        row = repush(PriceBook(store), config.pricing, args.store, args.sku, _actor(args))
+    print(f"{row['id']} {row['store']} {row['sku']} {row['price']:.2f}: approved by {row['decided_by']}, pushed again")
+    return 0
+
+
 def _history(args: argparse.Namespace) -> int:
     from collector.cli import opened_store
     from collector.pricing.book import PriceBook
@@ -151,9 +163,14 @@ def register(subparsers: Subparsers) -> None:
         cmd.add_argument("--by", help="who decides (default $USER), kept in the audit log")
         cmd.add_argument("--reason", help="why, kept in the audit log")
         _store_options(cmd)
+    again = add_command(group, "repush", "push a SKU's current price again after its push failed (a new price id)",
+                        _repush)
+    again.add_argument("sku", help="the SKU")
+    again.add_argument("--store", required=True, help="store id")
+    again.add_argument("--by", help="who asks (default $USER), kept in the audit log")
     hist = add_command(group, "history", "a product's prices with their audit log and label pushes", _history)
     hist.add_argument("sku", help="the SKU")
     hist.add_argument("--store", required=True, help="store id")
     hist.add_argument("--json", action="store_true", help="JSON instead of text")
-    for parser in (imp, ev, pend, hist):
+    for parser in (imp, ev, pend, again, hist):
         _store_options(parser)

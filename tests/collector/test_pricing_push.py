@@ -13,12 +13,13 @@ import time
 from typing import Any
 
 import paho.mqtt.client as mqtt
+import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from collector.pricing.approval import approve
-from collector.pricing.book import PriceBook
+from collector.pricing.approval import approve, repush
+from collector.pricing.book import PriceBook, PricingError
 from collector.pricing.evaluate import evaluate_store
 from collector.pricing.push import LabelPusher
 from collector.pricing.pushes import PushQueue
@@ -127,6 +128,15 @@ def test_replies_settle_each_price_and_a_duplicate_changes_nothing(broker: Local
         assert len(book.audit_log("s1", "milk")) == before and _states(store)["milk"]["state"] == "applied"
         time.sleep(1.0)
         assert len(device.heard) == 1  # settled: never sent again
+        with pytest.raises(PricingError, match="is applied, not failed"):
+            repush(book, cfg.pricing, "s1", "milk", "alice")
+        device.fail.clear()  # the tag answers again: a person pushes oat milk's price again, as a new price id
+        again = repush(book, cfg.pricing, "s1", "oat-milk", "alice")
+        assert again["id"] != ids["oat-milk"] and again["price"] == 3.0 and again["decided_by"] == "alice"
+        wait_for(lambda: _states(store)["oat-milk"]["state"] == "applied", 15, "the re-push")
+        assert _states(store)["oat-milk"]["price_id"] == again["id"] and len(device.ids()) == 2
+        assert book.audit_log("s1", "oat-milk")[-3]["reason"] == (f"re-push of price {ids['oat-milk']} (its push "
+                                                                 "failed: tag 0000021EC9EC7440 did not answer)")
     finally:
         stop.set()
         thread.join(10)
