@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,6 +16,7 @@ from fastapi import APIRouter, HTTPException, Query
 from collector.config import CollectorConfig, RecommenderConfig
 from collector.recommend.data import BasketInputError
 from collector.recommend.recommender import Recommender
+from collector.store import Store
 from errors import SmartstoreError
 
 
@@ -22,8 +24,11 @@ class RecommenderModelError(SmartstoreError):
     """The configured recommender file is missing or cannot be read (one line naming the field and the file)."""
 
 
-def make_router(model: Recommender | str | Path) -> APIRouter:
-    """``GET /baskets/recommendations?items=a,b&k=10[&at=ISO]`` and ``GET /substitutes/{sku}?k=10``."""
+def make_router(model: Recommender | str | Path,
+                reviews: Callable[[str], Mapping[str, float]] | None = None) -> APIRouter:
+    """``GET /baskets/recommendations?items=a,b&k=10[&at=ISO]`` and ``GET /substitutes/{sku}?k=10[&store=S]``;
+    ``reviews(store)``: per-item multipliers from that store's reviews (with ``store``, poorly reviewed
+    substitutes rank lower)."""
     rec = model if isinstance(model, Recommender) else Recommender.load(model)
     router = APIRouter(tags=["recommend"])
 
@@ -40,9 +45,13 @@ def make_router(model: Recommender | str | Path) -> APIRouter:
         return rec.basket(names, k, when)
 
     @router.get("/substitutes/{sku}", summary="substitutes for an out-of-stock SKU")
-    def substitutes(sku: str, k: Annotated[int, Query(ge=1, le=100)] = 10) -> dict[str, Any]:
+    def substitutes(sku: str, k: Annotated[int, Query(ge=1, le=100)] = 10,
+                    store: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+                                                       description="down-weight substitutes poorly reviewed in "
+                                                                   "this store")] = None) -> dict[str, Any]:
+        weights = reviews(store) if reviews is not None and store else None
         try:
-            subs = rec.substitutes(sku, k)
+            subs = rec.substitutes(sku, k, weights=weights)
         except BasketInputError as exc:
             raise HTTPException(status_code=404, detail=str(exc)) from exc
         return {"sku": sku, "substitutes": [{"item": i, "score": s} for i, s in subs]}
@@ -65,5 +74,10 @@ def configured_model(config: RecommenderConfig) -> Recommender | None:
 def collector_router(store: object, config: CollectorConfig) -> APIRouter | None:
     """Mounted by ``smartstore collector run`` over the model of ``config.recommender`` (see
     :func:`configured_model`); without one there is nothing to serve."""
+    from collector.sentiment.rollup import substitute_weights
+
     model = configured_model(config.recommender)
-    return make_router(model) if model is not None else None
+    if model is None:
+        return None
+    return make_router(model, (lambda store_id: substitute_weights(store, store_id)) if isinstance(store, Store)
+                       else None)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import zipfile
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -151,9 +152,12 @@ class Recommender:
         recs = self.recommend(b, k)[0]
         return {"basket": known, "unknown": unknown, "recommendations": [{"item": i, "score": s} for i, s in recs]}
 
-    def substitutes(self, sku: str, k: int = 10, embedding_weight: float = 0.5) -> list[tuple[str, float]]:
+    def substitutes(self, sku: str, k: int = 10, embedding_weight: float = 0.5,
+                    weights: Mapping[str, float] | None = None) -> list[tuple[str, float]]:
         """Items bought in the same kinds of baskets as ``sku`` (cosine of co-purchase profiles), blended with
-        image-embedding similarity when the model has embeddings for both."""
+        image-embedding similarity when the model has embeddings for both; ``weights``: optional multipliers per
+        item (e.g. :func:`collector.sentiment.rollup.substitute_weights`: poorly reviewed items count less), applied
+        to positive similarities only."""
         where = np.flatnonzero(self.items == sku)
         if where.size == 0:
             raise BasketInputError(f"unknown SKU {sku!r} (the model knows {self.items.size} items)")
@@ -163,6 +167,9 @@ class Recommender:
             emb = self.embeddings @ self.embeddings[i]
             has = np.any(self.embeddings, axis=1)
             sim = np.where(has, (1 - embedding_weight) * sim + embedding_weight * emb, sim)
+        if weights:
+            w = np.array([weights.get(str(name), 1.0) for name in self.items])
+            sim = np.where(sim > 0, sim * w, sim)
         sim[i] = -np.inf
         top = np.argsort(-sim, kind="stable")[: min(k, self.items.size - 1)]
         return [(str(self.items[j]), float(sim[j])) for j in top]

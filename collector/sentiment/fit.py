@@ -73,7 +73,7 @@ def _cross_validate(x: Any, y: np.ndarray, groups: np.ndarray, lang: str, report
         decision = np.zeros(len(y))
         for train, test in folds:
             decision[test] = _svm(c).fit(x[train], y[train]).decision_function(x[test])
-        accuracy, offset = max((balanced_accuracy(y, decision >= t), float(t)) for t in OFFSETS)
+        accuracy, _, offset = max((balanced_accuracy(y, decision >= t), -abs(t), float(t)) for t in OFFSETS)  # ties: 0
         report.cv[c] = accuracy
         if best is None or accuracy > best[0]:
             best = (accuracy, c, offset, decision)
