@@ -237,6 +237,15 @@ class MetricsConfig(_Model):
     port: int = Field(default=9464, ge=1, le=65535)
 
 
+class HomeAssistantConfig(_Model):
+    """Home Assistant MQTT discovery of the counts and occupancy (``edge/homeassistant.py``): off by default."""
+
+    enabled: bool = False
+    mqtt: MqttConfig | None = None  # the broker Home Assistant reads; None: the box's own mqtt: broker
+    discovery_prefix: str = Field(default="homeassistant", pattern=r"^[A-Za-z0-9_/-]+$")
+    state_prefix: str = Field(default="smartstore-ha", pattern=r"^[A-Za-z0-9_/-]+$")
+
+
 class EdgeConfig(_Model):
     store: str = Field(pattern=NAME_PATTERN)
     device: str = Field(pattern=NAME_PATTERN)
@@ -248,6 +257,7 @@ class EdgeConfig(_Model):
     fleet: FleetConfig | None = None  # commands and signed bundles (docs/fleet.md); none: no command channel
     labels: LabelsConfig | None = None  # shelf-label gateways for set_prices commands (docs/labels.md)
     metrics: MetricsConfig = MetricsConfig()  # GET /metrics for Prometheus (docs/edge-service.md, "Metrics")
+    homeassistant: HomeAssistantConfig = HomeAssistantConfig()  # MQTT discovery of counts and occupancy; off
     health_interval_s: float = Field(default=30.0, gt=0)
     intervals_s: list[int] = Field(default_factory=lambda: [60, 3600])  # footfall aggregation intervals
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -308,18 +318,23 @@ def _resolve_paths(config: EdgeConfig, base: Path, source: str = "<config>") -> 
     def fix(p: Path | None) -> Path | None:
         return p if p is None or p.is_absolute() else base / p
 
+    def fix_tls(mqtt: MqttConfig) -> MqttConfig:
+        tls = mqtt.tls
+        if tls is not None:
+            tls = tls.model_copy(update={"ca": fix(tls.ca), "cert": fix(tls.cert), "key": fix(tls.key)})
+        return mqtt.model_copy(update={"tls": tls})
+
     outbox = config.outbox.model_copy(update={"path": fix(config.outbox.path)})
-    tls = config.mqtt.tls
-    if tls is not None:
-        tls = tls.model_copy(update={"ca": fix(tls.ca), "cert": fix(tls.cert), "key": fix(tls.key)})
-    mqtt = config.mqtt.model_copy(update={"tls": tls})
+    mqtt = fix_tls(config.mqtt)
+    ha = config.homeassistant
+    ha = ha if ha.mqtt is None else ha.model_copy(update={"mqtt": fix_tls(ha.mqtt)})
     cameras = [c if c.shelf is None else
                c.model_copy(update={"shelf": _resolve_shelf(c.shelf, base, f"{source}: cameras[{i}]")})
                for i, c in enumerate(config.cameras)]
     fleet = None if config.fleet is None else config.fleet.resolved(base, outbox.path)
     labels = None if config.labels is None else config.labels.resolved(base, outbox.path)
     return config.model_copy(update={"outbox": outbox, "mqtt": mqtt, "cameras": cameras, "fleet": fleet,
-                                     "labels": labels})
+                                     "labels": labels, "homeassistant": ha})
 
 
 def _resolve_shelf(shelf: CameraShelfConfig, base: Path, where: str) -> CameraShelfConfig:

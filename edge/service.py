@@ -27,6 +27,7 @@ from edge.capture import Camera, Frame, SourceEvent
 from edge.config import CameraConfig, ConfigError, EdgeConfig, load_config
 from edge.fleet_host import attach_commands
 from edge.health import CameraStats, CpuMeter, rate_fields
+from edge.homeassistant import HomeAssistant
 from edge.logs import configure_logging
 from edge.metrics_http import start_metrics
 from edge.mqtt import Publisher
@@ -76,6 +77,7 @@ class EdgeService:
         self.enqueue_cpu_s = 0.0  # the same in CPU time of the frame-loop thread (insensitive to machine load)
         self.next_pipeline: Pipeline | None = None  # from a command (edge.fleet_host), swapped in between frames
         self.fleet = attach_commands(self)  # the command channel when fleet: is configured
+        self.homeassistant = HomeAssistant(config) if config.homeassistant.enabled else None  # MQTT discovery
 
     # ---- signals ---------------------------------------------------------------------------------------
     def install_signal_handlers(self) -> None:
@@ -106,6 +108,8 @@ class EdgeService:
 
             self.sensors = SensorHub(self.config.sensors).start()
         self.publisher.start()
+        if self.homeassistant is not None:
+            self.homeassistant.start()
         for camera in self.cameras.values():
             camera.start()
         self._emit([self._health_record(None, "startup")])
@@ -211,7 +215,10 @@ class EdgeService:
         become events (:meth:`Event.from_record`; ``model``: the model that produced them) and go into the outbox
         in one transaction."""
         store, device = self.config.store, self.config.device
+        records = list(records)
         events = [Event.from_record(record, store, device, camera, model) for record in records]
+        if self.homeassistant is not None:  # its sensors' values (counts, occupancy): copies, not events
+            self.homeassistant.update(records, camera)
         if events:
             self.outbox.enqueue(events)
             self.publisher.notify()
@@ -367,6 +374,8 @@ class EdgeService:
         if self.fleet is not None:
             self.fleet.stop()
         drained = self.publisher.stop(flush_timeout=10.0)
+        if self.homeassistant is not None:
+            self.homeassistant.stop()
         log.info("service stopped", extra={"frames": self.frames, "outbox_pending": len(self.outbox),
                                             "drained": drained, "published": self.publisher.stats.acked})
         self.outbox.close()
