@@ -54,10 +54,13 @@ def repush(book: PriceBook, config: PricingConfig, store: str, sku: str, actor: 
         raise PricingError(f"store {store} has no current price for {sku!r}")
     pushes = {p["price_id"]: p for p in PushQueue(book).pushes(store, sku)}
     push = pushes.get(current["id"])
-    if push is not None and push["state"] != "failed":
+    if push is None:
+        raise PricingError(f"price {current['id']} was never pushed (no label gateway or no label): nothing to "
+                           "re-push")
+    if push["state"] != "failed":
         raise PricingError(f"the push of price {current['id']} is {push['state']}, not failed: nothing to re-push")
     product = book.product(store, sku)
-    why = f"re-push of price {current['id']}" + (f" (its push failed: {push['reason']})" if push else "")
+    why = f"re-push of price {current['id']} (its push failed: {push['reason']})"
     price_id = book.add_price(store, sku, float(current["price"]), current["currency"], current["was"],
                               current["promo"], [], why, actor, now,
                               push_hook(book, config, store, sku, product.label if product else None, now), why,

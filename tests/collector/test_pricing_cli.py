@@ -36,6 +36,10 @@ def test_import_evaluate_approve_history(tmp_path: Path) -> None:
     twice = smartstore("pricing", "reject", rows["milk"]["price_id"], "--config", str(config))
     assert twice.returncode == 2 and twice.stderr.strip() == (f"smartstore: error: price {rows['milk']['price_id']} "
                                                               "is approved, not pending")
+    repushed = smartstore("pricing", "repush", "milk", "--store", "s1", "--config", str(config))
+    assert repushed.returncode == 2 and repushed.stderr.strip() == (
+        f"smartstore: error: price {rows['milk']['price_id']} was never pushed (no label gateway or no label): nothing"
+        " to re-push")
     history = smartstore("pricing", "history", "milk", "--store", "s1", "--config", str(config))
     assert history.returncode == 0, history.stderr
     text = history.stdout
