@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,12 +18,15 @@ from typing import Any
 import pytest
 
 from collector.config import CollectorConfig
+from collector.fleet.enroll import BrokerFiles
 from collector.fleet.rollout import abort_rollout, create_rollout, load_manifest
 from collector.fleet.rollout_plan import RolloutError, RolloutSettings, plan_waves
 from collector.fleet.rollout_store import RolloutStore
 from collector.service import Collector
 from tests.collector.conftest import collector_config, wait_for
+from tests.collector.test_fleet_broker import documented_settings
 from tools.bench.fleet_sim import Fleet, SimDevice, run_devices, wait_until
+from tools.broker import LocalBroker
 
 HEALTH_S = 0.4
 N = 20
@@ -60,30 +64,43 @@ class Sim:
         time.sleep(FAST["baseline_s"] + 2 * HEALTH_S)
 
 
-@pytest.fixture
-def sim(broker: Any, tmp_path: Path) -> Iterator[Sim]:
-    fleet = Fleet(tmp_path / "fleet", N, 4)
-    devices = {f"{s}/{d}": SimDevice(s, d, tmp_path / "devices" / s / d, fleet.public, broker.port)
-               for s, d in fleet.names}
+@contextmanager
+def running(port: int, root: Path, n: int, passwords: dict[str, str] | None = None,
+            collector_password: str | None = None) -> Iterator[Sim]:
+    """``n`` simulated devices on version 1 and a collector, on the broker at ``port`` (with broker accounts when
+    ``passwords`` are given: per device ``STORE/DEVICE``, and the collector's)."""
+    fleet = Fleet(root / "fleet", n, 4)
+    devices = {f"{s}/{d}": SimDevice(s, d, root / "devices" / s / d, fleet.public, port,
+                                     password=(passwords or {}).get(f"{s}/{d}")) for s, d in fleet.names}
     stop = threading.Event()
     runner = threading.Thread(target=run_devices, args=(list(devices.values()), fleet.signed[1], HEALTH_S, stop),
                               daemon=True)
-    config = collector_config(str(tmp_path / "collector.db"), None, broker.port)
-    config = config.model_copy(update={"rollouts": config.rollouts.model_copy(update={"tick_s": 0.3})})
+    config = collector_config(str(root / "collector.db"), None, port).model_copy(deep=True)
+    config.rollouts.tick_s = 0.3
+    if collector_password is not None:
+        config.mqtt.username, config.mqtt.password = "collector", collector_password
     collector = Collector(config, api=False)
     collector.start()
     runner.start()
+    sim: Sim | None = None
     try:
         wait_until(lambda: all(d.running() == 1 for d in devices.values()), 60, "version 1 on every device")
         wait_for(lambda: len(collector.store.rows("SELECT DISTINCT device FROM events WHERE kind = 'device.health'"))
-                 == N, 30, "health from every device")
+                 == n, 30, "health from every device")
         time.sleep(FAST["baseline_s"])
-        yield Sim(fleet, devices, config, collector)
+        sim = Sim(fleet, devices, config, collector)
+        yield sim
     finally:
         stop.set()
         runner.join(30)
-        collector.stop()
+        (sim.collector if sim is not None else collector).stop()  # the one running (a test may restart it)
         fleet.close()
+
+
+@pytest.fixture
+def sim(broker: Any, tmp_path: Path) -> Iterator[Sim]:
+    with running(broker.port, tmp_path, N) as fleet_sim:
+        yield fleet_sim
 
 
 @pytest.mark.slow
@@ -157,6 +174,28 @@ def test_cli_rollout_waits_and_exits_1_when_rolled_back(sim: Sim) -> None:
     assert rollout is not None and rollout["state"] == "rolled_back"
     assert f"roll-out {rollout['id']} rolled_back: " in result.stderr and "fps" in result.stderr
     assert "running wave 0: pending=" in result.stderr and "wave 1" not in result.stderr  # followed; no wave 1
+
+
+@pytest.mark.slow
+def test_a_rollout_through_the_enrolled_broker_accounts(tmp_path: Path) -> None:
+    """Broker accounts and ACLs from ``smartstore fleet enroll``: the collector's account publishes the commands,
+    each device reads only its own and replies on its own reply topic."""
+    files = BrokerFiles(tmp_path / "broker")
+    collector = files.enroll_collector()
+    names = Fleet.device_names(4, 4)
+    passwords = {f"{s}/{d}": files.enroll_device(s, d).password for s, d in names}
+    broker = LocalBroker(tmp_path / "mosquitto", extra_conf=documented_settings(files.folder)).start()
+    try:
+        with running(broker.port, tmp_path, 4, passwords, collector.password) as sim:
+            rollout, devices = sim.finish(sim.start(2))
+            assert rollout["state"] == "done" and [d["state"] for d in devices] == ["healthy"] * 4
+            sim.settle()
+            rollout, devices = sim.finish(sim.start(3))
+            assert rollout["state"] == "rolled_back" and "fps" in rollout["reason"]
+            assert sorted(d["state"] for d in devices) == ["pending"] * 3 + ["rolled_back"]
+            assert all(d.running() == 2 for d in sim.devices.values())
+    finally:
+        broker.stop()
 
 
 def test_waves_plan_the_canary_first_and_cover_every_device_once() -> None:

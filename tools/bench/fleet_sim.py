@@ -113,6 +113,7 @@ class SimDevice:
     fps: float = 10.0
     detections_per_min: float = 30.0
     prefix: str = topics.TOPIC_PREFIX
+    password: str | None = None  # its broker account's (smartstore fleet enroll: the account is STORE/DEVICE)
     host: SimHost = field(default_factory=SimHost)
 
     def __post_init__(self) -> None:
@@ -122,6 +123,8 @@ class SimDevice:
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"sim-{self.store}-{self.device}",
                                   protocol=mqtt.MQTTv5)
         self.client.max_queued_messages_set(0)
+        if self.password is not None:
+            self.client.username_pw_set(f"{self.store}/{self.device}", self.password)
         self.client.will_set(topics.status_topic(self.store, self.device, self.prefix),
                              status_payload(self.store, self.device, "offline"), qos=1, retain=True)
         self.client.on_connect = self._on_connect
@@ -274,7 +277,12 @@ class Fleet:
         self.server, url = serve(served)
         self.signed = {v: sign_bundle(key, MODEL, v, folder=make_bundle(served, v, b), url_base=f"{url}/{v}")
                        for v, b in BEHAVIOURS.items()}
-        self.names = [(f"store-{i % self.stores:03d}", f"sim-{i:04d}") for i in range(self.devices)]
+        self.names = self.device_names(self.devices, self.stores)
+
+    @staticmethod
+    def device_names(devices: int, stores: int) -> list[tuple[str, str]]:
+        """``(store, device)`` of the simulation's devices, spread over ``stores`` stores."""
+        return [(f"store-{i % stores:03d}", f"sim-{i:04d}") for i in range(devices)]
 
     def manifest(self, version: int) -> Path:
         path = self.root / f"{MODEL}-{version}.json"
