@@ -67,19 +67,22 @@ class SubstituteSignals:
 
 
 def substitute_signals(store: Any, store_id: str, recommender: Any, reason: str | None, k: int) -> SubstituteSignals:
-    """The top ``k`` substitutes (recommender) of each SKU out of stock now (open ``shelf_oos`` intervals); a
-    substitute that is out of stock itself gets nothing. ``recommender`` None: ``reason`` says why."""
+    """The top ``k`` substitutes (recommender, down-weighting items this store's reviews rate poorly) of each SKU
+    out of stock now (open ``shelf_oos`` intervals); a substitute that is out of stock itself gets nothing.
+    ``recommender`` None: ``reason`` says why."""
     from collector.recommend.data import BasketInputError
+    from collector.sentiment.rollup import substitute_weights
 
     empty = sorted({a["sku"] for a in store.shelf_alerts(store_id, open_only=True) if a["sku"]})
     if not empty:
         return SubstituteSignals(default="nothing out of stock in the store")
     if recommender is None:
         return SubstituteSignals(default=f"no substitutes: {reason}")
+    weights = substitute_weights(store, store_id)  # poorly reviewed substitutes rank lower (collector.sentiment)
     found: dict[str, str] = {}
     for sku in empty:
         try:
-            subs = recommender.substitutes(sku, k)
+            subs = recommender.substitutes(sku, k, weights=weights)
         except BasketInputError:
             log.info("pricing: out-of-stock %s is unknown to the recommender", sku)
             continue

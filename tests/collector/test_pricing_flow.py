@@ -1,6 +1,7 @@
 """Pricing over a real store (SQLite and PostgreSQL): demand bounds from the real forecaster, the substitute
-promotion from a fitted recommender over an out-of-stock event, max change across evaluations, the audit rows,
-and the approval flow (pending, approve, reject, supersede, auto-approve with its label push)."""
+promotion from a fitted recommender over an out-of-stock event (and none for a substitute its reviews rate
+poorly), max change across evaluations, the audit rows, and the approval flow (pending, approve, reject,
+supersede, auto-approve with its label push)."""
 
 from __future__ import annotations
 
@@ -67,10 +68,24 @@ def test_substitutes_of_an_out_of_stock_sku_get_a_promotion(store: Store, store_
     assert math.isclose(float(rows["oat-milk"]["price"]), 2.7) and rows["oat-milk"]["promo"] == "-10% instead of milk"
     assert rows["milk"]["promo"] is None  # the empty SKU itself gets nothing
     assert rows["bread"]["price"] == 3.0  # not a substitute of milk
+    _poorly_reviewed(store, tmp_path, "oat-milk")  # the same recommender now ranks it below three others
+    reviewed = by_sku(evaluate_store(store, "s1", cfg, NOW + 90).summary())
+    assert reviewed["oat-milk"]["price"] == 3.0 and reviewed["oat-milk"]["promo"] is None
     cfg.recommender.model = tmp_path / "absent.npz"
     missing = evaluate_store(store, "s1", cfg, NOW + 120)
     reason = {p.product.sku: p.steps[2].reason for p in missing.proposals}["oat-milk"]
     assert reason.startswith("no substitutes: recommender.model:") and "absent.npz" in reason
+
+
+def _poorly_reviewed(store: Store, tmp_path: Path, sku: str) -> None:
+    """Fifteen clearly negative reviews, scored by the shipped sentiment models on import."""
+    from collector.sentiment.service import import_file
+
+    texts = ["Terrible, it was sour and spoiled", "Awful taste, never again", "Horrible quality, waste of money",
+             "Disgusting, went off before the date", "Very bad, tasted like chalk"]
+    lines = [f'n{i},{sku},"{texts[i % len(texts)]}"' for i in range(15)]
+    (tmp_path / "reviews.csv").write_text("id,sku,text\n" + "\n".join(lines) + "\n")
+    import_file(tmp_path / "reviews.csv", "s1", store)
 
 
 def test_approval_flow_and_audit(store: Store, store_url: tuple[str, str | None]) -> None:
