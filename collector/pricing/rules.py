@@ -94,7 +94,9 @@ def demand_bounds(price: float, p: Product, s: Signals, c: PricingConfig) -> Ste
     if d is None:
         return Step("demand", price, price, f"no demand bounds: {s.demand_missing}")
     lo, hi = p.base * (1 - cfg.max_down_percent / 100), p.base * (1 + cfg.max_up_percent / 100)
-    seen = f"forecast {d.forecast_per_day:.2f}/day for {d.days} days vs {d.recent_per_day:.2f}/day in the last {d.days}"
+    model = f" ({d.model})" if d.model else ""
+    seen = (f"forecast{model} {d.forecast_per_day:.2f}/day for {d.days} days vs {d.recent_per_day:.2f}/day in the "
+            f"last {d.days}")
     if d.recent_per_day <= 0:
         if d.forecast_per_day <= 0:
             return Step("demand", price, price, f"{seen}: no demand either way, unchanged")

@@ -41,6 +41,7 @@ def test_demand_bounds_come_from_the_forecaster(store: Store, store_url: tuple[s
     assert "forecast" in reasons["milk"]["demand"] and "bounded to [1.80, 2.20]" in reasons["milk"]["demand"]
     assert 3.0 < float(rows["oat-milk"]["price"]) < 3.3  # rising ~16%: half of it, inside the +10% bound
     assert "bounded" not in reasons["oat-milk"]["demand"]
+    assert reasons["milk"]["demand"].startswith("forecast (")  # the model the forecaster chose, then the numbers
     assert "too little sales history" in reasons["yoghurt"]["demand"]
     assert reasons["bread"]["demand"] == "no demand bounds: no forecast: no sales of this SKU in the store"
     off = evaluate_store(store, "s1", config(*store_url, pricing={"demand.enabled": False}), NOW + 1)
