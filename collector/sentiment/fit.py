@@ -60,7 +60,7 @@ def _vectorizers(lang: str) -> list[Any]:
 def _svm(c: float) -> Any:
     from sklearn.svm import LinearSVC
 
-    return LinearSVC(C=c, class_weight="balanced", max_iter=5000)
+    return LinearSVC(C=c, class_weight="balanced", max_iter=5000, random_state=0)  # liblinear shuffles: pinned
 
 
 def _cross_validate(x: Any, y: np.ndarray, groups: np.ndarray, lang: str, report: FitReport) -> np.ndarray:
