@@ -22,8 +22,8 @@ from collector.service import Collector
 from edge.service import EdgeService
 from tests.collector.conftest import wait_for
 from tests.edge.fleet.helpers import Fleet, Requester
-from tests.edge.fleet.test_set_prices import MAC1, _config, ap, labels_section, radio
-from tests.hardware.label_gateways import AccessPoint, SerialGateway
+from tests.edge.fleet.test_set_prices import MAC1, _config, ap, radio
+from tests.hardware.label_gateways import AccessPoint, SerialGateway, labels_section
 from tools.broker import LocalBroker as Mosquitto
 
 __all__ = ["ap", "radio"]  # the edge tests' fixtures: a simulated access point and serial gateway
