@@ -139,7 +139,8 @@ class RolloutRunner:
         if not active:
             self.watch = None
             return
-        since = min(r["created"] - r["settings"]["baseline_s"] for r in active)
+        since = min((r["created"] - r["settings"]["baseline_s"] for r in active if r["state"] == "running"),
+                    default=time.time())  # rolling back reads no health (an old roll-out rolled back by hand)
         if self.watch is None:
             self.watch = HealthWatch(self.store, since)
         self.watch.rewind(since)
