@@ -73,3 +73,15 @@ def test_substitute_weights(store: Store) -> None:
     assert w["bad"] == pytest.approx(max(MIN_WEIGHT, wilson(0, 20)[1] / WELL_REVIEWED), abs=1e-3)
     assert w["bad"] < 0.5
     assert math.isclose(substitute_weights(store, "s2").get("bad", 1.0), 1.0)
+
+
+def test_import_scores_and_keeps_the_first_of_a_review_id(store: Store) -> None:
+    rows = [("s1", "a", "tea", 1.0, "Lovely flavour, fair price", 5.0, None, "csv"),
+            ("s1", "a", "tea", 2.0, "a later copy of a", 5.0, None, "csv"),
+            ("s2", "a", "tea", 3.0, "味道很差，太贵了", None, None, "csv")]
+    assert store.import_reviews(rows) == 2  # (s1, a) once; (s2, a) is another store's review
+    assert store.import_reviews(rows[:1]) == 0
+    stored = {(r["store"], r["id"]): r for r in store.rows("SELECT store, id, text, lang, label, aspects FROM reviews")}
+    assert stored[("s1", "a")]["text"].startswith("Lovely") and stored[("s1", "a")]["label"] == "positive"
+    assert stored[("s2", "a")]["lang"] == "zh" and stored[("s2", "a")]["label"] == "negative"
+    assert {a for a, _ in json.loads(stored[("s2", "a")]["aspects"])} == {"taste", "price"}
