@@ -94,9 +94,10 @@ class HealthWatch:
         self.since = max(self.since, before)
 
 
-def detections(db: Database, start: float, end: float) -> dict[Key, int]:
-    """Detection events (:data:`DETECTION_KINDS`) per device stored in ``[start, end)``."""
+def detections(db: Database, start: float, end: float, device: Key | None = None) -> dict[Key, int]:
+    """Detection events (:data:`DETECTION_KINDS`) per device (or of ``device`` only) stored in ``[start, end)``."""
     marks = ",".join("?" * len(DETECTION_KINDS))
+    only = " AND store = ? AND device = ?" if device else ""
     rows = db.rows(f"SELECT store, device, COUNT(*) AS n FROM events WHERE stored >= ? AND stored < ? AND kind IN "
-                   f"({marks}) GROUP BY store, device", (start, end, *DETECTION_KINDS))
+                   f"({marks}){only} GROUP BY store, device", (start, end, *DETECTION_KINDS, *(device or ())))
     return {(r["store"], r["device"]): int(r["n"]) for r in rows}

@@ -231,7 +231,8 @@ class RolloutRunner:
             return
         sent = [d for d in wave if d["sent"] is not None]
         if sent:
-            after = detections(self.store, min(d["applied"] for d in sent), now)
+            keys = [(d["store"], d["device"]) for d in sent]
+            after = {k: detections(self.store, d["applied"], now, k).get(k, 0) for k, d in zip(keys, sent, strict=True)}
             why = judge.detection_band(sent, after, settings, now)
             if why is not None:
                 self._start_rollback(rollout, f"wave {rollout['wave']}: {why}", now)

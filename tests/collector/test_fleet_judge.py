@@ -102,3 +102,4 @@ def test_rollout_tables_and_health_on_both_backends(store: Store) -> None:
     got = watch.window(("s1", "a"), 0.0)
     assert [(r.fps, r.version) for r in got] == [(9.0, 2), (10.0, 2), (11.0, 2)]
     assert detections(store, 0.0, got[-1].stored + 60) == {("s1", "a"): 1}
+    assert detections(store, 0.0, got[-1].stored + 60, ("s1", "b")) == {}
