@@ -1,10 +1,11 @@
 // Roll-outs panel (admin tokens): staged roll-outs and every device's state, from /api/v1/rollouts every 5 s.
-// Loaded after app.js, whose el() and row() it uses; hidden for tokens without the admin scope (403).
+// Loaded after app.js, whose el() and row() it uses; hidden for tokens without the admin scope (403, asked once
+// per token).
 "use strict";
 
 (() => {
   const POLL = 5000;
-  const view = { selected: null, timer: null };
+  const view = { selected: null, timer: null, refused: null };  // refused: a token without admin, asked once
   const GOOD = new Set(["done", "healthy", "applied"]);
   const BAD = new Set(["failed", "rolled_back", "rolling_back"]);
 
@@ -33,7 +34,9 @@
 
   async function get(path) {
     const token = sessionStorage.getItem("smartstore-token");
+    if (!token || token === view.refused) return null;
     const res = await fetch(path, { headers: { Authorization: `Bearer ${token}` } });
+    if (res.status === 403) view.refused = token;
     if (res.status === 401 || res.status === 403) return null;
     if (!res.ok) throw new Error(`HTTP ${res.status}`);
     return res.json();
