@@ -57,8 +57,22 @@
     body.querySelectorAll("td.none").forEach((td) => td.setAttribute("colspan", "6"));
   }
 
+  async function rollBack(r) {
+    if (!confirm(`Roll back roll-out ${r.id} (${r.name} v${r.version}) on every device that got it?`)) return;
+    const token = sessionStorage.getItem("smartstore-token");
+    const res = await fetch(`/api/v1/rollouts/${r.id}/abort`, { method: "POST", headers: { Authorization: `Bearer ${token}` } });
+    document.getElementById("rollouts-note").textContent = res.ok ? `roll-out ${r.id} rolling back` : `roll back refused (HTTP ${res.status})`;
+    refresh();
+  }
+
   function renderDetail(r) {
-    document.getElementById("rollout-title").textContent = r ? `Roll-out ${r.id}: ${r.name} v${r.version}, ${r.state.replace("_", " ")}` : "";
+    const title = document.getElementById("rollout-title");
+    title.textContent = r ? `Roll-out ${r.id}: ${r.name} v${r.version}, ${r.state.replace("_", " ")} ` : "";
+    if (r && (r.state === "running" || r.state === "done")) {
+      const button = el("button", { id: "rollout-abort", type: "button" }, "Roll back");
+      button.addEventListener("click", () => rollBack(r));
+      title.append(button);
+    }
     const body = document.getElementById("rollout-devices");
     body.replaceChildren(...(r ? r.device_states : []).map((d) => row([
       [`${d.store} / ${d.device}`], [d.wave === 0 ? "canary" : String(d.wave), "num"], [pill(d.state)], [d.reason || "", "muted"],

@@ -1,6 +1,6 @@
 """The dashboard's roll-outs panel in real headless Chromium (Debian's package, driven by Playwright), served by
 the real API (uvicorn) over a store holding two roll-outs: an admin token sees them and every device's state,
-a click shows another roll-out, a read:all token does not see the panel."""
+a click shows another roll-out, its Roll back button aborts it, a read:all token does not see the panel."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ ADMIN = "configured-admin-token-0123"
 
 
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
+def served(tmp_path: Path) -> Iterator[tuple[str, dict[str, str], RolloutStore]]:
     import uvicorn
 
     store = open_store(str(tmp_path / "c.db"))
@@ -53,18 +53,18 @@ def served(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
     thread.start()
     while not server.started:
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}/dashboard/", tokens
+    yield f"http://127.0.0.1:{port}/dashboard/", tokens, rollouts
     server.should_exit = True
     thread.join(10)
     store.close()
 
 
 @pytest.mark.slow
-def test_rollouts_panel_shows_every_device_state(served: tuple[str, dict[str, str]]) -> None:
+def test_rollouts_panel_shows_every_device_state(served: tuple[str, dict[str, str], RolloutStore]) -> None:
     if not CHROMIUM.exists():
         pytest.skip("Debian's chromium is not installed (apt-get install chromium; make test does this as root)")
     sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
-    url, tokens = served
+    url, tokens, rollouts = served
     errors: list[str] = []
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS, headless=True)
@@ -87,6 +87,13 @@ def test_rollouts_panel_shows_every_device_state(served: tuple[str, dict[str, st
         assert devices.count("rolled back") == 1 and devices.count("pending") == 11
         shot: Any = page.screenshot(full_page=True)
         assert len(shot) > 20_000
+        assert page.query_selector("#rollout-abort") is None  # rolled back already: nothing to roll back
+        page.click("#rollout-list tr[data-rollout='2']")
+        page.on("dialog", lambda dialog: dialog.accept())
+        page.click("#rollout-abort")  # by hand, from the dashboard
+        page.wait_for_function("document.getElementById('rollout-title').textContent.includes('rolling back')",
+                               timeout=10_000)
+        assert rollouts.get(2)["state"] == "rolling_back"  # type: ignore[index]
 
         reader = browser.new_page()
         reader.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
