@@ -47,7 +47,8 @@ def register(subparsers: Subparsers) -> None:
     score.add_argument("--models", type=Path, help="folder with en.npz/zh.npz (default: the shipped models)")
     fit = add_command(group, "fit", "fit a learned model on labelled reviews", _fit)
     fit.add_argument("--data", type=Path, required=True,
-                     help="CSV with text,label (or the clothing/online-shopping review layouts)")
+                     help="CSV with text,label[,cat] (or the clothing/online-shopping review layouts); a cat "
+                     "(product category) on every row makes a category-aware model")
     fit.add_argument("--lang", choices=("en", "zh"), required=True)
     fit.add_argument("--out", type=Path, required=True, help="model file to write (.npz)")
     fit.add_argument("--holdout", action="store_true",

@@ -21,16 +21,19 @@ VALIDATION_SHARE = 5  #: one row in five (by a hash of dataset name and row) is 
 
 @dataclass
 class Labelled:
-    """``text`` (review text), ``title`` ('' when none), ``label`` (1 positive, 0 negative), ``row`` (file row)."""
+    """``text`` (review text), ``title`` ('' when none), ``label`` (1 positive, 0 negative), ``row`` (file row),
+    ``domain`` (the product category where the file has one, e.g. the Chinese set's ``cat``; else '')."""
 
     name: str
     text: np.ndarray
     title: np.ndarray
     label: np.ndarray
     row: np.ndarray
+    domain: np.ndarray
 
     def take(self, mask: np.ndarray) -> Labelled:
-        return Labelled(self.name, self.text[mask], self.title[mask], self.label[mask], self.row[mask])
+        return Labelled(self.name, self.text[mask], self.title[mask], self.label[mask], self.row[mask],
+                        self.domain[mask])
 
 
 def is_validation(name: str, rows: np.ndarray) -> np.ndarray:
@@ -64,6 +67,7 @@ def load_labelled(path: str | Path) -> Labelled:
     else:
         raise SentimentInputError(f"{path}: expected columns text,label (or Review Text,Rating or review,label), "
                          f"found {','.join(map(str, df.columns))}")
+    domain = df["cat"] if "cat" in df.columns else pd.Series("", index=df.index)
     keep = text.str.strip() != ""
     return Labelled(path.stem, text[keep].to_numpy(dtype=str), title[keep].to_numpy(dtype=str),
-                    label[keep].to_numpy(dtype=np.int64), df["_row"][keep].to_numpy())
+                    label[keep].to_numpy(dtype=np.int64), df["_row"][keep].to_numpy(), domain[keep].to_numpy(dtype=str))

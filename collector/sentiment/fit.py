@@ -1,7 +1,13 @@
 """Fit the learned model: TF-IDF blocks (sublinear tf) and a class-balanced linear SVM. Its C and decision
 threshold are chosen by grouped cross-validation on the training rows only (balanced accuracy), and a sigmoid
 fitted on the cross-validated decisions turns it into P(positive), 0.5 at the chosen threshold. scikit-learn is
-needed to fit only; scoring needs numpy (:mod:`collector.sentiment.model`)."""
+needed to fit only; scoring needs numpy (:mod:`collector.sentiment.model`).
+
+Where every training review has a domain (the Chinese set's product category) and the model has one block, the
+features are augmented per domain (each term once shared and once for its domain: what a word means can depend on
+the product) and a linear classifier, trained on the same rows, picks the domain of a text at scoring time; in
+cross-validation the held-out fold's domains are predicted by a classifier fitted on the other folds, as at
+scoring time."""
 
 from __future__ import annotations
 
@@ -14,7 +20,7 @@ import numpy as np
 from collector.sentiment.datasets import Labelled
 from collector.sentiment.evaluate import balanced_accuracy
 from collector.sentiment.features import ANALYZERS
-from collector.sentiment.model import Block, SentimentModel
+from collector.sentiment.model import Block, Domains, SentimentModel
 
 #: per language, the analyzers with their minimum document frequency and vocabulary cap
 BLOCKS: dict[str, tuple[tuple[str, int, int], ...]] = {
@@ -22,6 +28,7 @@ BLOCKS: dict[str, tuple[tuple[str, int, int], ...]] = {
     "zh": (("zh_chars", 2, 200_000),),
 }
 C_GRID: dict[str, tuple[float, ...]] = {"en": (0.02, 0.03, 0.05, 0.1), "zh": (0.1, 0.2, 0.4, 0.8)}
+DOMAIN_COLUMNS, DOMAIN_C = 30_000, 0.5  #: the domain classifier reads the most frequent terms
 OFFSETS = np.round(np.arange(-0.3, 0.31, 0.05), 2)  #: candidate decision thresholds
 FOLDS = 4
 
@@ -63,16 +70,46 @@ def _svm(c: float) -> Any:
     return LinearSVC(C=c, class_weight="balanced", max_iter=5000, random_state=0)  # liblinear shuffles: pinned
 
 
-def _cross_validate(x: Any, y: np.ndarray, groups: np.ndarray, lang: str, report: FitReport) -> np.ndarray:
-    """Choose C and the threshold; returns the chosen C's out-of-fold decisions."""
+def _domain_codes(data: Labelled, lang: str) -> tuple[list[str], np.ndarray] | None:
+    """Domain names and each review's domain index, when the model can use them (see the module's doc)."""
+    if len(BLOCKS[lang]) != 1 or not len(data.domain) or (data.domain == "").any():
+        return None
+    names = sorted(set(data.domain.tolist()))
+    return names, np.searchsorted(np.array(names), data.domain)
+
+
+def _augment(x: Any, codes: np.ndarray, k: int) -> Any:
+    import scipy.sparse as sp
+
+    return sp.hstack([x] + [sp.diags((codes == d).astype(np.float32)) @ x for d in range(k)]).tocsr()
+
+
+def _domain_classifier(x: Any, codes: np.ndarray, cols: np.ndarray) -> Any:
+    from sklearn.svm import LinearSVC
+
+    return LinearSVC(C=DOMAIN_C, max_iter=5000, random_state=0).fit(x[:, cols], codes)
+
+
+def _cross_validate(x: Any, y: np.ndarray, groups: np.ndarray, lang: str, report: FitReport,
+                    domains: tuple[np.ndarray, np.ndarray, int] | None) -> np.ndarray:
+    """Choose C and the threshold; returns the chosen C's out-of-fold decisions. ``domains``: (codes, classifier
+    columns, count) for a domain-augmented model."""
     from sklearn.model_selection import GroupKFold
 
     folds = list(GroupKFold(FOLDS).split(x, y, groups))
+    matrices = []
+    for train, test in folds:
+        if domains is None:
+            matrices.append((x[train], x[test]))
+        else:
+            codes, cols, k = domains
+            guessed = _domain_classifier(x[train], codes[train], cols).predict(x[test][:, cols])
+            matrices.append((_augment(x[train], codes[train], k), _augment(x[test], guessed, k)))
     best: tuple[float, float, float, np.ndarray] | None = None
     for c in C_GRID[lang]:
         decision = np.zeros(len(y))
-        for train, test in folds:
-            decision[test] = _svm(c).fit(x[train], y[train]).decision_function(x[test])
+        for (train, test), (x_train, x_test) in zip(folds, matrices, strict=True):
+            decision[test] = _svm(c).fit(x_train, y[train]).decision_function(x_test)
         accuracy, _, offset = max((balanced_accuracy(y, decision >= t), -abs(t), float(t)) for t in OFFSETS)  # ties: 0
         report.cv[c] = accuracy
         if best is None or accuracy > best[0]:
@@ -92,11 +129,18 @@ def fit(data: Labelled, lang: str) -> tuple[SentimentModel, FitReport]:
     vectorizers = _vectorizers(lang)
     x = sp.hstack([v.fit_transform(texts) for v in vectorizers]).tocsr()
     report = FitReport(lang, len(data.text), len(texts))
-    decision = _cross_validate(x, y, groups, lang, report)
+    found = _domain_codes(data, lang) if len(texts) == len(data.text) else None
+    domains = None
+    if found is not None:
+        cols = np.sort(np.argsort(-np.diff(x.tocsc().indptr), kind="stable")[:DOMAIN_COLUMNS])
+        domains = (found[1], cols, len(found[0]))
+    decision = _cross_validate(x, y, groups, lang, report, domains)
     platt = LogisticRegression(fit_intercept=False, class_weight="balanced").fit(
         (decision - report.threshold)[:, None], y)
     slope = float(platt.coef_[0, 0])
-    svm = _svm(report.c).fit(x, y)
+    if slope <= 0:  # cross-validation learned nothing (a tiny or degenerate file): the SVM as it is
+        slope, report.threshold = 1.0, 0.0
+    svm = _svm(report.c).fit(x if domains is None else _augment(x, domains[0], domains[2]), y)
     coef, blocks, at = svm.coef_.ravel() * slope, [], 0
     for (name, _, _), v in zip(BLOCKS[lang], vectorizers, strict=True):
         vocab = {str(t): int(j) for t, j in v.vocabulary_.items()}
@@ -107,4 +151,14 @@ def fit(data: Labelled, lang: str) -> tuple[SentimentModel, FitReport]:
             "rows": str(report.rows), "texts": str(report.texts),
             "cv_balanced_accuracy": f"{report.cv_balanced_accuracy:.4f}"}
     intercept = slope * (float(svm.intercept_[0]) - report.threshold)
-    return SentimentModel(lang, blocks, intercept, meta), report
+    extra = None
+    if domains is not None and found is not None:
+        codes, cols, k = domains
+        classifier = _domain_classifier(x, codes, cols)
+        weights, bias = classifier.coef_, classifier.intercept_
+        if k == 2:  # one row for two classes: the second's score; the first's is its negation
+            weights, bias = np.vstack([-weights, weights]), np.concatenate([-bias, bias])
+        size = x.shape[1]
+        extra = Domains(found[0], cols, weights, bias, coef[size:].reshape(k, size))
+        meta["domains"] = ",".join(found[0])
+    return SentimentModel(lang, blocks, intercept, meta, extra), report

@@ -39,8 +39,8 @@ class Block:
     def terms(self) -> list[str]:
         return sorted(self.vocab, key=self.vocab.__getitem__)
 
-    def logits(self, texts: Sequence[str]) -> np.ndarray:
-        """Each text's contribution: sum over its terms of sublinear tf * idf * coef, over the L2 norm."""
+    def tfidf(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The L2-normalised sublinear TF-IDF rows of ``texts``, sparse: (row, column, value) arrays."""
         analyze, vocab = ANALYZERS[self.analyzer], self.vocab
         cols: list[int] = []
         tfs: list[int] = []
@@ -50,14 +50,33 @@ class Block:
             cols.extend(counts)
             tfs.extend(counts.values())
             starts[row + 1] = len(cols)
-        if not cols:
-            return np.zeros(len(texts))
         idx = np.asarray(cols, dtype=np.int64)
         w = (1.0 + np.log(np.asarray(tfs, dtype=np.float64))) * self.idf[idx]
         rows = np.repeat(np.arange(len(texts)), np.diff(starts))
         norm = np.sqrt(np.bincount(rows, w * w, minlength=len(texts)))
-        dot = np.bincount(rows, w * self.coef[idx], minlength=len(texts))
-        return np.divide(dot, norm, out=np.zeros(len(texts)), where=norm > 0)
+        return rows, idx, w / norm[rows] if len(w) else w
+
+
+@dataclass
+class Domains:
+    """Per-domain weights (e.g. the product category: hotel, fruit, books): a linear classifier picks each text's
+    domain from its first block's TF-IDF (columns ``cols`` only), whose weights over that block are then added."""
+
+    names: list[str]
+    cols: np.ndarray  # (m,) block columns the classifier reads
+    classifier: np.ndarray  # (domains, m)
+    bias: np.ndarray  # (domains,)
+    weights: np.ndarray  # (domains, block size)
+
+    def logits(self, rows: np.ndarray, idx: np.ndarray, w: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """(domain index, added logit) per text."""
+        at = np.full(self.weights.shape[1], -1, dtype=np.int64)
+        at[self.cols] = np.arange(self.cols.size)
+        keep = at[idx] >= 0
+        scores = np.tile(self.bias, (n, 1))
+        np.add.at(scores, rows[keep], w[keep, None] * self.classifier[:, at[idx[keep]]].T)
+        domain = np.argmax(scores, axis=1)
+        return domain, np.bincount(rows, w * self.weights[domain[rows], idx], minlength=n)
 
 
 @dataclass
@@ -66,10 +85,16 @@ class SentimentModel:
     blocks: list[Block]
     intercept: float
     meta: dict[str, str]
+    domains: Domains | None = None
 
     def predict(self, texts: Sequence[str]) -> np.ndarray:
         """P(positive) per text."""
-        z = self.intercept + sum((b.logits(texts) for b in self.blocks), np.zeros(len(texts)))
+        z = np.full(len(texts), self.intercept)
+        for i, block in enumerate(self.blocks):
+            rows, idx, w = block.tfidf(texts)
+            z += np.bincount(rows, w * block.coef[idx], minlength=len(texts))
+            if i == 0 and self.domains is not None:
+                z += self.domains.logits(rows, idx, w, len(texts))[1]
         return 1.0 / (1.0 + np.exp(-z))
 
     def save(self, path: str | Path) -> Path:
@@ -84,6 +109,11 @@ class SentimentModel:
             arrays[f"vocab{i}"] = np.frombuffer("\n".join(b.terms()).encode(), dtype=np.uint8)
             arrays[f"idf{i}"] = b.idf.astype(np.float32)
             arrays[f"coef{i}"] = b.coef.astype(np.float32)
+        if self.domains is not None:  # float16; most per-domain weights are 0 (terms a domain never has): they pack
+            d = self.domains
+            arrays.update({"domain_names": np.array(d.names, dtype=str), "domain_cols": d.cols.astype(np.int32),
+                           "domain_classifier": d.classifier.astype(np.float16),
+                           "domain_bias": d.bias.astype(np.float32), "domain_weights": d.weights.astype(np.float16)})
         with path.open("wb") as fh:  # np.savez would append .npz to a name without it
             np.savez_compressed(fh, **arrays)
         return path
@@ -105,7 +135,12 @@ class SentimentModel:
                 blocks.append(Block(name, {t: j for j, t in enumerate(terms)}, z[f"idf{i}"].astype(np.float64),
                                     z[f"coef{i}"].astype(np.float64)))
             meta = {str(k): str(v) for k, v in zip(z["meta_keys"], z["meta_values"], strict=True)}
-            return cls(str(z["lang"]), blocks, float(z["intercept"]), meta)
+            domains = None
+            if "domain_names" in z.files:
+                domains = Domains([str(n) for n in z["domain_names"]], z["domain_cols"].astype(np.int64),
+                                  z["domain_classifier"].astype(np.float64), z["domain_bias"].astype(np.float64),
+                                  z["domain_weights"].astype(np.float64))
+            return cls(str(z["lang"]), blocks, float(z["intercept"]), meta, domains)
         except UNREADABLE as exc:
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise SentimentModelError(f"{path}: not a smartstore sentiment model ({reason})") from exc

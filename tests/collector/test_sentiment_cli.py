@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -138,3 +139,31 @@ def test_import_errors_are_one_line(tmp_path: Path, content: str, message: str) 
     assert done.returncode == 2 and message in done.stderr, done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "c.db").exists()  # the file is checked before the store is opened
+
+
+def test_fit_with_domains_round_trips(tmp_path: Path) -> None:
+    """A file with a ``cat`` column gives a domain-augmented model: its domains are kept in the file, the
+    domain classifier picks them for new texts, and the loaded model scores as the fitted one."""
+    from collector.sentiment.datasets import load_labelled
+    from collector.sentiment.fit import fit
+    from collector.sentiment.model import SentimentModel
+
+    phrases = {("酒店", "1"): ["房间很大", "很干净", "床很舒服", "前台热情"],
+               ("酒店", "0"): ["房间太小", "很吵", "床很硬", "前台冷淡"],
+               ("手机", "1"): ["机身小巧", "很轻便", "屏幕清晰", "电池耐用"],
+               ("手机", "0"): ["机身太大", "很笨重", "屏幕模糊", "电池不行"]}
+    endings = ["，满意", "，推荐", "！", "，会再来", "。"]
+    rows = [(a + "，" + b + end, label, cat) for (cat, label), words in phrases.items() for a in words for b in words
+            if a != b for end in endings[:2]]
+    data = tmp_path / "zh.csv"
+    pd.DataFrame(rows, columns=["text", "label", "cat"]).to_csv(data, index=False)
+    model, _ = fit(load_labelled(data), "zh")
+    assert model.domains is not None and model.domains.names == ["手机", "酒店"]
+    texts = ["房间很大，床很舒服", "房间太小，很吵", "机身小巧，屏幕清晰", "机身太大，很笨重"]
+    rows_, idx, w = model.blocks[0].tfidf(texts)
+    picked, _ = model.domains.logits(rows_, idx, w, len(texts))
+    assert [model.domains.names[d] for d in picked] == ["酒店", "酒店", "手机", "手机"]
+    assert (model.predict(texts) >= 0.5).tolist() == [True, False, True, False]
+    back = SentimentModel.load(model.save(tmp_path / "zh.npz"))
+    assert back.domains is not None and back.domains.names == model.domains.names
+    assert np.allclose(back.predict(texts), model.predict(texts), atol=1e-3)  # domain weights kept as float16
