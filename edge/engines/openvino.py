@@ -25,7 +25,9 @@ class OpenVINOConfig(EngineConfig):
     streams: int | None = Field(default=None, ge=1)  # CPU streams (None: from the hint)
     requests: int | None = Field(default=None, ge=1)  # async requests in flight (None: the device's optimum + 1)
     cache_dir: str | None = None  # compiled-blob cache (speeds up GPU/NPU start)
-    # execution precision of float layers (None: the device default, bf16 on CPUs with AVX512_BF16 or AMX)
+    # execution precision of float layers. None: f32 on the CPU (OpenVINO's own CPU default is bf16 where the CPU has
+    # AVX512_BF16 or AMX, which moves scores and boxes: the same file would count other people on such a box), the
+    # device's default elsewhere (GPU/NPU: f16); "bf16" opts in to the faster path on AMX boxes
     inference_precision: Literal["f32", "bf16", "f16"] | None = None
 
     @field_validator("device")
@@ -108,8 +110,9 @@ class OpenVINOEngine(Engine):
                 props["INFERENCE_NUM_THREADS"] = self.config.threads
             if self.config.streams and on_cpu:
                 props["NUM_STREAMS"] = self.config.streams
-            if self.config.inference_precision:
-                props["INFERENCE_PRECISION_HINT"] = self.config.inference_precision
+            precision = self.config.inference_precision or ("f32" if on_cpu else None)
+            if precision:
+                props["INFERENCE_PRECISION_HINT"] = precision
             if self.config.cache_dir:
                 props["CACHE_DIR"] = self.config.cache_dir
             try:
