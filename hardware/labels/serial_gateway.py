@@ -34,6 +34,11 @@ from hardware.labels.base import GatewayConfig, LabelContent, LabelError, LabelG
 from hardware.labels.render import amount
 
 log = logging.getLogger("smartstore.labels")
+
+try:  # a pty or tty that goes away mid-write raises termios.error (EIO) from pyserial's flush, not an OSError
+    from termios import error as _TermiosError
+except ImportError:  # not POSIX
+    _TermiosError = OSError  # type: ignore[misc, assignment]
 PROTOCOL = 1
 MAX_LINE = 512
 TAG = re.compile(r"^[A-Za-z0-9_.:-]{1,32}$")
@@ -183,7 +188,7 @@ class SerialLabelGateway(LabelGateway):
                         return fields
                     if fields is not None:
                         self.stats.stale_replies += 1
-        except (serial.SerialException, OSError) as exc:
+        except (serial.SerialException, OSError, _TermiosError) as exc:
             self.stats.lost += 1
             self.close()
             raise LabelError(f"{label}: {self.describe()} lost ({exc})") from None

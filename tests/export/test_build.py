@@ -65,7 +65,7 @@ def test_built_manifest_records_source_and_outputs() -> None:
     assert {(f.engine, f.precision) for f in manifest.files} == {
         ("openvino", "fp16"), ("openvino", "int8"), ("onnxruntime", "fp32"), ("onnxruntime", "int8"),
         ("litert", "fp32"), ("litert", "int8")}
-    assert manifest.tools["openvino"] and manifest.tools["nncf"] and manifest.tools["torch"]
+    assert manifest.tools["openvino"] and manifest.tools["torch"]  # no NNCF: the INT8 files are shipped
     int8 = manifest.path_of(manifest.select("openvino", "int8")).with_suffix(".bin")
     fp16 = manifest.path_of(manifest.select("openvino", "fp16")).with_suffix(".bin")
     assert int8.stat().st_size < fp16.stat().st_size  # INT8 weights really are smaller
