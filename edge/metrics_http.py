@@ -177,12 +177,11 @@ def _device_families(service: EdgeService, started: float) -> list[Family]:
     model = Family("model_info", "gauge", "The person detector running: model, bundle version, engine, precision, "
                    "accelerator and the model file's sha256")
     if pipeline is not None:
+        ref = pipeline.model  # name, version (a deployed bundle's or the manifest's) and sha256, as events carry
         detector: Any = pipeline.detector
-        model_dir = getattr(service.fleet, "model_dir", None)  # an active model bundle (edge.fleet_host)
-        model.add(1, model=str(getattr(getattr(detector, "manifest", None), "name", None) or config.model.name),
-                  version="" if model_dir is None else model_dir.name, engine=pipeline.engine,
-                  precision=pipeline.precision, accelerator=str(pipeline.device),
-                  sha256=str(getattr(getattr(detector, "file", None), "sha256", "")))
+        model.add(1, model=ref.name if ref else config.model.name, version=str(ref.version) if ref else "",
+                  engine=pipeline.engine, precision=pipeline.precision, accelerator=str(pipeline.device),
+                  sha256=ref.sha256 if ref else str(getattr(getattr(detector, "file", None), "sha256", "")))
     temperature = Family("cpu_temperature_celsius", "gauge", "The hottest thermal zone (absent where none is read)")
     temperature.add(hottest_temperature())
     cpu = Family("cpu_seconds_total", "counter", "CPU time of the edge process, all threads")

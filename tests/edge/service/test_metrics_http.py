@@ -142,10 +142,10 @@ def test_metrics_of_a_running_service(broker: Mosquitto, clip: Path, tmp_path: P
                       "mqtt_rejected_total", "mqtt_acked_total", "cpu_seconds_total", "uptime_seconds"):
             assert parsed.value(f"smartstore_edge_{gauge}") is not None, gauge
         assert parsed.value("smartstore_edge_outbox_cap_bytes") == 256 * 2**20
-        expected = Manifest.load("person-ssdlite").select("openvino", "int8").sha256
+        manifest = Manifest.load("person-ssdlite")
         model = parsed.labels("smartstore_edge_model_info")
         assert model == {**model, "model": "person-ssdlite", "engine": "openvino", "precision": "int8",
-                         "sha256": expected}
+                         "sha256": manifest.select("openvino", "int8").sha256, "version": str(manifest.version)}
         assert parsed.labels("smartstore_edge_info") == {"store": "store-1", "device": "edge-1"}
         assert parsed.types["smartstore_edge_frames_total"] == "counter"
         assert parsed.types["smartstore_edge_fps"] == "gauge"
