@@ -120,6 +120,19 @@ def _collector_import_sales(args: argparse.Namespace) -> int:
     return 0
 
 
+def _collector_forecast_refresh(args: argparse.Namespace) -> int:
+    from collector.forecast.schedule import refresh
+
+    config = _collector_config(args)
+    with opened_store(args) as store:
+        outcomes = refresh(store, config.forecast.schedule, args.store)
+    for o in outcomes:
+        print(o.line())
+    if not any(o.error is None for o in outcomes):
+        raise UserError("nothing could be forecast" + (f" for store {args.store!r}" if args.store else ""))
+    return 0
+
+
 def _store_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, help="collector YAML config (see docs/collector.md)")
     parser.add_argument("--db", help="SQLite file or postgresql:// URL (default collector.db; "
@@ -150,6 +163,10 @@ def _register_collector(subparsers: Subparsers) -> None:
     sales.add_argument("csv", type=Path, help="CSV with sku/item, time (or date+time), qty, price, receipt, store")
     sales.add_argument("--store", help="store id for files without a store column")
     _store_options(sales)
+    refresh = add_command(group, "forecast-refresh", "compute and store the forecasts now (footfall per store and "
+                          "camera, demand per SKU), as the schedule does", _collector_forecast_refresh)
+    refresh.add_argument("--store", help="only this store (default: every store)")
+    _store_options(refresh)
 
 
 def _forecast(args: argparse.Namespace) -> int:

@@ -15,6 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from collector.forecast.settings import ForecastConfig
 from collector.pricing.settings import PricingConfig
 from collector.recommend import DEFAULT_MODEL as DEFAULT_RECOMMENDER_MODEL
 from contract.topics import TOPIC_PREFIX
@@ -127,6 +128,8 @@ class CollectorConfig(_Section):
     pricing: PricingConfig = Field(default_factory=lambda: PricingConfig.model_validate({}),
                                    description="dynamic prices and their label pushes (docs/pricing.md)")
     rollouts: RolloutsConfig = Field(default_factory=lambda: RolloutsConfig.model_validate({}))
+    forecast: ForecastConfig = Field(default_factory=lambda: ForecastConfig.model_validate({}),
+                                     description="scheduled forecasts (docs/forecasting.md)")
 
 
 def _describe(exc: ValidationError, source: str) -> str:

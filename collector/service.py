@@ -96,6 +96,10 @@ class Collector:
             from collector.pricing.push import LabelPusher
 
             self._threads.append(LabelPusher(self.store, self.config.mqtt, self.config.pricing).start(self._stop))
+        if self.config.forecast.schedule.enabled:  # stale forecasts recomputed into the store
+            from collector.forecast.schedule import ForecastScheduler
+
+            self._threads.append(ForecastScheduler(self.store, self.config.forecast.schedule).start(self._stop))
         if self.api:
             import uvicorn
 

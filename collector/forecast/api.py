@@ -2,12 +2,15 @@
 
 ``forecast_from_store(store, store_id, kind)`` turns the collector store's footfall roll-up (``kind="footfall"``,
 hourly, value = people in) or sale lines (``kind="sales"``, daily quantity per SKU) into a long table and forecasts
-it. Empty buckets are zero (the store omits them).
+it. Empty buckets are zero (the store omits them). The collector's schedule (:mod:`collector.forecast.schedule`)
+stores those forecasts; the store routes serve the stored ones with their age and never fit on a request.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Protocol
+import time
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol
 
 import pandas as pd
 from fastapi import APIRouter, HTTPException, Query
@@ -18,6 +21,11 @@ from collector.forecast.pipeline import ForecastResult
 from collector.forecast.plan import minimum
 from collector.forecast.replenish import replenishment
 from collector.forecast.service import forecast_table, options
+from collector.forecast.settings import ScheduleConfig
+from collector.forecast.stored import LEVELS, ForecastStore, Stored
+
+if TYPE_CHECKING:
+    from collector.config import CollectorConfig
 
 
 class StoreReader(Protocol):
@@ -66,12 +74,12 @@ def _on_grid(sid: pd.Series, when: pd.Series, value: pd.Series, freq: str, until
 
 def forecast_from_store(store: StoreReader, store_id: str, kind: Literal["footfall", "sales"], horizon: int,
                         holidays: str | None = None, models: str | None = None,
-                        until: pd.Timestamp | None = None) -> ForecastResult:
-    """Forecast a store's footfall (hourly) or SKU sales (daily) ``horizon`` steps ahead of its last bucket
-    (or of ``until``, the last complete bucket, when given)."""
+                        until: pd.Timestamp | None = None, per_camera: bool = False) -> ForecastResult:
+    """Forecast a store's footfall (hourly; ``per_camera``: one series per camera) or SKU sales (daily)
+    ``horizon`` steps ahead of its last bucket (or of ``until``, the last complete bucket, when given)."""
     freq = "h" if kind == "footfall" else "D"
     opts = options(freq, None, models, holidays)
-    table = store_table(store, store_id, kind, until=until)
+    table = store_table(store, store_id, kind, per_camera, until=until)
     need = minimum(horizon, opts.seasons)
     sizes = table.groupby("series_id").size()
     skipped = sorted(sizes.index[sizes < need])
@@ -99,8 +107,7 @@ class ForecastRequest(BaseModel):
 
 class ReplenishRequest(BaseModel):
     stock: dict[str, float] = Field(min_length=1)  # SKU -> units on hand
-    lead_time: int = Field(7, ge=1, le=90)  # days
-    holidays: str | None = Field(None, pattern=r"^[A-Za-z]{2,3}(/[A-Za-z0-9-]{1,8})?$")
+    lead_time: int = Field(7, ge=1, le=90)  # days, at most the stored demand forecast's horizon
 
 
 def _payload(result: ForecastResult) -> dict[str, Any]:
@@ -111,10 +118,27 @@ def _payload(result: ForecastResult) -> dict[str, Any]:
             "warnings": result.warnings, "forecasts": table.to_dict(orient="records")}
 
 
-def make_router(store: StoreReader | None = None) -> APIRouter:
-    """``POST /forecasts`` (any posted table); with a store also ``GET /stores/{id}/forecast/{footfall|sales}`` and
-    ``POST /stores/{id}/replenishment``. Bad input answers 422 with the one-line reason."""
+def _stored_payload(stored: Stored, now: float, every_s: float) -> dict[str, Any]:
+    """A stored forecast with how old it is (``age_s``; ``stale`` past the schedule's ``every_s``)."""
+    age = max(0.0, now - stored.computed_at)
+    return {"store": stored.store, "kind": stored.kind, "level": stored.level, "freq": stored.freq,
+            "horizon": stored.horizon, "computed_at": stored.computed_at, "age_s": round(age, 1),
+            "stale": age > every_s, "series": stored.series, "forecasts": stored.points}
+
+
+def _not_computed(store_id: str, kind: str, level: str) -> HTTPException:
+    return HTTPException(status_code=404, detail=(
+        f"no {kind} forecast ({level} level) computed for store {store_id!r} yet: the collector's schedule "
+        f"(forecast.schedule) computes it, or run `smartstore collector forecast-refresh --store {store_id}`"))
+
+
+def make_router(store: StoreReader | None = None, schedule: ScheduleConfig | None = None) -> APIRouter:
+    """``POST /forecasts`` (any posted table); with a store also ``GET /stores/{id}/forecast/{footfall|sales}``
+    (the stored forecast), ``POST /stores/{id}/forecast/refresh`` (compute now, admin) and
+    ``POST /stores/{id}/replenishment`` (from the stored demand forecast). Bad input answers 422 with the
+    one-line reason; a forecast not computed yet 404."""
     router = APIRouter(tags=["forecast"])
+    schedule = schedule if schedule is not None else ScheduleConfig.model_validate({})
 
     def guarded(fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -130,23 +154,39 @@ def make_router(store: StoreReader | None = None) -> APIRouter:
 
     if store is None:
         return router
+    saved = ForecastStore(store)  # type: ignore[arg-type]
 
-    @router.get("/stores/{store_id}/forecast/{kind}", summary="forecast a store's footfall (hourly) or sales (daily)")
+    @router.get("/stores/{store_id}/forecast/{kind}",
+                summary="the stored forecast of a store's footfall (hourly, per store or camera) or sales (daily, "
+                "per SKU), with its age")
     def store_forecast(store_id: str, kind: Literal["footfall", "sales"],
-                       horizon: Annotated[int, Query(ge=1, le=24 * 7 * 8)] = 168,
-                       holidays: Annotated[str | None, Query(pattern=r"^[A-Za-z]{2,3}(/[A-Za-z0-9-]{1,8})?$")] = None,
-                       ) -> dict[str, Any]:
-        return _payload(guarded(forecast_from_store, store, store_id, kind, horizon, holidays))
+                       level: Annotated[Literal["store", "camera", "sku"] | None, Query()] = None) -> dict[str, Any]:
+        name = level or LEVELS[kind][0]
+        if name not in LEVELS[kind]:
+            raise HTTPException(status_code=422, detail=f"level {name!r}: a {kind} forecast has level(s) "
+                                f"{', '.join(LEVELS[kind])}")
+        stored = saved.load(store_id, kind, name)
+        if stored is None:
+            raise _not_computed(store_id, kind, name)
+        return _stored_payload(stored, time.time(), schedule.every_s)
 
-    @router.post("/stores/{store_id}/replenishment", summary="order suggestion per SKU from the sales forecast")
+    @router.post("/stores/{store_id}/forecast/refresh", summary="compute and store the store's forecasts now")
+    def refresh_forecast(store_id: str) -> list[dict[str, Any]]:
+        from collector.forecast.schedule import refresh_store
+
+        return [asdict(o) for o in refresh_store(store, store_id, schedule)]
+
+    @router.post("/stores/{store_id}/replenishment", summary="order suggestion per SKU from the stored demand forecast")
     def store_replenishment(store_id: str, req: ReplenishRequest) -> list[dict[str, Any]]:
-        result = guarded(forecast_from_store, store, store_id, "sales", req.lead_time, req.holidays)
+        stored = saved.load(store_id, "sales", "sku")
+        if stored is None:
+            raise _not_computed(store_id, "sales", "sku")
         stock = pd.DataFrame({"series_id": list(req.stock), "stock": list(req.stock.values())})
-        return guarded(replenishment, result.table, stock, req.lead_time).to_dict(orient="records")
+        return guarded(replenishment, stored.table(), stock, req.lead_time).to_dict(orient="records")
 
     return router
 
 
-def collector_router(store: StoreReader) -> APIRouter:
+def collector_router(store: StoreReader, config: CollectorConfig) -> APIRouter:
     """Mounted by ``smartstore collector run``: the forecast routes over the collector's own store."""
-    return make_router(store)
+    return make_router(store, config.forecast.schedule)

@@ -99,6 +99,8 @@ class ForecastResult:
     skipped: list[str] = field(default_factory=list)  # series left out (too little history)
     warnings: list[str] = field(default_factory=list)  # what was reduced for short series, one line each
     columns: Columns | None = None  # the input's column names
+    #: per series, the backtest MAE of its chosen model and of seasonal naive on the same calibration folds
+    series_mae: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     def output(self) -> pd.DataFrame:
         """The table with the input's id and time column names (``unique_id, ds`` when it had none)."""
@@ -138,8 +140,8 @@ def plan_groups(history: History, horizon: int, opts: Options, drop: int = 0) ->
     return groups, warnings
 
 
-def _forecast_group(history: History, horizon: int, opts: Options) -> tuple[pd.DataFrame, list[str],
-                                                                            dict[str, float]]:
+def _forecast_group(history: History, horizon: int, opts: Options
+                    ) -> tuple[pd.DataFrame, list[str], dict[str, float], list[tuple[float, float]]]:
     """Select, calibrate and forecast one group of series that share a plan (``opts`` carries it)."""
     models = opts.build()
     bt = run_backtest(history, models, horizon, opts.calib_folds)
@@ -162,7 +164,10 @@ def _forecast_group(history: History, horizon: int, opts: Options) -> tuple[pd.D
     })
     for lvl in LEVELS:
         table[f"lo{lvl}"], table[f"hi{lvl}"] = bands[lvl][0].ravel(), bands[lvl][1].ravel()
-    return table, chosen, {c: float(mae(bt.forecasts[c], bt.actuals)) for c in candidates}
+    per_series = [(float(mae(bt.forecasts[c][:, i], bt.actuals[:, i])),
+                   float(mae(bt.forecasts[BASELINE][:, i], bt.actuals[:, i])))
+                  for i, c in zip(idx, chosen, strict=True)]
+    return table, chosen, {c: float(mae(bt.forecasts[c], bt.actuals)) for c in candidates}, per_series
 
 
 def forecast(panel: Panel, horizon: int, opts: Options) -> ForecastResult:
@@ -170,17 +175,18 @@ def forecast(panel: Panel, horizon: int, opts: Options) -> ForecastResult:
     :func:`plan_groups`) and forecast ``horizon`` steps ahead."""
     history = _history(panel, horizon, opts)
     groups, warnings = plan_groups(history, horizon, opts)
-    tables, chosen, scores = [], {}, []
+    tables, chosen, scores, series_mae = [], {}, [], {}
     for g in groups:
-        table, names, mae_g = _forecast_group(history.subset(g.idx), horizon, opts.for_plan(g.plan))
+        table, names, mae_g, per_series = _forecast_group(history.subset(g.idx), horizon, opts.for_plan(g.plan))
         tables.append(table)
         chosen.update({history.uids[i]: c for i, c in zip(g.idx, names, strict=True)})
+        series_mae.update({history.uids[i]: m for i, m in zip(g.idx, per_series, strict=True)})
         scores.append((len(g.idx), mae_g))
     order = {uid: k for k, uid in enumerate(history.uids)}
     table = pd.concat(tables, ignore_index=True)
     table = table.sort_values("unique_id", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
     return ForecastResult(table, {u: chosen[u] for u in history.uids}, _pool(scores), panel.filled,
-                          warnings=warnings, columns=panel.columns)
+                          warnings=warnings, columns=panel.columns, series_mae=series_mae)
 
 
 def _pool(scores: list[tuple[int, dict[str, float]]]) -> dict[str, float]:

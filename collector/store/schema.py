@@ -110,4 +110,12 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             stored DOUBLE PRECISION NOT NULL, PRIMARY KEY (store, id))""",
         "CREATE INDEX reviews_sku ON reviews (store, sku, ts)",
     ),
+    (  # 8: scheduled forecasts (collector.forecast.schedule): the latest per store, kind, level and series, with
+        # the model chosen, its backtest MAE and seasonal naive's on the same folds, and the points (JSON)
+        """CREATE TABLE forecasts (
+            store TEXT NOT NULL, kind TEXT NOT NULL, level TEXT NOT NULL, series TEXT NOT NULL, freq TEXT NOT NULL,
+            horizon INTEGER NOT NULL, model TEXT NOT NULL, backtest_mae DOUBLE PRECISION,
+            naive_mae DOUBLE PRECISION, points TEXT NOT NULL, warnings TEXT NOT NULL,
+            computed_at DOUBLE PRECISION NOT NULL, PRIMARY KEY (store, kind, level, series))""",
+    ),
 )

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 
 import smartstore
 from collector.forecast.api import forecast_from_store, make_router
+from collector.forecast.settings import ScheduleConfig
 
 
 def _daily_csv(path: Path, days: int = 84) -> Path:
@@ -95,8 +96,11 @@ def test_forecast_from_collector_store(tmp_path: Path, shared_data: Path) -> Non
         coffee = res.table[res.table["unique_id"] == "Coffee"]
         assert coffee["ds"].min() == pd.Timestamp("2017-04-10") and coffee["forecast"].mean() > 20
         app = FastAPI()
-        app.include_router(make_router(store))
-        r = TestClient(app).post("/stores/bakery/replenishment", json={"stock": {"Coffee": 10}, "lead_time": 3})
+        schedule = ScheduleConfig(anchor="data", models="seasonal_mean", demand_horizon_d=7, holidays="GB/SCT")
+        app.include_router(make_router(store, schedule))
+        client = TestClient(app)
+        client.post("/stores/bakery/forecast/refresh").raise_for_status()  # replenishment reads stored forecasts
+        r = client.post("/stores/bakery/replenishment", json={"stock": {"Coffee": 10}, "lead_time": 3})
         assert r.status_code == 200, r.text
         assert r.json()[0]["series_id"] == "Coffee" and r.json()[0]["suggested_order"] > 50
     finally:
