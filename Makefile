@@ -13,7 +13,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 DEMO_DEB_PACKAGES := mosquitto opencv-doc
 DEB_PACKAGES := $(DEMO_DEB_PACKAGES) chromium
-EXTRAS := edge,litert,collector,export,dev
+EXTRAS := edge,litert,collector,forecast-dask,export,dev
 #: what `make demo` needs: the runtime, the collector and the OpenVINO person build (no torch, no browsers)
 DEMO_EXTRAS := edge,collector,build-openvino
 SETUP_HASH := $(shell cat setup.cfg pyproject.toml | sha1sum | cut -c1-12)

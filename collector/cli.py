@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -174,9 +174,20 @@ def _forecast(args: argparse.Namespace) -> int:
 
     request = ForecastRequest(args.input, args.freq, args.horizon, season=args.season, models=args.models,
                               holidays=args.holidays, fill=args.fill, columns=args.columns, events=args.events)
-    if args.backtest:
-        return run_backtest(request, args.folds, out=args.out, as_json=args.json)
-    return run_forecast(request, out=args.out, stock=args.stock, lead_time=args.lead_time, as_json=args.json)
+    if args.engine == "local" and (args.scheduler or args.workers):
+        raise UserError("--scheduler and --workers need --engine dask")
+    with _engine(args.engine, args.scheduler, args.workers):
+        if args.backtest:
+            return run_backtest(request, args.folds, out=args.out, as_json=args.json)
+        return run_forecast(request, out=args.out, stock=args.stock, lead_time=args.lead_time, as_json=args.json)
+
+
+def _engine(name: str, scheduler: str | None, workers: int | None) -> AbstractContextManager[None]:
+    if name == "local":
+        return nullcontext()
+    from collector.forecast.distributed import dask_engine
+
+    return dask_engine(scheduler, workers)
 
 
 def _register_forecast(subparsers: Subparsers) -> None:
@@ -199,6 +210,12 @@ def _register_forecast(subparsers: Subparsers) -> None:
     fc.add_argument("--stock", type=Path, help="CSV series_id,stock[,lead_time]: add replenishment suggestions")
     fc.add_argument("--lead-time", type=int, default=7, help="lead time in steps for --stock (default 7)")
     fc.add_argument("--json", action="store_true", help="print JSON instead of a summary")
+    fc.add_argument("--engine", choices=("local", "dask"), default="local",
+                    help="fit the candidates here or on a Dask cluster, series split by id (same forecasts)")
+    fc.add_argument("--scheduler", metavar="tcp://HOST:8786",
+                    help="with --engine dask: an existing cluster's scheduler (default: a local cluster)")
+    fc.add_argument("--workers", type=int, help="with --engine dask and no --scheduler: worker processes "
+                    "(default: one per core)")
 
 
 def _recommend_fit(args: argparse.Namespace) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 import numpy as np
 import pandas as pd
@@ -62,6 +62,9 @@ class History:
 
 
 class Model(Protocol):
+    """A candidate. Each series' forecast depends on that series alone unless the class sets ``cross_series``
+    (fitted across series: a cluster runs it on the whole panel, never split by id)."""
+
     name: str
 
     def predict(self, history: History, horizon: int) -> np.ndarray: ...
@@ -137,7 +140,8 @@ class StatsModel:
                 out[i] = SeasonalNaive(max(1, min(max(self.seasons), len(y)))).predict(
                     History([history.uids[i]], [y], history.end[i:i + 1], history.freq, history.pandas_freq), horizon
                 )[0]
-        return np.maximum(out, 0.0) if min(float(v.min()) for v in history.values) >= 0 else out
+        nonneg = np.array([float(v.min()) >= 0 for v in history.values])  # per series: splittable by id
+        return np.where(nonneg[:, None], np.maximum(out, 0.0), out)
 
 
 @dataclass
@@ -159,6 +163,7 @@ class GlobalGBM:
     max_rows: int = 250_000  # training rows, sampled evenly over series and time beyond this (speed)
     params: dict[str, object] = field(default_factory=dict)
     name: str = "gbm"
+    cross_series: ClassVar[bool] = True
 
     def _lags(self, horizon: int) -> list[int]:
         first = -(-horizon // self.season) * self.season

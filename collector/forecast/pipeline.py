@@ -11,6 +11,7 @@ every model and of the selection, and the measured interval coverage, per fold.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -140,14 +141,25 @@ def plan_groups(history: History, horizon: int, opts: Options, drop: int = 0) ->
     return groups, warnings
 
 
+def fit_models(history: History, models: Sequence[Model], horizon: int, folds: int, final: bool,
+               ) -> tuple[Backtest, dict[str, np.ndarray]]:
+    """Every model's forecasts on ``folds`` backtest windows and, when ``final``, from the end of the data
+    (name -> (series, H)); the one place candidates are fitted, in this process or on a cluster's workers."""
+    bt = run_backtest(history, models, horizon, folds)
+    return bt, ({m.name: m.predict(history, horizon) for m in models} if final else {})
+
+
+Fitter = Callable[[History, Sequence[Model], int, int, bool], tuple[Backtest, dict[str, np.ndarray]]]
+#: Where the candidates are fitted: :func:`fit_models` here, or a cluster (:mod:`collector.forecast.distributed`).
+FITTER: ContextVar[Fitter] = ContextVar("forecast_fitter", default=fit_models)
+
+
 def _forecast_group(history: History, horizon: int, opts: Options
                     ) -> tuple[pd.DataFrame, list[str], dict[str, float], list[tuple[float, float]]]:
     """Select, calibrate and forecast one group of series that share a plan (``opts`` carries it)."""
-    models = opts.build()
-    bt = run_backtest(history, models, horizon, opts.calib_folds)
+    bt, final = FITTER.get()(history, opts.build(), horizon, opts.calib_folds, True)
     candidates = _candidates(bt, opts)
     chosen = select(bt, list(range(opts.calib_folds)), candidates)
-    final = {m.name: m.predict(history, horizon) for m in models}
     if "ensemble" in candidates:
         add_ensemble(final, [n for n in final if n not in NOT_IN_ENSEMBLE])
     idx = np.arange(len(chosen))
@@ -238,7 +250,7 @@ def _evaluate_group(history: History, horizon: int, folds: int, opts: Options) -
     """Outer folds ``0 .. folds-1`` of one group; selection and calibration for fold ``j`` only use the
     ``opts.calib_folds`` folds before it."""
     total = folds + opts.calib_folds
-    bt = run_backtest(history, opts.build(), horizon, total)
+    bt, _ = FITTER.get()(history, opts.build(), horizon, total, False)
     candidates = _candidates(bt, opts)
     nonneg = all(float(v.min()) >= 0 for v in history.values)
     shape = (folds, len(history.uids), horizon)
