@@ -133,10 +133,10 @@ def _not_computed(store_id: str, kind: str, level: str) -> HTTPException:
 
 
 def make_router(store: StoreReader | None = None, schedule: ScheduleConfig | None = None) -> APIRouter:
-    """``POST /forecasts`` (any posted table); with a store also ``GET /stores/{id}/forecast/{footfall|sales}``
-    (the stored forecast), ``POST /stores/{id}/forecast/refresh`` (compute now, admin) and
-    ``POST /stores/{id}/replenishment`` (from the stored demand forecast). Bad input answers 422 with the
-    one-line reason; a forecast not computed yet 404."""
+    """``POST /forecasts`` (any posted table); with a store also ``GET /stores/{id}/forecasts`` (what is stored),
+    ``GET /stores/{id}/forecast/{footfall|sales}`` (the stored forecast), ``POST /stores/{id}/forecast/refresh``
+    (compute now, admin) and ``POST /stores/{id}/replenishment`` (from the stored demand forecast). Bad input
+    answers 422 with the one-line reason; a forecast not computed yet 404."""
     router = APIRouter(tags=["forecast"])
     schedule = schedule if schedule is not None else ScheduleConfig.model_validate({})
 
@@ -155,6 +155,12 @@ def make_router(store: StoreReader | None = None, schedule: ScheduleConfig | Non
     if store is None:
         return router
     saved = ForecastStore(store)  # type: ignore[arg-type]
+
+    @router.get("/stores/{store_id}/forecasts", summary="the forecasts stored for a store: kind, level, series, age")
+    def stored_forecasts(store_id: str) -> list[dict[str, Any]]:
+        now = time.time()
+        return [{**r, "age_s": round(max(0.0, now - r["computed_at"]), 1), "stale": now - r["computed_at"] >
+                 schedule.every_s} for r in saved.listing(store_id)]
 
     @router.get("/stores/{store_id}/forecast/{kind}",
                 summary="the stored forecast of a store's footfall (hourly, per store or camera) or sales (daily, "

@@ -84,6 +84,12 @@ class ForecastStore:
         return Stored(store, kind, level, first["freq"], int(first["horizon"]),
                       min(float(r["computed_at"]) for r in rows), series, points)
 
+    def listing(self, store: str) -> list[dict[str, Any]]:
+        """What is stored for ``store``: ``kind, level, series, computed_at`` per kind and level."""
+        return [{**r, "series": int(r["series"]), "computed_at": float(r["computed_at"])} for r in self.db.rows(
+            "SELECT kind, level, COUNT(*) AS series, MIN(computed_at) AS computed_at FROM forecasts WHERE store = ? "
+            "GROUP BY kind, level ORDER BY kind, level", (store,))]
+
     def computed_at(self, store: str) -> float | None:
         """When the store's oldest stored forecast was computed (None: some kind has none)."""
         rows = self.db.rows("SELECT kind, MIN(computed_at) AS t FROM forecasts WHERE store = ? GROUP BY kind",

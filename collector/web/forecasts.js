@@ -35,7 +35,7 @@
   async function get(path) {
     const token = sessionStorage.getItem("smartstore-token");
     const res = await fetch(path, { headers: { Authorization: `Bearer ${token}` } });
-    if ([401, 403, 404].includes(res.status)) return null;  // 404: none computed yet
+    if ([401, 403, 404].includes(res.status)) return null;
     if (!res.ok) throw new Error(`HTTP ${res.status}`);
     return res.json();
   }
@@ -136,8 +136,11 @@
     try {
       if (store) {
         const base = `/api/v1/stores/${encodeURIComponent(store)}`;
-        const [total, cameras, sales] = await Promise.all([
-          get(`${base}/forecast/footfall`), get(`${base}/forecast/footfall?level=camera`), get(`${base}/forecast/sales`)]);
+        // what is stored first: a forecast not computed yet is never requested (no 404 in the console)
+        const stored = await get(`${base}/forecasts`) || [];
+        const load = (kind, level) => stored.some((f) => f.kind === kind && f.level === level)
+          ? get(`${base}/forecast/${kind}?level=${level}`) : null;
+        const [total, cameras, sales] = await Promise.all([load("footfall", "store"), load("footfall", "camera"), load("sales", "sku")]);
         await show("footfall", base, [total, cameras].filter(Boolean));
         await show("sales", base, [sales].filter(Boolean));
       }

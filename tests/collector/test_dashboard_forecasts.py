@@ -26,8 +26,9 @@ from tools.broker import free_port
 ADMIN = "configured-admin-token-forecast-panel"
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[str, Store]]:
+@pytest.fixture(params=[True])
+def served(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[str, Store]]:
+    """The dashboard over the seeded store, its forecasts computed (param True) or not yet (False)."""
     import uvicorn
 
     config = load_config(None, {"store": str(tmp_path / "c.db"), "api.token": ADMIN,
@@ -35,7 +36,8 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Store]]:
                                 **{f"forecast.schedule.{k}": v for k, v in FAST.items()}})
     store = open_store(config.store)
     seed(store)
-    assert all(o.error is None for o in refresh_store(store, "shop1", config.forecast.schedule))
+    if request.param:
+        assert all(o.error is None for o in refresh_store(store, "shop1", config.forecast.schedule))
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(build_app(store, config), host="127.0.0.1", port=port,
                                            log_level="warning"))
@@ -96,5 +98,27 @@ def test_forecasts_panel_shows_forecasts_with_bands_beside_actuals(served: tuple
         assert len(heights) == 2 and heights[1] == pytest.approx(2 * heights[0], rel=0.02), heights
         shot: Any = page.screenshot(full_page=True)
         assert len(shot) > 20_000
+        browser.close()
+    assert errors == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("served", [False], indirect=True)
+def test_forecasts_panel_before_any_forecast(served: tuple[str, Store]) -> None:
+    """Nothing computed yet: the panel says so and how to compute them, and requests nothing that is not there."""
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium; make test does this as root)")
+    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
+    errors: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS, headless=True)
+        page = browser.new_page()
+        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+        page.goto(f"{served[0]}#token={ADMIN}")
+        page.wait_for_function("document.getElementById('fc-sales-note') && "
+                               "document.getElementById('fc-sales-note').textContent.includes('computed yet')",
+                               timeout=30_000)
+        assert "forecast-refresh" in page.inner_text("#fc-footfall-note")
+        assert page.locator("#fc-footfall-chart path").count() == 0
         browser.close()
     assert errors == []

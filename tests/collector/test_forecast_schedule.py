@@ -88,8 +88,12 @@ def test_api_serves_the_stored_forecast_with_its_age(client: TestClient) -> None
     assert none.status_code == 404 and "no footfall forecast (store level) computed for store 'shop1' yet" in \
         none.json()["detail"] and "forecast-refresh" in none.json()["detail"]
     assert client.post("/api/v1/stores/shop1/replenishment", json={"stock": {"milk": 1}}).status_code == 404
+    assert client.get("/api/v1/stores/shop1/forecasts").json() == []
     done = client.post("/api/v1/stores/shop1/forecast/refresh")
     assert done.status_code == 200 and [o["series"] for o in done.json()] == [1, 2, 2], done.text
+    listed = client.get("/api/v1/stores/shop1/forecasts").json()
+    assert [(f["kind"], f["level"], f["series"], f["stale"]) for f in listed] == [
+        ("footfall", "camera", 2, False), ("footfall", "store", 1, False), ("sales", "sku", 2, False)]
     body = client.get("/api/v1/stores/shop1/forecast/footfall", params={"level": "camera"}).json()
     assert body["level"] == "camera" and 0 <= body["age_s"] < 600 and body["stale"] is False
     assert {s["series_id"] for s in body["series"]} == {"cam-a", "cam-b"} and len(body["forecasts"]) == 96
