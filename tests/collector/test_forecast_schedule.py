@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -17,8 +18,9 @@ from collector.forecast.api import forecast_from_store
 from collector.forecast.schedule import ForecastScheduler
 from collector.forecast.settings import ScheduleConfig
 from collector.forecast.stored import ForecastStore
-from collector.service import build_app
+from collector.service import Collector, build_app
 from collector.store import Store, open_store
+from tests.collector.conftest import collector_config, wait_for
 from tests.collector.forecast_helpers import END, NOW, SKUS, seed
 
 FAST = {"models": "seasonal_mean", "footfall_horizon_h": 48, "demand_horizon_d": 14}
@@ -134,3 +136,22 @@ def test_forecast_refresh_command(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert stored is not None and stored.table()["ds"].min() == pd.Timestamp("2025-03-24")  # after the last sale
     assert smartstore.main(["collector", "forecast-refresh", "--db", db, "--store", "nowhere"]) == 2
     assert "nothing could be forecast for store 'nowhere'" in capsys.readouterr().err
+
+
+def test_collector_run_starts_the_scheduler(tmp_path: Path, broker: Any) -> None:
+    """The collector ``collector run`` starts (ingest from a real Mosquitto, no API) forecasts its stored data on
+    the schedule's timer, and stops cleanly."""
+    db = str(tmp_path / "c.db")
+    store = open_store(db)
+    seed(store)
+    store.close()
+    config = collector_config(db, None, broker.port).model_copy(deep=True)
+    config.forecast.schedule = ScheduleConfig.model_validate({**FAST, "check_s": 0.2, "anchor": "data"})
+    collector = Collector(config, api=False)
+    collector.start()
+    try:
+        assert collector.wait_ready(30)
+        wait_for(lambda: len(ForecastStore(collector.store).listing("shop1")) == 3, 60, "the scheduled forecasts")
+        assert "forecasts" in {t.name for t in collector._threads if t.is_alive()}
+    finally:
+        collector.stop()
