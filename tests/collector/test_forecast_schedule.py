@@ -155,3 +155,12 @@ def test_collector_run_starts_the_scheduler(tmp_path: Path, broker: Any) -> None
         assert "forecasts" in {t.name for t in collector._threads if t.is_alive()}
     finally:
         collector.stop()
+
+
+def test_a_bad_schedule_setting_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "collector.yaml"
+    config.write_text("forecast:\n  schedule:\n    every_s: 5\n")
+    assert smartstore.main(["collector", "forecast-refresh", "--db", str(tmp_path / "c.db"),
+                            "--config", str(config)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "field 'forecast.schedule.every_s'" in err and "(value 5)" in err, err
