@@ -96,7 +96,8 @@ def test_forecast_from_collector_store(tmp_path: Path, shared_data: Path) -> Non
         coffee = res.table[res.table["unique_id"] == "Coffee"]
         assert coffee["ds"].min() == pd.Timestamp("2017-04-10") and coffee["forecast"].mean() > 20
         app = FastAPI()
-        schedule = ScheduleConfig(anchor="data", models="seasonal_mean", demand_horizon_d=7, holidays="GB/SCT")
+        schedule = ScheduleConfig.model_validate({"anchor": "data", "models": "seasonal_mean", "demand_horizon_d": 7,
+                                                  "holidays": "GB/SCT"})
         app.include_router(make_router(store, schedule))
         client = TestClient(app)
         client.post("/stores/bakery/forecast/refresh").raise_for_status()  # replenishment reads stored forecasts
