@@ -46,9 +46,11 @@ def store_table(store: StoreReader, store_id: str, kind: str, per_camera: bool =
     ``until`` (UTC): the last complete bucket; buckets after the last record up to it count as zero."""
     if kind == "footfall":
         rows = pd.DataFrame(store.footfall_series(store_id, bucket="hour", per_camera=per_camera))
+        if per_camera and not rows.empty:  # counts without a camera ('') are in the store's total only
+            rows = rows[rows["camera"].fillna("") != ""]
         if rows.empty:
-            raise ForecastInputError(f"store {store_id!r} has no footfall yet")
-        sid = rows["camera"].fillna(store_id) if per_camera else rows["store"]
+            raise ForecastInputError(f"store {store_id!r} has no footfall{' per camera' if per_camera else ''} yet")
+        sid = rows["camera"] if per_camera else rows["store"]
         return _on_grid(sid, pd.to_datetime(rows["t"], unit="s"), rows["in"], "h", until)
     if kind == "sales":
         rows = pd.DataFrame(store.sales(store_id))

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 import smartstore
 from collector.config import load_config
 from collector.forecast.api import forecast_from_store
-from collector.forecast.schedule import ForecastScheduler
+from collector.forecast.schedule import ForecastScheduler, refresh_store
 from collector.forecast.settings import ScheduleConfig
 from collector.forecast.stored import ForecastStore
 from collector.service import Collector, build_app
@@ -164,3 +164,15 @@ def test_a_bad_schedule_setting_is_one_line(tmp_path: Path, capsys: pytest.Captu
                             "--config", str(config)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "field 'forecast.schedule.every_s'" in err and "(value 5)" in err, err
+
+
+def test_footfall_without_a_camera_counts_in_the_store_total_only(store: Store) -> None:
+    from collector.validation import Accepted
+
+    hours = pd.date_range(END - pd.Timedelta(days=10), END, freq="h", inclusive="left")
+    store.write_batch([Accepted(f"e{i}", "footfall.crossing", "nocam", "box-1", None, i, h.timestamp(),
+                                {"line": "door", "direction": "in"}, "{}") for i, h in enumerate(hours)])
+    outcomes = {(o.kind, o.level): o for o in refresh_store(store, "nocam", ScheduleConfig.model_validate(FAST),
+                                                             NOW)}
+    assert outcomes[("footfall", "store")].series == 1
+    assert outcomes[("footfall", "camera")].error == "store 'nocam' has no footfall per camera yet"
