@@ -8,7 +8,9 @@ calibration and the output table stay in the client, unchanged, so the forecasts
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Sequence
+from concurrent.futures import CancelledError
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from itertools import pairwise
@@ -59,7 +61,7 @@ class DaskFitter:
             futures += [self.client.submit(fit_models, d, whole, horizon, folds, final, pure=False)
                         for d in data[len(parts):]]
             results = self.client.gather(futures)
-        except (KilledWorker, OSError, TimeoutError) as exc:
+        except (KilledWorker, CancelledError, OSError, TimeoutError) as exc:  # cancelled: the scheduler is gone
             raise EngineError(f"dask cluster {self.where}: the forecast was lost ({type(exc).__name__}: "
                               f"{str(exc).splitlines()[0] if str(exc) else 'no detail'})") from None
         return _merge(history, models, results[:len(parts)], results[len(parts):])
@@ -91,6 +93,8 @@ def dask_engine(scheduler: str | None = None, workers: int | None = None) -> Ite
     from distributed import Client, LocalCluster
 
     with ExitStack() as stack:
+        for name in ("distributed", "distributed.client"):  # first in, so last out: closing logs too
+            stack.enter_context(_quiet(logging.getLogger(name)))
         if scheduler:
             try:
                 client = stack.enter_context(Client(scheduler, timeout=CONNECT_TIMEOUT_S))
@@ -108,3 +112,14 @@ def dask_engine(scheduler: str | None = None, workers: int | None = None) -> Ite
             yield
         finally:
             FITTER.reset(token)
+
+
+@contextmanager
+def _quiet(log: logging.Logger) -> Iterator[None]:
+    """Only critical records from ``log``: a lost scheduler is our one-line error, not Dask's tracebacks."""
+    level = log.level
+    log.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        log.setLevel(level)

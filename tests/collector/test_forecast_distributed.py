@@ -4,6 +4,9 @@ processes over TCP) gives the local run's forecasts and chosen models on real fo
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -46,6 +49,12 @@ def local(footfall: pd.DataFrame) -> ForecastResult:
 def cluster() -> Iterator[Any]:
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as c:
         yield c
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])  # nothing listens there once closed
 
 
 def _panel(df: pd.DataFrame) -> Any:
@@ -95,10 +104,7 @@ def test_unreachable_scheduler_is_one_line(footfall: pd.DataFrame, tmp_path: Pat
                                            capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "footfall.csv"
     footfall.to_csv(path, index=False)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]  # nothing listens there once closed
-    address = f"tcp://127.0.0.1:{port}"
+    address = f"tcp://127.0.0.1:{_free_port()}"
     code = smartstore.main(["forecast", "--input", str(path), "--freq", "D", "--horizon", "7", "--columns", COLUMNS,
                             "--engine", "dask", "--scheduler", address])
     err = capsys.readouterr().err.strip().splitlines()
@@ -111,3 +117,37 @@ def test_scheduler_needs_the_dask_engine(tmp_path: Path, capsys: pytest.CaptureF
                             "--scheduler", "tcp://127.0.0.1:8786"])
     assert code == 2
     assert capsys.readouterr().err.strip() == "smartstore: error: --scheduler and --workers need --engine dask"
+
+
+def test_scheduler_lost_mid_run_is_one_line(footfall: pd.DataFrame, tmp_path: Path) -> None:
+    """A scheduler and a worker as separate processes (as on a real cluster); the scheduler is killed while the
+    forecast's tasks are running: the command ends with one line, not a traceback nor a hang."""
+    path = tmp_path / "footfall.csv"
+    footfall.to_csv(path, index=False)
+    dask, address = str(Path(sys.executable).parent / "dask"), f"tcp://127.0.0.1:{_free_port()}"
+    scheduler = subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1],
+                                  "--no-dashboard"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = subprocess.Popen([dask, "worker", address, "--nthreads", "1", "--no-dashboard"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cli = None
+    try:
+        with distributed.Client(address, timeout=30) as watcher:
+            watcher.wait_for_workers(1, timeout=60)
+            cli = subprocess.Popen([sys.executable, "-m", "smartstore", "forecast", "--input", str(path), "--freq",
+                                    "D", "--horizon", str(HORIZON), "--columns", COLUMNS, "--engine", "dask",
+                                    "--scheduler", address], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                   text=True)
+            deadline = time.monotonic() + 120
+            while not any(watcher.processing().values()):  # the forecast's tasks are on the worker
+                assert time.monotonic() < deadline and cli.poll() is None, "the forecast never reached the worker"
+                time.sleep(0.2)
+            scheduler.kill()
+        _, err = cli.communicate(timeout=120)
+    finally:
+        for proc in (cli, worker, scheduler):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert cli.returncode == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"smartstore: error: dask cluster {address}: the forecast was lost")
