@@ -176,6 +176,8 @@ def _forecast(args: argparse.Namespace) -> int:
                               holidays=args.holidays, fill=args.fill, columns=args.columns, events=args.events)
     if args.engine == "local" and (args.scheduler or args.workers):
         raise UserError("--scheduler and --workers need --engine dask")
+    if args.workers is not None and (args.scheduler or args.workers < 1):
+        raise UserError(f"--workers {args.workers}: the size (1 or more) of a local cluster, not with --scheduler")
     with _engine(args.engine, args.scheduler, args.workers):
         if args.backtest:
             return run_backtest(request, args.folds, out=args.out, as_json=args.json)

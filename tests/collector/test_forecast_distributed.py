@@ -112,11 +112,17 @@ def test_unreachable_scheduler_is_one_line(footfall: pd.DataFrame, tmp_path: Pat
     assert len(err) == 1 and err[0].startswith("smartstore: error: --scheduler") and address in err[0]
 
 
-def test_scheduler_needs_the_dask_engine(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = smartstore.main(["forecast", "--input", str(tmp_path / "x.csv"), "--freq", "D", "--horizon", "7",
-                            "--scheduler", "tcp://127.0.0.1:8786"])
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--scheduler", "tcp://127.0.0.1:8786"], "--scheduler and --workers need --engine dask"),
+    (["--engine", "dask", "--workers", "0"], "--workers 0: the size (1 or more) of a local cluster"),
+    (["--engine", "dask", "--workers", "2", "--scheduler", "tcp://127.0.0.1:8786"], "--workers 2: the size"),
+])
+def test_engine_options_are_checked(extra: list[str], message: str, tmp_path: Path,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    code = smartstore.main(["forecast", "--input", str(tmp_path / "x.csv"), "--freq", "D", "--horizon", "7", *extra])
     assert code == 2
-    assert capsys.readouterr().err.strip() == "smartstore: error: --scheduler and --workers need --engine dask"
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"smartstore: error: {message}")
 
 
 def test_scheduler_lost_mid_run_is_one_line(footfall: pd.DataFrame, tmp_path: Path) -> None:
