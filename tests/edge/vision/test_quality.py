@@ -34,8 +34,10 @@ def test_mot_gt_loader(tmp_path: Path) -> None:
 
 
 X86 = platform.machine().lower() in ("x86_64", "amd64")
-# oneDNN ISA caps: AVX2 is an AVX2-only store box's kernel path (on a VNNI/AMX machine too), AVX one below it
-CAPS = ("AVX2", "AVX") if X86 else ()
+# oneDNN ISA cap: an AVX2-only store box's kernel path (on a VNNI/AMX machine too). AVX2 is the floor of the
+# profiles that run OpenVINO INT8 (hardware/profiles: intel-cpu needs AVX2; a CPU without it gets another profile),
+# so the quality bar stops there; the AVX path below it is only checked to be another path (next test)
+CAPS = ("AVX2",) if X86 else ()
 
 
 def person_recall(shared: Path, isa: str | None, files: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -51,8 +53,8 @@ def person_recall(shared: Path, isa: str | None, files: tuple[str, ...] = ()) ->
 @pytest.mark.parametrize("isa", [None, *CAPS], ids=lambda isa: f"isa-{isa or 'native'}")
 def test_person_int8_keeps_recall_on_every_isa_path(shared_data: Path, isa: str | None) -> None:
     """Every shipped INT8 file, and the file this box is given by default, loses at most 1 point of recall to the
-    FP16 file on both TUD sequences at conf 0.3 and 0.5 (never tuned on TUD): on this CPU's own kernels, and with
-    OpenVINO capped to the AVX2-only and AVX kernel paths (7-bit weights cannot saturate ``pmaddubsw``)."""
+    FP16 file on both TUD sequences at conf 0.3 and 0.5: on this CPU's own kernels, and with OpenVINO capped to the
+    AVX2-only kernel path (7-bit weights cannot saturate ``pmaddubsw``)."""
     built_manifest("person-ssdlite")
     report = person_recall(shared_data, isa, ("openvino/fp16", "openvino/int8") if isa else ())
     files = report["files"]
