@@ -281,11 +281,13 @@ def authenticator(store: Store, token: str) -> Callable[..., Principal]:
 
 
 def create_app(store: Store, token: str, metrics: Metrics | None = None,
-               routers: Sequence[APIRouter] = (), docs: bool = False) -> FastAPI:
+               routers: Sequence[APIRouter] = (), docs: bool = False, bundles_dir: Path | None = None) -> FastAPI:
     """The API app over ``store``; every ``/api/v1`` endpoint needs ``token`` (an admin token) or a scoped token
     from the store's ``api_tokens`` whose scopes cover the route (:mod:`collector.auth`).
 
-    ``docs``: serve Swagger UI at ``/docs`` (it fetches its assets from a CDN: off by default, for offline sites)."""
+    ``docs``: serve Swagger UI at ``/docs`` (it fetches its assets from a CDN: off by default, for offline sites).
+    ``bundles_dir``: serve its files at ``/bundles/`` without a token (edges hold no API token; every file is named,
+    sized and hashed in a signed manifest the edge verifies before it fetches), with HTTP ``Range`` for resuming."""
     if not token:
         raise ValueError("the API needs a token")
     metrics = metrics or Metrics()
@@ -314,4 +316,6 @@ def create_app(store: Store, token: str, metrics: Metrics | None = None,
         return RedirectResponse("/dashboard/")
 
     app.mount("/dashboard", StaticFiles(directory=WEB_DIR, html=True), name="dashboard")
+    if bundles_dir is not None:
+        app.mount("/bundles", StaticFiles(directory=bundles_dir), name="bundles")
     return app

@@ -80,11 +80,15 @@ class ApiConfig(_Section):
     cert_file: Path | None = Field(None, description="serve HTTPS with this certificate chain (PEM), e.g. for the "
                                    "edges' bundle downloads; with key_file")
     key_file: Path | None = Field(None, description="the private key of cert_file (PEM)")
+    bundles_dir: Path | None = Field(None, description="serve this folder's signed model bundles at /bundles/ for "
+                                     "the edges to fetch (HTTP Range, so cut downloads resume); off when unset")
 
     @model_validator(mode="after")
     def _tls_pair(self) -> ApiConfig:
         if (self.cert_file is None) != (self.key_file is None):
             raise ValueError("cert_file and key_file must be given together")
+        if self.bundles_dir is not None and not self.bundles_dir.is_dir():
+            raise ValueError(f"bundles_dir {self.bundles_dir} is not a folder")
         return self
 
     def check_tls(self) -> None:

@@ -55,7 +55,8 @@ def build_app(store: Store, config: CollectorConfig, metrics: Metrics | None = N
     mounts (what ``smartstore collector run`` serves); ``ValueError`` without ``api.token``."""
     from collector.api import create_app
 
-    return create_app(store, config.api.token or "", metrics, extra_routers(store, config), docs=config.api.docs)
+    return create_app(store, config.api.token or "", metrics, extra_routers(store, config), docs=config.api.docs,
+                      bundles_dir=config.api.bundles_dir)
 
 
 @dataclass

@@ -24,7 +24,7 @@ from collector.store import Store, open_store
 
 ADMIN_TOKEN = "configured-admin-token-route-scopes"
 #: the routes served without a token (docs/collector.md): the dashboard, Prometheus, liveness, the OpenAPI spec
-OPEN = {"/", "/metrics", "/healthz", "/openapi.json", "/dashboard", "/docs", "/docs/oauth2-redirect"}
+OPEN = {"/", "/metrics", "/healthz", "/openapi.json", "/dashboard", "/bundles", "/docs", "/docs/oauth2-redirect"}
 #: write routes (not GET/HEAD) that need less than admin: none today; one added must be listed here on purpose
 NON_ADMIN_WRITES: set[tuple[str, str]] = set()
 PARAM = re.compile(r"{([^}:]+)(?::[^}]*)?}")

@@ -2,7 +2,8 @@
 requires client certificates, certificates made for the test (a CA, a server certificate for 127.0.0.1, a client
 certificate), and a second CA that signed none of them. The collector ingests an edge's events over TLS and sends
 its receipts back over it; a wrong CA, or no client certificate, gets no connection; the API serves HTTPS with
-``api.cert_file``/``api.key_file`` and a client holding another CA refuses it."""
+``api.cert_file``/``api.key_file`` and a client holding another CA refuses it; the edge's bundle fetch downloads,
+resumes and checks a file the collector serves from ``api.bundles_dir``."""
 
 from __future__ import annotations
 
@@ -21,7 +22,9 @@ from collector.config import CollectorConfig, CollectorConfigError, load_config
 from collector.ingest import Ingestor
 from collector.service import Collector
 from collector.store import open_store
+from contract.commands import FileEntry
 from edge.config import Backoff, MqttConfig, TlsConfig
+from edge.fetch import FetchError, fetch_file
 from edge.mqtt import Publisher
 from edge.outbox import Outbox
 from tests.collector.conftest import crossings, wait_for
@@ -145,3 +148,41 @@ def test_unloadable_api_certificates_are_one_line_errors(tmp_path: Path, pki: di
                              "api.cert_file": str(garbage), "api.key_file": str(pki["server.key"])})
     with pytest.raises(CollectorConfigError, match=r"api\.cert_file = '.*garbage\.pem', api\.key_file = .*cannot load"):
         Collector(cfg).start()
+
+
+def test_the_edge_fetches_and_resumes_a_bundle_the_collector_serves(
+        tmp_path: Path, pki: dict[str, Path], tls_broker: Mosquitto, monkeypatch: pytest.MonkeyPatch) -> None:
+    import hashlib
+    import os
+
+    bundles = tmp_path / "bundles"
+    (bundles / "person" / "2").mkdir(parents=True)
+    data = os.urandom(300_000)
+    (bundles / "person" / "2" / "model.bin").write_bytes(data)
+    port = free_port()
+    cfg = config(tmp_path, tls_broker.port, pki["ca.crt"], pki["client.crt"], pki["client.key"],
+                 **{"api.port": port, "api.cert_file": str(pki["server.crt"]), "api.key_file": str(pki["server.key"]),
+                    "api.bundles_dir": str(bundles)})
+    monkeypatch.setenv("SSL_CERT_FILE", str(pki["ca.crt"]))  # the edge trusts the fleet's CA through the default store
+    collector = Collector(cfg)
+    collector.start()
+    try:
+        assert collector.wait_ready(30)
+        url = f"{collector.url}/bundles/person/2/model.bin"
+        entry = FileEntry("model.bin", hashlib.sha256(data).hexdigest(), len(data), (url,))
+        target = tmp_path / "edge" / "model.bin"
+        target.parent.mkdir()
+        target.with_name("model.bin.part").write_bytes(data[:100_000])  # a download cut at a third
+        request = urllib.request.Request(url, headers={"Range": "bytes=100000-"})
+        with urllib.request.urlopen(request, timeout=10) as response:  # no token: the files are signed, not secret
+            assert response.status == 206 and response.headers["Content-Range"] == f"bytes 100000-299999/{len(data)}"
+        fetch_file(entry, target, timeout=10, attempts=2)
+        assert target.read_bytes() == data and not target.with_name("model.bin.part").exists()
+        with pytest.raises(FetchError, match="does not match the manifest"):
+            fetch_file(FileEntry("model.bin", "0" * 64, len(data), (url,)), tmp_path / "edge" / "other.bin")
+        with pytest.raises(urllib.error.HTTPError, match="404"):
+            urllib.request.urlopen(f"{collector.url}/bundles/../collector.db", timeout=10)
+    finally:
+        collector.stop()
+    with pytest.raises(CollectorConfigError, match=r"bundles_dir .* is not a folder"):
+        config(tmp_path, 1883, pki["ca.crt"], None, None, **{"api.bundles_dir": str(tmp_path / "missing")})
