@@ -2,8 +2,8 @@
 tuned on; skipped where the data set is absent): at least the issue's baselines measured on this split's
 counterpart, and exactly what the manifest records (the shipped files are the ones that were measured).
 
-The issue's targets for the withheld fifth (0.92 English, 0.94 Chinese) are not reached on this split: English
-scores 0.913 on review text alone (0.927 as ``title. text``), Chinese 0.938; see docs/sentiment.md."""
+English scores 0.927 on review text alone: the floor is the issue's target for the withheld fifth, 0.92. Chinese
+scores 0.939, short of the issue's 0.94: its floor stays 0.935; see docs/sentiment.md."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from collector.sentiment.scorer import models_dir, score
 
 FILES = {"en": "clothing-reviews-en.csv", "zh": "online-shopping-zh.csv"}
 #: floors: the word/character TF-IDF + logistic-regression baselines on this split are 0.882 (en) and 0.933 (zh)
-FLOOR = {"en": 0.91, "zh": 0.935}
+FLOOR = {"en": 0.92, "zh": 0.935}
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
