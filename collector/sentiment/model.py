@@ -1,5 +1,6 @@
-"""The learned sentiment model: TF-IDF blocks (one per analyzer, each L2-normalised) and a logistic regression,
-stored as one ``.npz`` without pickle (vocabulary as UTF-8 lines, idf and coefficients as float32).
+"""The learned sentiment model: TF-IDF blocks (one per analyzer, each L2-normalised) and linear weights (P is the
+logistic of their sum), stored as one ``.npz`` without pickle (vocabulary as UTF-8 lines, idf and coefficients as
+float32).
 
 Scoring needs only numpy: terms come from :mod:`collector.sentiment.features`, the same functions the fit used.
 """
@@ -29,7 +30,7 @@ class SentimentModelError(SmartstoreError):
 
 @dataclass
 class Block:
-    """One analyzer's vocabulary (term to column), idf and logistic-regression coefficients."""
+    """One analyzer's vocabulary (term to column), idf and linear weights (the fitted blend's)."""
 
     analyzer: str
     vocab: dict[str, int]
