@@ -31,6 +31,8 @@ EXPECTED = {
     ("GET", "/api/v1/stores/{store_id}/sales"): Access.STORE,
     ("GET", "/api/v1/stores/{store_id}/shadow"): Access.STORE,
     ("GET", "/api/v1/stores/{store_id}/forecast/{kind}"): Access.STORE,
+    ("GET", "/api/v1/stores/{store_id}/forecasts"): Access.STORE,
+    ("POST", "/api/v1/stores/{store_id}/forecast/refresh"): Access.ADMIN,
     ("POST", "/api/v1/stores/{store_id}/replenishment"): Access.ADMIN,  # not declared: writes default to admin
     ("POST", "/api/v1/forecasts"): Access.ADMIN,
     ("GET", "/api/v1/baskets/recommendations"): Access.ALL, ("GET", "/api/v1/substitutes/{sku}"): Access.ALL,
