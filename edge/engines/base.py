@@ -8,7 +8,6 @@ value is reported with the engine's name. Engines import their runtime library l
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 from abc import ABC, abstractmethod
@@ -20,6 +19,7 @@ from typing import Annotated, Any, ClassVar, TypeVar
 import numpy.typing as npt
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
+from common.plugins import Plugins
 from errors import SmartstoreError
 
 T = TypeVar("T")
@@ -87,22 +87,22 @@ class Engine(ABC):
         return {"engine": self.name, "path": str(self.path), **self.config.model_dump(exclude_none=True)}
 
 
-# engine type name -> "module:Class", imported on first use
-_REGISTRY: dict[str, str] = {
+#: engine type name -> "module:Class", imported on first use
+ENGINES: Plugins[Engine] = Plugins("engine", EngineError, {
     "openvino": "edge.engines.openvino:OpenVINOEngine",
     "onnxruntime": "edge.engines.onnxruntime:OnnxRuntimeEngine",
     "litert": "edge.engines.litert:LiteRTEngine",
-}
+})
 
 
 def engine_names() -> list[str]:
-    return list(_REGISTRY)
+    return ENGINES.names()
 
 
 def known_engine(name: str) -> str:
     """``name`` when it is a registered engine; ValueError naming the choices otherwise (a pydantic validator)."""
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown engine {name!r} (choose from: {', '.join(_REGISTRY)})")
+    if name not in ENGINES.names():
+        raise ValueError(ENGINES.unknown(name))
     return name
 
 
@@ -112,19 +112,11 @@ EngineName = Annotated[str, AfterValidator(known_engine)]
 
 def register(name: str, target: str) -> None:
     """Add an engine type (``"module:Class"``), e.g. a vendor NPU plugin."""
-    _REGISTRY[name] = target
+    ENGINES.register(name, target)
 
 
 def engine_class(name: str) -> type[Engine]:
-    if name not in _REGISTRY:
-        raise EngineError(f"unknown engine {name!r} (choose from: {', '.join(_REGISTRY)})")
-    module_name, _, attr = _REGISTRY[name].partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise EngineError(f"engine {name!r} is not installed ({exc})") from None
-    cls: type[Engine] = getattr(module, attr)
-    return cls
+    return ENGINES.load(name)
 
 
 def create(name: str, path: str | Path, **options: Any) -> Engine:

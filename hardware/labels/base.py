@@ -9,7 +9,6 @@ one retry loop for every gateway (backoff from :mod:`common.retry`).
 
 from __future__ import annotations
 
-import importlib
 import logging
 import threading
 import time
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from common.plugins import Plugins
 from common.retry import Retry
 from errors import SmartstoreError
 
@@ -99,38 +99,30 @@ class LabelGateway(ABC):
         return self.name
 
 
-# gateway type -> "module:Class", imported on first use
-_REGISTRY: dict[str, str] = {
+#: gateway type -> "module:Class", imported on first use
+GATEWAYS: Plugins[LabelGateway] = Plugins("label gateway type", ValueError, {
     "openepaperlink": "hardware.labels.openepaperlink:OpenEPaperLinkGateway",
     "serial": "hardware.labels.serial_gateway:SerialLabelGateway",
-}
+})
 
 
 def gateway_types() -> list[str]:
-    return list(_REGISTRY)
+    return GATEWAYS.names()
 
 
 def register(name: str, target: str) -> None:
     """Add a gateway type (``"module:Class"``), e.g. a vendor's ESL base station."""
-    _REGISTRY[name] = target
+    GATEWAYS.register(name, target)
 
 
 def gateway_class(name: str) -> type[LabelGateway]:
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown label gateway type {name!r} (choose from: {', '.join(_REGISTRY)})")
-    module_name, _, attr = _REGISTRY[name].partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ValueError(f"label gateway {name!r} is not installed ({exc})") from None
-    cls: type[LabelGateway] = getattr(module, attr)
-    return cls
+    return GATEWAYS.load(name)
 
 
 def parse_gateway_config(options: Any) -> GatewayConfig:
     """``options`` (``{type: ..., ...}``) checked against its type's config; ``ValueError`` naming type and field."""
     if not isinstance(options, dict) or not isinstance(options.get("type"), str):
-        raise ValueError(f"a gateway needs a type (one of: {', '.join(_REGISTRY)}), got {options!r}"[:200])
+        raise ValueError(f"a gateway needs a type (one of: {', '.join(GATEWAYS.names())}), got {options!r}"[:200])
     cls = gateway_class(options["type"])
     try:
         return cls.Config.model_validate(options)

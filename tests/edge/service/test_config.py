@@ -101,7 +101,8 @@ def test_a_registered_engine_is_a_valid_engine_name(tmp_path: Path, monkeypatch:
     """One source of engine names: the registry (a plugin registered by key is accepted with its own options)."""
     from edge.engines import base
 
-    monkeypatch.setitem(base._REGISTRY, "plugin", "edge.engines.litert:LiteRTEngine")
+    plugins = {**base.ENGINES.targets, "plugin": "edge.engines.litert:LiteRTEngine"}
+    monkeypatch.setattr(base, "ENGINES", base.Plugins("engine", base.EngineError, plugins))
     config = load_config(write(tmp_path, MINIMAL + "model: {engine: plugin, options: {delegate: xnnpack}}\n"))
     assert config.model.engine == "plugin"
     with pytest.raises(ConfigError, match=r"model\.options\.hint = 'LATENCY': engine plugin has no such option"):
