@@ -115,6 +115,8 @@ class Consumer:
                                       clean_session=False, manual_ack=True)
         credentials(self.client, m)
         self.client.on_connect = self._on_connect
+        self.client.on_subscribe = self._on_subscribe
+        self._pending: set[int] = set()  # mids of this connection's SUBSCRIBEs not yet acknowledged
         self.client.on_message = lambda client, userdata, msg: self._on_message_cb(msg)
 
     def _on_connect(self, client: mqtt.Client, userdata: object, flags: object, reason: object,
@@ -125,17 +127,27 @@ class Consumer:
         m = self.m
         everything, statuses = topics.everything(m.prefix), topics.every_status(m.prefix)
         if not m.shared:  # one replica on a broker without shared subscriptions: one plain subscription
-            client.subscribe(everything, qos=1)
+            sent = [client.subscribe(everything, qos=1)]
         elif m.protocol == "5":  # subscription identifiers tell the direct status copy from the shared one
-            client.subscribe(statuses, options=SubscribeOptions(qos=1),
-                             properties=_subscription_id(STATUS_SUBSCRIPTION))
-            client.subscribe(topics.shared(m.group, everything), options=SubscribeOptions(qos=1),
-                             properties=_subscription_id(SHARED_SUBSCRIPTION))
+            sent = [client.subscribe(statuses, options=SubscribeOptions(qos=1),
+                                     properties=_subscription_id(STATUS_SUBSCRIPTION)),
+                    client.subscribe(topics.shared(m.group, everything), options=SubscribeOptions(qos=1),
+                                     properties=_subscription_id(SHARED_SUBSCRIPTION))]
         else:
-            client.subscribe([(statuses, 1), (topics.shared(m.group, everything), 1)])
-        self._on_connect_cb()
+            sent = [client.subscribe([(statuses, 1), (topics.shared(m.group, everything), 1)])]
+        self._pending = {mid for rc, mid in sent if rc == mqtt.MQTT_ERR_SUCCESS and mid is not None}
+        if not self._pending:  # nothing went out (the connection dropped): the reconnect subscribes again
+            log.warning("could not send the subscriptions; waiting for the next connection")
         log.info("connected to %s:%s as %s (session present: %s)", m.host, m.port, m.client_id,
                  getattr(flags, "session_present", None))
+
+    def _on_subscribe(self, client: mqtt.Client, userdata: object, mid: int, reasons: object,
+                      properties: object) -> None:
+        """Connected means subscribed: the callback runs once the broker acknowledged every SUBSCRIBE (a message
+        published between CONNACK and SUBACK would otherwise reach no subscription)."""
+        self._pending.discard(mid)
+        if not self._pending:
+            self._on_connect_cb()
 
     def connect(self, stop: threading.Event) -> bool:
         """Connect (persistent session), retrying with backoff until it works; False when ``stop`` was set."""
