@@ -79,7 +79,7 @@ def test_edge_shadow_to_collector_end_to_end(broker: Mosquitto, vtest_video: Pat
     clip = write_clip(vtest_video, tmp_path / "clip.avi", 80)
     config = edge_config(tmp_path, broker.port, clip, model={"precision": "fp16"},
                          camera={"shadow": {"model": "person-ssdlite", "engine": "onnxruntime", "precision": "int8",
-                                            "every_n": 2, "interval_s": 2.0}})
+                                            "every_n": 2, "interval_s": 0.5}})  # 80 frames take over 1 s
     service = ServiceProcess(tmp_path, config).start()
     assert service.wait(300) == 0, service.raw_log()[-3000:]
     with sqlite3.connect(tmp_path / "outbox.db") as outbox:
@@ -99,7 +99,7 @@ def test_edge_shadow_to_collector_end_to_end(broker: Mosquitto, vtest_video: Pat
     assert device_health and all(e["data"]["model"] == live and "model" not in e for e in device_health)
     shadows = by_kind["model.shadow"]
     assert len(shadows) >= 2 and all(e["model"]["sha256"] == candidate_file.sha256 for e in shadows)
-    assert sum(e["data"]["frames"] for e in shadows) == 40  # every 2nd of 80 frames, in intervals of 2 s
+    assert sum(e["data"]["frames"] for e in shadows) == 40  # every 2nd of 80 frames, in intervals of 0.5 s
     [latest] = db.shadow_latest("store-1")
     newest = max(shadows, key=lambda e: e["ts"])
     assert (latest["device"], latest["camera"], latest["data"]) == ("edge-1", "entrance", newest["data"])
