@@ -1,0 +1,590 @@
+"""Ingest load test: many simulated devices through one Mosquitto into collector replicas on PostgreSQL.
+
+    .venv/bin/python tools/bench/ingest_load.py --devices 1000 --replicas 2 --duration 180 --speed 10
+    .venv/bin/python tools/bench/ingest_load.py --devices 1000 --duration 120 --kill-at 40 --restart-after 15
+
+Starts its own Mosquitto (the shipped settings: persistence, queue limits) on a free port, a fresh PostgreSQL
+database (dropped afterwards unless ``--keep``), ``--replicas`` collectors as separate ``smartstore collector run``
+processes (one shared-subscription group, one client id and API port each) and ``--devices`` devices spread over
+``--processes`` processes, each process driving its devices' paho clients from one selector loop. Every device has
+its own client id and a persistent MQTT 5 session (``clean_start=False``, session expiry), publishes QoS 1 events
+built with the contract (:class:`contract.events.Event`) with the ``outbox``/``floor`` user properties an edge with
+receipts sends, a retained ``online`` status, and listens to its receipts. The mix (:class:`Mix`, per device, real
+time, multiplied by ``--speed``): crossing bursts, occupancy on every burst and periodically, health every 30 s
+(the edge's default), shelf out-of-stock events each followed by their restock.
+
+Measured (one JSON object): events offered and committed per second; publish-to-commit latency, from the device's
+``ts`` (``time.time()`` just before the publish, millisecond precision) to the ``stored`` column (``time.time()`` in
+the replica's batch transaction, before its COMMIT), one clock (this machine's); the replicas' own post-commit
+latency histogram; loss (events whose PUBACK came back and which are not in the database); duplicates (ids stored
+twice, and two ids for one device's seq); each replica's share from its ``/metrics``; dead letters; receipts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import json
+import multiprocessing as mp
+import os
+import random
+import resource
+import selectors
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import paho.mqtt.client as mqtt
+import psycopg
+import yaml
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from contract import topics
+from contract.events import Event
+from contract.messages import parse_receipt, status_payload
+from tools.bench.fleet_sim import Fleet, wait_until
+from tools.broker import LocalBroker, free_port
+
+GROUP = "load"
+TOKEN = "ingest-load-token"
+SESSION_EXPIRY_S = 600
+
+
+@dataclass(frozen=True)
+class Mix:
+    """What one device sends, in real (uncompressed) time."""
+
+    burst_s: float = 40.0  # mean seconds between bursts of people crossing the door line (Poisson)
+    burst_max: int = 4  # 1 to this many crossings per burst (uniform)
+    occupancy_s: float = 15.0  # a periodic zone.occupancy, besides the one after every burst
+    health_s: float = 30.0  # device.health (the edge's health_interval_s default)
+    shelf_per_h: float = 4.0  # shelf.out_of_stock per hour, each followed by a shelf.restocked
+    restock_s: float = 1200.0  # mean time a slot stays empty
+
+    def per_second(self) -> dict[str, float]:
+        """Mean events per second of each kind for one device."""
+        crossing = (1 + self.burst_max) / 2 / self.burst_s
+        return {"footfall.crossing": crossing, "zone.occupancy": 1 / self.burst_s + 1 / self.occupancy_s,
+                "device.health": 1 / self.health_s, "shelf.out_of_stock": self.shelf_per_h / 3600,
+                "shelf.restocked": self.shelf_per_h / 3600}
+
+
+@dataclass
+class LoadDevice:
+    """One simulated device: its MQTT 5 client (persistent session), its seq, its PUBACKs and receipts."""
+
+    store: str
+    device: str
+    port: int
+    rng: random.Random
+    prefix: str = topics.TOPIC_PREFIX
+    outbox: str = field(default_factory=lambda: uuid.uuid4().hex)
+    seq: int = 0
+    receipt: int = -1
+    occupancy: int = 0
+    connects: int = 0
+    started: float = field(default_factory=time.monotonic)
+    empty: dict[str, float] = field(default_factory=dict)  # shelf slot -> since when it is empty
+
+    def __post_init__(self) -> None:
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"load-{self.store}-{self.device}",
+                                  protocol=mqtt.MQTTv5)
+        self.client.will_set(topics.status_topic(self.store, self.device, self.prefix),
+                             status_payload(self.store, self.device, "offline"), qos=1, retain=True)
+        self.client.on_connect = self._on_connect
+        self.client.on_publish = self._on_publish
+        self.client.on_message = self._on_message
+        self.sent: dict[int, str] = {}  # mid -> event id, until its PUBACK
+        self.acked: list[str] = []
+
+    def _on_connect(self, client: mqtt.Client, userdata: object, flags: object, reason: Any,
+                    properties: object) -> None:
+        if reason.is_failure:
+            return
+        self.connects += 1
+        client.subscribe(topics.receipt_topic(self.store, self.device, self.prefix), qos=1)
+        client.publish(topics.status_topic(self.store, self.device, self.prefix),
+                       status_payload(self.store, self.device, "online"), qos=1, retain=True)
+
+    def _on_publish(self, client: mqtt.Client, userdata: object, mid: int, reason: Any, properties: object) -> None:
+        event_id = self.sent.pop(mid, None)
+        if event_id is not None and not reason.is_failure:
+            self.acked.append(event_id)
+
+    def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        parsed = parse_receipt(bytes(msg.payload), self.store, self.device)
+        if parsed is not None and parsed[0] == self.outbox:
+            self.receipt = max(self.receipt, parsed[1])
+
+    def connect(self) -> None:
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = SESSION_EXPIRY_S
+        self.client.connect("127.0.0.1", self.port, keepalive=60, clean_start=False, properties=props)
+
+    @property
+    def connected(self) -> bool:
+        return self.connects > 0 and bool(self.client.is_connected())
+
+    def publish(self, kind: str, data: dict[str, Any], camera: str | None = None) -> None:
+        """One event as an edge publishes it: QoS 1, ``ts`` now, the outbox id and floor as user properties."""
+        event = Event(kind, self.store, self.device, self.seq, data, camera=camera, ts=datetime.now(UTC))
+        props = Properties(PacketTypes.PUBLISH)
+        props.UserProperty = [("outbox", self.outbox), ("floor", str(self.receipt + 1))]
+        info = self.client.publish(event.topic(self.prefix), event.to_json(), qos=1, properties=props)
+        self.sent[info.mid] = event.id
+        self.seq += 1
+
+    # ---- the mix --------------------------------------------------------------------------------------------
+    def burst(self, mix: Mix) -> None:
+        for _ in range(self.rng.randint(1, mix.burst_max)):
+            direction = "in" if self.occupancy == 0 or self.rng.random() < 0.5 else "out"
+            self.occupancy += 1 if direction == "in" else -1
+            self.publish("footfall.crossing", {"line": "door", "direction": direction, "track_id": self.seq},
+                         "cam1")
+        self.occupancy_event()
+
+    def occupancy_event(self) -> None:
+        self.publish("zone.occupancy", {"zone": "entrance", "count": self.occupancy}, "cam1")
+
+    def health(self) -> None:
+        self.publish("device.health", {
+            "reason": "periodic", "uptime_s": round(time.monotonic() - self.started, 3),
+            "fps": round(self.rng.uniform(9.5, 10.5), 2), "inference_ms": round(self.rng.uniform(20, 40), 2),
+            "dropped_frames": 0, "camera_state": "streaming", "reconnects": 0, "cpu_percent": 41.0,
+            "engine": "openvino", "model": {"name": "person-detector", "version": 3, "sha256": "ab" * 32},
+            "outbox": {"pending": len(self.sent), "unreceipted": self.seq - 1 - self.receipt,
+                       "receipt_seq": self.receipt if self.receipt >= 0 else None}, "mqtt_connected": True})
+
+    def out_of_stock(self) -> str:
+        slot = f"A{self.rng.randint(1, 24)}"
+        self.empty.setdefault(slot, time.time())
+        self.publish("shelf.out_of_stock", {"shelf": "aisle-3", "slot": slot, "sku": f"sku-{slot}",
+                                            "confidence": 0.91}, "cam2")
+        return slot
+
+    def restocked(self, slot: str) -> None:
+        since = self.empty.pop(slot, time.time())
+        self.publish("shelf.restocked", {"shelf": "aisle-3", "slot": slot, "sku": f"sku-{slot}",
+                                         "empty_s": round(time.time() - since, 1)}, "cam2")
+
+
+class DeviceLoop:
+    """Many devices' paho clients on one selector: reads when a socket is readable, writes when paho wants to."""
+
+    def __init__(self, devices: list[LoadDevice]) -> None:
+        self.devices = devices
+        self.selector = selectors.DefaultSelector()
+        self.sockets: dict[int, Any] = {}  # id(device) -> its registered socket
+        self.reconnects = 0
+        self._misc = 0.0
+
+    def connect_all(self) -> None:
+        for device in self.devices:
+            device.connect()
+            self._register(device)
+
+    def _register(self, device: LoadDevice) -> None:
+        sock = device.client.socket()
+        if sock is not None:
+            self.selector.register(sock, selectors.EVENT_READ, device)
+            self.sockets[id(device)] = sock
+
+    def _lost(self, device: LoadDevice) -> None:
+        sock = self.sockets.pop(id(device), None)
+        if sock is not None:
+            self.selector.unregister(sock)
+        self.reconnects += 1
+        try:
+            device.client.reconnect()
+        except OSError:
+            return  # loop_misc-driven retries below
+        self._register(device)
+
+    def step(self, timeout: float) -> None:
+        """Read what arrived within ``timeout`` s, finish pending writes, keep the sessions alive."""
+        for key, _ in self.selector.select(max(0.0, timeout)):
+            device: LoadDevice = key.data
+            if device.client.loop_read() != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                self._lost(device)
+        now = time.monotonic()
+        for device in self.devices:
+            if id(device) not in self.sockets:
+                if now - self._misc >= 1.0:
+                    self._lost(device)
+            elif device.client.want_write() and device.client.loop_write() != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                self._lost(device)
+        if now - self._misc >= 1.0:
+            self._misc = now
+            for device in self.devices:
+                if id(device) in self.sockets and device.client.loop_misc() != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                    self._lost(device)
+
+    def run_until(self, done: Any, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while not done():
+            if time.monotonic() > deadline:
+                return False
+            self.step(0.02)
+        return True
+
+
+def schedule(devices: list[LoadDevice], mix: Mix, speed: float, start: float,
+             rng: random.Random) -> list[tuple[float, int, int, str, str]]:
+    """The first due time of each device's periodic and random events: ``(due, tie, device, what, slot)``."""
+    heap: list[tuple[float, int, int, str, str]] = []
+    for i in range(len(devices)):
+        heap += [(start + rng.expovariate(speed / mix.burst_s), 0, i, "burst", ""),
+                 (start + rng.uniform(0, mix.occupancy_s / speed), 0, i, "occupancy", ""),
+                 (start + rng.uniform(0, mix.health_s / speed), 0, i, "health", ""),
+                 (start + rng.expovariate(speed * mix.shelf_per_h / 3600), 0, i, "shelf", "")]
+    heapq.heapify(heap)
+    return heap
+
+
+def drive(devices: list[LoadDevice], loop: DeviceLoop, mix: Mix, speed: float, start: float, end: float,
+          rng: random.Random) -> None:
+    """Publish the mix from ``start`` to ``end`` (wall clock), compressed ``speed`` times."""
+    heap = schedule(devices, mix, speed, start, rng)
+    while (now := time.time()) < end:
+        while heap and heap[0][0] <= now:
+            due, _, i, what, slot = heapq.heappop(heap)
+            device = devices[i]
+            if what == "burst":
+                device.burst(mix)
+                nxt = (due + rng.expovariate(speed / mix.burst_s), "burst", "")
+            elif what == "occupancy":
+                device.occupancy_event()
+                nxt = (due + mix.occupancy_s / speed, "occupancy", "")
+            elif what == "health":
+                device.health()
+                nxt = (due + mix.health_s / speed, "health", "")
+            elif what == "shelf":
+                empty = device.out_of_stock()
+                heapq.heappush(heap, (due + rng.expovariate(speed / mix.restock_s), 0, i, "restock", empty))
+                nxt = (due + rng.expovariate(speed * mix.shelf_per_h / 3600), "shelf", "")
+            else:
+                device.restocked(slot)
+                continue
+            heapq.heappush(heap, (nxt[0], 0, i, nxt[1], nxt[2]))
+        loop.step(min(0.02, max(0.0, heap[0][0] - time.time())) if heap else 0.02)
+
+
+def _worker(names: list[tuple[str, str]], port: int, mix: Mix, speed: float, duration_s: float, seed: int,
+            out: str, ready: Any, go: Any, results: Any) -> None:
+    """One process of devices: connect, wait for ``go`` (the start time), publish, drain, report."""
+    rng = random.Random(seed)
+    devices = [LoadDevice(s, d, port, random.Random(f"{seed}/{s}/{d}")) for s, d in names]
+    loop = DeviceLoop(devices)
+    loop.connect_all()
+    connected = loop.run_until(lambda: all(d.connected for d in devices), 120)
+    ready.put(connected)
+    start = go.get()
+    drive(devices, loop, mix, speed, start, start + duration_s, rng)
+    published_until = time.time()
+    drained = loop.run_until(lambda: not any(d.sent for d in devices), 60)
+    receipted = loop.run_until(lambda: all(d.receipt == d.seq - 1 for d in devices), 60)
+    Path(out).write_text("".join(i + "\n" for d in devices for i in d.acked))
+    results.put({"published": sum(d.seq for d in devices), "acked": sum(len(d.acked) for d in devices),
+                 "unacked": sum(len(d.sent) for d in devices), "drained": drained, "receipted": receipted,
+                 "devices_receipted": sum(d.receipt == d.seq - 1 for d in devices), "published_until": published_until,
+                 "reconnects": loop.reconnects, "acked_file": out})
+    for device in devices:
+        device.client.publish(topics.status_topic(device.store, device.device, device.prefix),
+                              status_payload(device.store, device.device, "offline", clean=True), qos=1, retain=True)
+        device.client.disconnect()
+    loop.run_until(lambda: False, 0.5)
+
+
+# ---- the collector replicas ----------------------------------------------------------------------------------
+@dataclass
+class Replica:
+    """One ``smartstore collector run`` process with its own client id and API port."""
+
+    name: str
+    config: Path
+    log: Path
+    api_port: int
+    proc: subprocess.Popen[bytes] | None = None
+    last_metrics: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def configure(cls, workdir: Path, name: str, url: str, schema: str | None, mqtt_port: int) -> Replica:
+        api_port = free_port()
+        config = {"store": url, "schema_name": schema, "api": {"port": api_port, "token": TOKEN},
+                  "mqtt": {"port": mqtt_port, "group": GROUP, "client_id": f"collector-{name}",
+                           "session_expiry_s": SESSION_EXPIRY_S},
+                  "rollouts": {"enabled": False}, "forecast": {"schedule": {"enabled": False}}}
+        path = workdir / f"collector-{name}.yaml"
+        path.write_text(yaml.safe_dump(config))
+        return cls(name, path, workdir / f"collector-{name}.log", api_port)
+
+    def start(self) -> None:
+        from collector.service import SMARTSTORE
+
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen([*SMARTSTORE, "collector", "run", "--config", str(self.config)],
+                                         stdout=log, stderr=subprocess.STDOUT)
+
+    def metrics(self) -> dict[str, float]:
+        """This replica's ``/metrics`` (name with labels -> value); the last ones seen if it is down."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.api_port}/metrics", timeout=5) as response:
+                text = response.read().decode()
+        except OSError:
+            return self.last_metrics
+        self.last_metrics = {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+                             for line in text.splitlines() if line and not line.startswith("#")}
+        return self.last_metrics
+
+    def ready(self) -> bool:
+        if self.proc is not None and self.proc.poll() is not None:
+            raise RuntimeError(f"collector {self.name} exited with {self.proc.returncode}: see {self.log}")
+        return self.metrics().get("smartstore_collector_mqtt_connected") == 1
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def histogram_quantile(metrics: dict[str, float], name: str, q: float) -> float | None:
+    """The upper bound of the bucket holding quantile ``q`` of a Prometheus histogram (None when empty)."""
+    buckets = sorted((float(k.split('le="')[1].rstrip('"}')), v) for k, v in metrics.items()
+                     if k.startswith(f"{name}_bucket"))
+    total = buckets[-1][1] if buckets else 0
+    if not total:
+        return None
+    return next(bound for bound, count in buckets if count >= q * total)
+
+
+def replica_figures(replica: Replica) -> dict[str, Any]:
+    m = replica.last_metrics
+    latency = "smartstore_collector_event_latency_seconds"
+    batches = m.get("smartstore_collector_batch_seconds_count", 0)
+    return {"accepted": int(m.get('smartstore_collector_messages_total{result="accepted"}', 0)),
+            "duplicate": int(m.get('smartstore_collector_messages_total{result="duplicate"}', 0)),
+            "dead_letter": int(m.get('smartstore_collector_messages_total{result="dead_letter"}', 0)),
+            "batches": int(batches), "receipts": int(m.get("smartstore_collector_receipts_total", 0)),
+            "commit_s_mean": round(m.get("smartstore_collector_batch_seconds_sum", 0) / batches, 4)
+            if batches else None,
+            "post_commit_latency_bucket_s": {f"p{round(q * 100)}": histogram_quantile(m, latency, q)
+                                             for q in (0.5, 0.95, 0.99)}}
+
+
+# ---- the database ----------------------------------------------------------------------------------------------
+@contextmanager
+def fresh_database(admin_url: str, keep: bool) -> Iterator[str]:
+    """A new PostgreSQL database (its ``postgresql://`` URL), dropped afterwards unless ``keep``."""
+    if not admin_url.startswith(("postgresql://", "postgres://")):
+        raise SystemExit(f"--pg {admin_url!r}: not a postgresql:// URL")
+    name = f"ingest_load_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield urlunsplit(urlsplit(admin_url)._replace(path=f"/{name}"))
+    finally:
+        if not keep:
+            with psycopg.connect(admin_url, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def store_figures(url: str, schema: str | None, acked_files: list[str], start: float, end: float) -> dict[str, Any]:
+    """Loss, duplicates, committed rate and publish-to-commit latency, from the database."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        if schema:
+            conn.execute(f'SET search_path TO "{schema}"')
+        conn.execute("CREATE TEMP TABLE acked (id TEXT NOT NULL)")
+        with conn.cursor().copy("COPY acked (id) FROM STDIN") as copy:
+            for path in acked_files:
+                for line in Path(path).read_text().splitlines():
+                    copy.write_row((line,))
+
+        def one(sql: str) -> tuple[Any, ...]:
+            row = conn.execute(sql).fetchone()
+            assert row is not None
+            return row
+
+        lost = one("SELECT count(*) FROM acked a WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.id = a.id)")[0]
+        stored, distinct = one("SELECT count(*), count(DISTINCT id) FROM events")
+        seq_dups = one("SELECT count(*) FROM (SELECT 1 FROM events GROUP BY store, device, seq "
+                       "HAVING count(*) > 1) d")[0]
+        in_window = one(f"SELECT count(*) FROM events WHERE stored BETWEEN {start} AND {end}")[0]
+        last = one("SELECT max(stored) FROM events")[0]
+        p = one("SELECT percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY stored - ts), "
+                "max(stored - ts) FROM events")
+        per_s = one(f"SELECT max(n) FROM (SELECT count(*) n FROM events WHERE stored BETWEEN {start} AND {end} "
+                    "GROUP BY floor(stored)) s")[0]
+        dead = one("SELECT count(*) FROM dead_letters")[0]
+        statuses = one("SELECT count(*) FROM device_status")[0]
+        kinds: dict[str, int] = dict(conn.execute("SELECT kind, count(*) FROM events GROUP BY kind ORDER BY kind").fetchall())
+        sizes: dict[str, float] = dict(conn.execute("SELECT kind, round(avg(octet_length(payload))) FROM events GROUP BY kind "
+                                  "ORDER BY kind").fetchall())
+    return {"stored": stored, "lost": lost, "duplicate_ids": stored - distinct, "duplicate_seqs": seq_dups,
+            "committed_per_s": round(in_window / (end - start), 1), "max_committed_in_1s": per_s,
+            "last_commit_after_end_s": round(last - end, 2) if last else None,
+            "latency_s": {"p50": round(p[0][0], 4), "p95": round(p[0][1], 4), "p99": round(p[0][2], 4),
+                          "max": round(p[1], 4)} if p[0] else None,
+            "dead_letters": dead, "device_statuses": statuses, "by_kind": kinds,
+            "payload_bytes_by_kind": {k: int(v) for k, v in sizes.items()}}
+
+
+# ---- the run ---------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LoadSpec:
+    devices: int = 1000
+    stores: int = 250
+    processes: int = 4
+    replicas: int = 2
+    duration_s: float = 180.0
+    speed: float = 10.0
+    seed: int = 1
+    kill_at_s: float | None = None  # SIGKILL the last replica this long into the run
+    restart_after_s: float | None = None  # and start it again (same client id, same session) this much later
+    mix: Mix = field(default_factory=Mix)
+
+
+def raise_file_limit() -> int:
+    """Open files up to the hard limit (1,000 clients and their broker): inherited by the broker we start."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
+
+
+def run_load(spec: LoadSpec, url: str, schema: str | None, workdir: Path) -> dict[str, Any]:
+    """One load run against the store at ``url`` (``schema``: its PostgreSQL schema); the figures."""
+    from collector.store import open_store
+
+    raise_file_limit()
+    open_store(url, schema).close()  # migrated once, before the replicas race for it
+    broker = LocalBroker(workdir / "mosquitto").start()
+    replicas = [Replica.configure(workdir, chr(ord("a") + i), url, schema, broker.port) for i in range(spec.replicas)]
+    ctx = mp.get_context("spawn")
+    ready, results = ctx.Queue(), ctx.Queue()
+    names = Fleet.device_names(spec.devices, spec.stores)
+    chunks = [names[i::spec.processes] for i in range(spec.processes)]
+    gos = [ctx.Queue() for _ in chunks]
+    workers = [ctx.Process(target=_worker, args=(chunk, broker.port, spec.mix, spec.speed, spec.duration_s,
+                                                 spec.seed * 1000 + i, str(workdir / f"acked-{i}.txt"), ready, go,
+                                                 results), daemon=True)
+               for i, (chunk, go) in enumerate(zip(chunks, gos, strict=True))]
+    events: list[dict[str, Any]] = []
+    try:
+        for replica in replicas:
+            replica.start()
+        wait_until(lambda: all(r.ready() for r in replicas), 120, "every collector replica to subscribe")
+        t0 = time.monotonic()
+        for w in workers:
+            w.start()
+        if not all(ready.get(timeout=300) for _ in workers):
+            raise RuntimeError("not every device connected within 120 s")
+        connect_s = time.monotonic() - t0
+        start = time.time() + 1.0
+        for go in gos:
+            go.put(start)
+        end = start + spec.duration_s
+        victim = replicas[-1]
+        killed = restarted = False
+        while time.time() < end:
+            elapsed = time.time() - start
+            for replica in replicas:
+                replica.metrics()
+            if spec.kill_at_s is not None and not killed and elapsed >= spec.kill_at_s:
+                victim.kill()
+                killed = True
+                events.append({"at_s": round(elapsed, 1), "what": f"SIGKILL collector {victim.name}"})
+            if (killed and not restarted and spec.restart_after_s is not None
+                    and elapsed >= spec.kill_at_s + spec.restart_after_s):  # type: ignore[operator]
+                victim.start()
+                restarted = True
+                events.append({"at_s": round(elapsed, 1), "what": f"restarted collector {victim.name}"})
+            time.sleep(1.0)
+        worker_results = [results.get(timeout=300) for _ in workers]
+        acked = sum(r["acked"] for r in worker_results)
+        settle = time.monotonic()
+        wait_until(lambda: _count(url, schema) >= acked, 120, "every acknowledged event to be stored")
+        for replica in replicas:
+            replica.metrics()
+        settle_s = time.monotonic() - settle
+    finally:
+        for w in workers:
+            w.join(30)
+        for replica in replicas:
+            replica.stop()
+        broker.stop()
+    figures = store_figures(url, schema, [r["acked_file"] for r in worker_results], start, end)
+    published = sum(r["published"] for r in worker_results)
+    accepted = {r.name: replica_figures(r) for r in replicas}
+    total = sum(a["accepted"] for a in accepted.values()) or 1
+    return {"spec": {**asdict(spec), "mix_per_device_per_s": {k: round(v * spec.speed, 5)
+                                                               for k, v in spec.mix.per_second().items()}},
+            "connect_s": round(connect_s, 1), "offered_per_s": round(published / spec.duration_s, 1),
+            "published": published, "acked": acked, "unacked": sum(r["unacked"] for r in worker_results),
+            "devices_fully_receipted": sum(r["devices_receipted"] for r in worker_results),
+            "device_reconnects": sum(r["reconnects"] for r in worker_results), "settle_s": round(settle_s, 1),
+            **figures, "replicas": {n: {**a, "share": round(a["accepted"] / total, 3)} for n, a in accepted.items()},
+            "events": events}
+
+
+def _count(url: str, schema: str | None) -> int:
+    with psycopg.connect(url, autocommit=True) as conn:
+        if schema:
+            conn.execute(f'SET search_path TO "{schema}"')
+        row = conn.execute("SELECT count(*) FROM events").fetchone()
+        return int(row[0]) if row else 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--devices", type=int, default=1000)
+    parser.add_argument("--stores", type=int, default=250)
+    parser.add_argument("--processes", type=int, default=4, help="device processes (one selector loop each)")
+    parser.add_argument("--replicas", type=int, default=2)
+    parser.add_argument("--duration", type=float, default=180.0, help="seconds of publishing")
+    parser.add_argument("--speed", type=float, default=10.0, help="time compression of the mix")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--kill-at", type=float, help="SIGKILL the last replica this many seconds in")
+    parser.add_argument("--restart-after", type=float, help="restart it this many seconds after the kill")
+    parser.add_argument("--pg", default=os.environ.get("SMARTSTORE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/"
+                                                       "postgres"), help="PostgreSQL URL to create the database from")
+    parser.add_argument("--keep", action="store_true", help="keep the database")
+    args = parser.parse_args()
+    if args.devices < 1 or args.processes < 1 or args.replicas < 1 or args.duration <= 0 or args.speed <= 0:
+        parser.error("--devices, --processes, --replicas, --duration and --speed must be positive")
+    if args.restart_after is not None and args.kill_at is None:
+        parser.error("--restart-after needs --kill-at")
+    spec = LoadSpec(args.devices, args.stores, args.processes, args.replicas, args.duration, args.speed, args.seed,
+                    args.kill_at, args.restart_after)
+    with tempfile.TemporaryDirectory() as tmp, fresh_database(args.pg, args.keep) as url:
+        figures = run_load(spec, url, None, Path(tmp))
+    figures["load_average"] = os.getloadavg()
+    figures["utc"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    figures["cpus"] = os.cpu_count()
+    print(json.dumps(figures, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()
