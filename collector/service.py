@@ -24,7 +24,7 @@ from collector.store import Store, open_store
 
 log = logging.getLogger(__name__)
 ROUTER_MODULES = ("collector.forecast.api", "collector.recommend.api", "collector.fleet.api",
-                  "collector.pricing.api", "collector.sentiment.api")
+                  "collector.pricing.api", "collector.sentiment.api", "collector.shelf_actions")
 #: the ``smartstore`` command in this interpreter (``python -m smartstore`` would load smartstore.py twice, and
 #: its ``UserError`` handler would then miss the errors the subcommands raise)
 SMARTSTORE = [sys.executable, "-c", "import sys, smartstore; sys.exit(smartstore.main())"]

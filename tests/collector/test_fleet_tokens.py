@@ -46,6 +46,7 @@ EXPECTED = {
     ("POST", "/api/v1/stores/{store_id}/prices/{price_id}/reject"): Access.ADMIN,
     ("GET", "/api/v1/stores/{store_id}/sentiment"): Access.STORE,
     ("GET", "/api/v1/stores/{store_id}/products/{sku}/sentiment"): Access.STORE,
+    ("GET", "/api/v1/stores/{store_id}/shelf-actions"): Access.STORE,
 }
 SAMPLE_PATH = {"kind": "footfall", "sku": "milk", "rollout_id": "1", "price_id": "0" * 32}
 
