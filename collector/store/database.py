@@ -20,6 +20,7 @@ from collector.store.schema import MIGRATIONS
 class Database(ABC):
     """Connections, SQL in the backend's style, transactions and migrations; no table-specific logic."""
 
+    dialect: ClassVar[str]  # the key of this backend's statements in a per-backend migration (schema.Migration)
     autoid: ClassVar[str]
     blob: ClassVar[str]
     placeholder: ClassVar[str] = "?"
@@ -97,8 +98,13 @@ class Database(ABC):
             cur.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
             cur.execute("SELECT MAX(version) FROM schema_version")
             current = cur.fetchone()[0] or 0
-            for version, statements in enumerate(MIGRATIONS[current:], start=current + 1):
+            for version, migration in enumerate(MIGRATIONS[current:], start=current + 1):
+                statements = migration[self.dialect] if isinstance(migration, dict) else migration
                 for statement in statements:
                     cur.execute(statement.format(autoid=self.autoid, blob=self.blob))
                 cur.execute(self.sql("INSERT INTO schema_version (version) VALUES (?)"), (version,))
+            self._after_migrate(cur)
         return len(MIGRATIONS)
+
+    def _after_migrate(self, cur: Any) -> None:  # noqa: B027 - a hook: only PostgreSQL has partitions to create
+        """Run in the migration's transaction, under its lock (PostgreSQL: create the partitions ahead)."""

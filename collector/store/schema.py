@@ -1,14 +1,24 @@
 """One schema and one migration list for SQLite and PostgreSQL.
 
 Statements use portable SQL; the only dialect words are the ``{autoid}`` and ``{blob}`` placeholders, filled by
-each backend. Times are epoch seconds (``DOUBLE PRECISION``), hour buckets are epoch seconds at the hour start,
+each backend. A migration that differs by backend is a dict of statements per :attr:`Database.dialect`
+(``sqlite``, ``postgres``): PostgreSQL's events are partitioned by day of ``stored`` from migration 9
+(:mod:`collector.store.partitions`). Times are epoch seconds (``DOUBLE PRECISION``), hour buckets are epoch seconds at the hour start,
 ``events.payload`` is the message text as received, and a missing camera is stored as ``''`` so it can be part
 of a primary key.
 """
 
 from __future__ import annotations
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (
+Migration = tuple[str, ...] | dict[str, tuple[str, ...]]
+
+#: indexes for the dashboard's and the fleet's reads, on both backends (migration 9)
+_READ_INDEXES = (
+    "CREATE INDEX events_kind_stored ON events (kind, stored)",  # device health, detections: kind, stored range
+    "CREATE INDEX shelf_oos_store_open ON shelf_oos (store, start_ts) WHERE end_ts IS NULL",  # open alerts
+)
+
+MIGRATIONS: tuple[Migration, ...] = (
     (  # 1: events, devices, roll-ups, shelf intervals, sales, dead letters
         """CREATE TABLE events (
             id TEXT PRIMARY KEY, kind TEXT NOT NULL, store TEXT NOT NULL, device TEXT NOT NULL, camera TEXT,
@@ -118,4 +128,28 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             naive_mae DOUBLE PRECISION, points TEXT NOT NULL, warnings TEXT NOT NULL,
             computed_at DOUBLE PRECISION NOT NULL, PRIMARY KEY (store, kind, level, series))""",
     ),
+    {  # 9: PostgreSQL: events partitioned by range of ``stored`` (one partition per UTC day, created ahead and
+        # dropped past retention by collector.store.partitions). The old table becomes the partition of everything
+        # stored before the end of today (its rows stay where they are); event ids live on in ``event_ids``, whose
+        # primary key keeps an event from being stored twice across partitions (a partitioned table's unique keys
+        # must contain ``stored``, which differs on every redelivery).
+        "sqlite": _READ_INDEXES,
+        "postgres": (
+            "ALTER TABLE events RENAME TO events_legacy",
+            """CREATE TABLE events (
+                id TEXT NOT NULL, kind TEXT NOT NULL, store TEXT NOT NULL, device TEXT NOT NULL, camera TEXT,
+                seq BIGINT NOT NULL, ts DOUBLE PRECISION NOT NULL, stored DOUBLE PRECISION NOT NULL,
+                payload TEXT NOT NULL) PARTITION BY RANGE (stored)""",
+            "CREATE TABLE event_ids (id TEXT PRIMARY KEY, stored DOUBLE PRECISION NOT NULL)",
+            "INSERT INTO event_ids (id, stored) SELECT id, stored FROM events_legacy",
+            "CREATE INDEX event_ids_stored ON event_ids (stored)",
+            """DO $$ BEGIN EXECUTE format(
+                'ALTER TABLE events ATTACH PARTITION events_legacy FOR VALUES FROM (MINVALUE) TO (%s)',
+                (floor(GREATEST(COALESCE((SELECT MAX(stored) FROM events_legacy), 0),
+                                EXTRACT(EPOCH FROM now())) / 86400) + 1) * 86400); END $$""",
+            "ALTER INDEX events_stored RENAME TO events_legacy_stored",
+            "CREATE INDEX events_stored ON events USING brin (stored)",
+            *_READ_INDEXES,
+        ),
+    },
 )

@@ -16,6 +16,7 @@ from collector.store.base import Store
 
 
 class SQLiteStore(Store):
+    dialect = "sqlite"
     autoid = "INTEGER PRIMARY KEY AUTOINCREMENT"
     blob = "BLOB"
     transient_errors = (sqlite3.OperationalError,)
