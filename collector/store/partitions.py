@@ -54,7 +54,7 @@ def ensure(cur: Any, start: float, end: float) -> float:
             cur.execute(f'CREATE TABLE "{name}" PARTITION OF events FOR VALUES FROM ({day}) TO ({day + DAY})')
             existing.append(Partition(name, day, day + DAY))
         day += DAY
-    covered = math.floor(start / DAY) * DAY
+    covered: float = math.floor(start / DAY) * DAY
     for p in sorted(existing, key=lambda p: p.low):
         if p.low <= covered < p.high:
             covered = p.high

@@ -3,9 +3,9 @@
 Statements use portable SQL; the only dialect words are the ``{autoid}`` and ``{blob}`` placeholders, filled by
 each backend. A migration that differs by backend is a dict of statements per :attr:`Database.dialect`
 (``sqlite``, ``postgres``): PostgreSQL's events are partitioned by day of ``stored`` from migration 9
-(:mod:`collector.store.partitions`). Times are epoch seconds (``DOUBLE PRECISION``), hour buckets are epoch seconds at the hour start,
-``events.payload`` is the message text as received, and a missing camera is stored as ``''`` so it can be part
-of a primary key.
+(:mod:`collector.store.partitions`). Times are epoch seconds (``DOUBLE PRECISION``), hour buckets are epoch
+seconds at the hour start, ``events.payload`` is the message text as received, and a missing camera is stored as
+``''`` so it can be part of a primary key.
 """
 
 from __future__ import annotations
