@@ -3,7 +3,7 @@
 :func:`shelf_actions` reads the store: the open out-of-stock intervals (``shelf_oos``, rolled up from
 ``shelf.out_of_stock``/``shelf.restocked``) with how long each has been open and, for each out-of-stock SKU, the
 recommender's substitutes (down-weighted where the store's reviews are poor, as ``/substitutes/{sku}?store=``
-ranks them); the planogram violations (``shelf.planogram_violation`` events), each open until a later
+ranks them; only those with a positive score: an item never bought like the SKU is no substitute); the planogram violations (``shelf.planogram_violation`` events), each open until a later
 ``shelf.snapshot`` of its camera shows the slot stocked, low or empty again; and the latest snapshot of every shelf
 (slot states and fill, the gaps seen now). :func:`collector_router` serves it as
 ``GET /stores/{store_id}/shelf-actions`` (read scope of the store).
@@ -136,7 +136,7 @@ def shelf_actions(store: Store, store_id: str, substitutes: Substitutes | None =
     for a in sorted(store.shelf_alerts(store_id), key=lambda a: a["start"]):
         sku = a["sku"]
         if sku and sku not in found:
-            found[sku] = [{"item": i, "score": s} for i, s in substitutes(sku)] if substitutes else []
+            found[sku] = [{"item": i, "score": s} for i, s in substitutes(sku) if s > 0] if substitutes else []
         oos.append({k: a[k] for k in ("id", "camera", "device", "shelf", "slot", "sku", "start")}
                    | {"open_s": max(0.0, now - a["start"]), "substitutes": found.get(sku or "", [])})
     shelves = [{"camera": s["camera"], "device": s["device"], "shelf": s["data"]["shelf"], "ts": s["ts"],
