@@ -2,10 +2,10 @@
 
 :func:`shelf_actions` reads the store: the open out-of-stock intervals (``shelf_oos``, rolled up from
 ``shelf.out_of_stock``/``shelf.restocked``) with how long each has been open and, for each out-of-stock SKU, the
-recommender's substitutes (down-weighted where the store's reviews are poor, as ``/substitutes/{sku}?store=``
-ranks them; only those with a positive score: an item never bought like the SKU is no substitute); the planogram violations (``shelf.planogram_violation`` events), each open until a later
-``shelf.snapshot`` of its camera shows the slot stocked, low or empty again; and the latest snapshot of every shelf
-(slot states and fill, the gaps seen now). :func:`collector_router` serves it as
+recommender's substitutes with a positive score (down-weighted where the store's reviews are poor, as
+``/substitutes/{sku}?store=`` ranks them); the planogram violations (``shelf.planogram_violation`` events), each
+open until a later ``shelf.snapshot`` of its camera shows the slot stocked, low or empty again; and the latest
+snapshot of every shelf (slot states and fill, the gaps seen now). :func:`collector_router` serves it as
 ``GET /stores/{store_id}/shelf-actions`` (read scope of the store).
 """
 
