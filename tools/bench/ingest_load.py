@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import heapq
 import json
+import math
 import multiprocessing as mp
 import os
 import random
@@ -111,6 +112,8 @@ class LoadDevice:
         self.client.on_message = self._on_message
         self.sent: dict[int, str] = {}  # mid -> event id, until its PUBACK
         self.acked: list[str] = []
+        self._props = Properties(PacketTypes.PUBLISH)  # rebuilt when the floor moves (paho packs it per publish)
+        self._props.UserProperty = [("outbox", self.outbox), ("floor", "0")]
 
     def _on_connect(self, client: mqtt.Client, userdata: object, flags: object, reason: Any,
                     properties: object) -> None:
@@ -128,8 +131,10 @@ class LoadDevice:
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
         parsed = parse_receipt(bytes(msg.payload), self.store, self.device)
-        if parsed is not None and parsed[0] == self.outbox:
-            self.receipt = max(self.receipt, parsed[1])
+        if parsed is not None and parsed[0] == self.outbox and parsed[1] > self.receipt:
+            self.receipt = parsed[1]
+            self._props = Properties(PacketTypes.PUBLISH)
+            self._props.UserProperty = [("outbox", self.outbox), ("floor", str(self.receipt + 1))]
 
     def connect(self) -> None:
         props = Properties(PacketTypes.CONNECT)
@@ -143,9 +148,7 @@ class LoadDevice:
     def publish(self, kind: str, data: dict[str, Any], camera: str | None = None) -> None:
         """One event as an edge publishes it: QoS 1, ``ts`` now, the outbox id and floor as user properties."""
         event = Event(kind, self.store, self.device, self.seq, data, camera=camera, ts=datetime.now(UTC))
-        props = Properties(PacketTypes.PUBLISH)
-        props.UserProperty = [("outbox", self.outbox), ("floor", str(self.receipt + 1))]
-        info = self.client.publish(event.topic(self.prefix), event.to_json(), qos=1, properties=props)
+        info = self.client.publish(event.topic(self.prefix), event.to_json(), qos=1, properties=self._props)
         self.sent[info.mid] = event.id
         self.seq += 1
 
@@ -285,7 +288,7 @@ def drive(devices: list[LoadDevice], loop: DeviceLoop, mix: Mix, speed: float, s
 
 
 def _worker(names: list[tuple[str, str]], port: int, mix: Mix, speed: float, duration_s: float, seed: int,
-            out: str, ready: Any, go: Any, results: Any) -> None:
+            receipts: bool, out: str, ready: Any, go: Any, results: Any) -> None:
     """One process of devices: connect, wait for ``go`` (the start time), publish, drain, report."""
     rng = random.Random(seed)
     devices = [LoadDevice(s, d, port, random.Random(f"{seed}/{s}/{d}")) for s, d in names]
@@ -297,7 +300,7 @@ def _worker(names: list[tuple[str, str]], port: int, mix: Mix, speed: float, dur
     drive(devices, loop, mix, speed, start, start + duration_s, rng)
     published_until = time.time()
     drained = loop.run_until(lambda: not any(d.sent for d in devices), 60)
-    receipted = loop.run_until(lambda: all(d.receipt == d.seq - 1 for d in devices), 60)
+    receipted = receipts and loop.run_until(lambda: all(d.receipt == d.seq - 1 for d in devices), 60)
     Path(out).write_text("".join(i + "\n" for d in devices for i in d.acked))
     results.put({"published": sum(d.seq for d in devices), "acked": sum(len(d.acked) for d in devices),
                  "unacked": sum(len(d.sent) for d in devices), "drained": drained, "receipted": receipted,
@@ -323,11 +326,12 @@ class Replica:
     last_metrics: dict[str, float] = field(default_factory=dict)
 
     @classmethod
-    def configure(cls, workdir: Path, name: str, url: str, schema: str | None, mqtt_port: int) -> Replica:
+    def configure(cls, workdir: Path, name: str, url: str, schema: str | None, mqtt_port: int,
+                  receipts: bool) -> Replica:
         api_port = free_port()
         config = {"store": url, "schema_name": schema, "api": {"port": api_port, "token": TOKEN},
                   "mqtt": {"port": mqtt_port, "group": GROUP, "client_id": f"collector-{name}",
-                           "session_expiry_s": SESSION_EXPIRY_S},
+                           "session_expiry_s": SESSION_EXPIRY_S, "receipts": receipts},
                   "rollouts": {"enabled": False}, "forecast": {"schedule": {"enabled": False}}}
         path = workdir / f"collector-{name}.yaml"
         path.write_text(yaml.safe_dump(config))
@@ -371,14 +375,16 @@ class Replica:
                 self.proc.wait()
 
 
-def histogram_quantile(metrics: dict[str, float], name: str, q: float) -> float | None:
-    """The upper bound of the bucket holding quantile ``q`` of a Prometheus histogram (None when empty)."""
+def histogram_quantile(metrics: dict[str, float], name: str, q: float) -> float | str | None:
+    """The upper bound of the bucket holding quantile ``q`` of a Prometheus histogram (None when empty; beyond
+    the last bucket: ``"> <last bound>"``)."""
     buckets = sorted((float(k.split('le="')[1].rstrip('"}')), v) for k, v in metrics.items()
                      if k.startswith(f"{name}_bucket"))
     total = buckets[-1][1] if buckets else 0
     if not total:
         return None
-    return next(bound for bound, count in buckets if count >= q * total)
+    bound = next(bound for bound, count in buckets if count >= q * total)
+    return bound if math.isfinite(bound) else f"> {buckets[-2][0]:g}"
 
 
 def replica_figures(replica: Replica) -> dict[str, Any]:
@@ -438,16 +444,19 @@ def store_figures(url: str, schema: str | None, acked_files: list[str], start: f
                 "max(stored - ts) FROM events")
         per_s = one(f"SELECT max(n) FROM (SELECT count(*) n FROM events WHERE stored BETWEEN {start} AND {end} "
                     "GROUP BY floor(stored)) s")[0]
+        size = one("SELECT (SELECT sum(pg_total_relation_size(relid)) FROM pg_partition_tree('events')) + "
+                   "COALESCE(pg_total_relation_size(to_regclass('event_ids')), 0)")[0]
         dead = one("SELECT count(*) FROM dead_letters")[0]
         statuses = one("SELECT count(*) FROM device_status")[0]
-        kinds: dict[str, int] = dict(conn.execute("SELECT kind, count(*) FROM events GROUP BY kind ORDER BY kind").fetchall())
-        sizes: dict[str, float] = dict(conn.execute("SELECT kind, round(avg(octet_length(payload))) FROM events GROUP BY kind "
-                                  "ORDER BY kind").fetchall())
+        kinds: dict[str, int] = dict(conn.execute("SELECT kind, count(*) FROM events GROUP BY kind").fetchall())
+        sizes: dict[str, float] = dict(conn.execute("SELECT kind, round(avg(octet_length(payload))) FROM events "
+                                                    "GROUP BY kind").fetchall())
     return {"stored": stored, "lost": lost, "duplicate_ids": stored - distinct, "duplicate_seqs": seq_dups,
             "committed_per_s": round(in_window / (end - start), 1), "max_committed_in_1s": per_s,
             "last_commit_after_end_s": round(last - end, 2) if last else None,
             "latency_s": {"p50": round(p[0][0], 4), "p95": round(p[0][1], 4), "p99": round(p[0][2], 4),
                           "max": round(p[1], 4)} if p[0] else None,
+            "disk_bytes_per_event": round(size / stored) if stored else None,
             "dead_letters": dead, "device_statuses": statuses, "by_kind": kinds,
             "payload_bytes_by_kind": {k: int(v) for k, v in sizes.items()}}
 
@@ -464,6 +473,7 @@ class LoadSpec:
     seed: int = 1
     kill_at_s: float | None = None  # SIGKILL the last replica this long into the run
     restart_after_s: float | None = None  # and start it again (same client id, same session) this much later
+    receipts: bool = True  # the replicas' mqtt.receipts (False: the devices' outbox ids are ignored)
     mix: Mix = field(default_factory=Mix)
 
 
@@ -481,15 +491,16 @@ def run_load(spec: LoadSpec, url: str, schema: str | None, workdir: Path) -> dic
     raise_file_limit()
     open_store(url, schema).close()  # migrated once, before the replicas race for it
     broker = LocalBroker(workdir / "mosquitto").start()
-    replicas = [Replica.configure(workdir, chr(ord("a") + i), url, schema, broker.port) for i in range(spec.replicas)]
+    replicas = [Replica.configure(workdir, chr(ord("a") + i), url, schema, broker.port, spec.receipts)
+                for i in range(spec.replicas)]
     ctx = mp.get_context("spawn")
     ready, results = ctx.Queue(), ctx.Queue()
     names = Fleet.device_names(spec.devices, spec.stores)
     chunks = [names[i::spec.processes] for i in range(spec.processes)]
     gos = [ctx.Queue() for _ in chunks]
     workers = [ctx.Process(target=_worker, args=(chunk, broker.port, spec.mix, spec.speed, spec.duration_s,
-                                                 spec.seed * 1000 + i, str(workdir / f"acked-{i}.txt"), ready, go,
-                                                 results), daemon=True)
+                                                 spec.seed * 1000 + i, spec.receipts, str(workdir / f"acked-{i}.txt"),
+                                                 ready, go, results), daemon=True)
                for i, (chunk, go) in enumerate(zip(chunks, gos, strict=True))]
     events: list[dict[str, Any]] = []
     try:
@@ -568,6 +579,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--kill-at", type=float, help="SIGKILL the last replica this many seconds in")
     parser.add_argument("--restart-after", type=float, help="restart it this many seconds after the kill")
+    parser.add_argument("--no-receipts", dest="receipts", action="store_false",
+                        help="collectors with mqtt.receipts false (no per-device receipt bookkeeping)")
     parser.add_argument("--pg", default=os.environ.get("SMARTSTORE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/"
                                                        "postgres"), help="PostgreSQL URL to create the database from")
     parser.add_argument("--keep", action="store_true", help="keep the database")
@@ -577,7 +590,7 @@ def main() -> None:
     if args.restart_after is not None and args.kill_at is None:
         parser.error("--restart-after needs --kill-at")
     spec = LoadSpec(args.devices, args.stores, args.processes, args.replicas, args.duration, args.speed, args.seed,
-                    args.kill_at, args.restart_after)
+                    args.kill_at, args.restart_after, args.receipts)
     with tempfile.TemporaryDirectory() as tmp, fresh_database(args.pg, args.keep) as url:
         figures = run_load(spec, url, None, Path(tmp))
     figures["load_average"] = os.getloadavg()
