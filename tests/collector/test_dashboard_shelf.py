@@ -53,7 +53,8 @@ class Edge:
         self.monitor = ShelfMonitor(config(snapshot_every_s=20.0))
         self.outbox = Outbox(tmp_path / "outbox.db")
         self.publisher = Publisher(MqttConfig(host="127.0.0.1", port=port), "s1", "shelf-box", self.outbox)
-        self.t0, self.frames, self.kinds = t0, 0, []
+        self.t0, self.frames = t0, 0
+        self.kinds: list[str] = []
 
     def run(self, seconds: float, stocked: dict[str, str | None]) -> None:
         for _ in range(round(seconds * FPS)):
