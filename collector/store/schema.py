@@ -129,12 +129,13 @@ MIGRATIONS: tuple[Migration, ...] = (
             computed_at DOUBLE PRECISION NOT NULL, PRIMARY KEY (store, kind, level, series))""",
     ),
     {  # 9: PostgreSQL: events partitioned by range of ``stored`` (one partition per UTC day, created ahead and
-        # dropped past retention by collector.store.partitions). The old table becomes the partition of everything
-        # stored before the end of today (its rows stay where they are); event ids live on in ``event_ids``, whose
-        # primary key keeps an event from being stored twice across partitions (a partitioned table's unique keys
-        # must contain ``stored``, which differs on every redelivery).
+        # dropped past retention by collector.store.partitions). The old table, if it has rows, becomes the
+        # partition of everything stored up to the end of its newest row's day (the rows stay put); event ids live
+        # on in ``event_ids``, whose primary key keeps an event from being stored twice across partitions (a
+        # partitioned table's unique keys must contain ``stored``, which differs on every redelivery).
         "sqlite": _READ_INDEXES,
         "postgres": (
+            "DROP INDEX events_stored",
             "ALTER TABLE events RENAME TO events_legacy",
             """CREATE TABLE events (
                 id TEXT NOT NULL, kind TEXT NOT NULL, store TEXT NOT NULL, device TEXT NOT NULL, camera TEXT,
@@ -143,11 +144,10 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE TABLE event_ids (id TEXT PRIMARY KEY, stored DOUBLE PRECISION NOT NULL)",
             "INSERT INTO event_ids (id, stored) SELECT id, stored FROM events_legacy",
             "CREATE INDEX event_ids_stored ON event_ids (stored)",
-            """DO $$ BEGIN EXECUTE format(
-                'ALTER TABLE events ATTACH PARTITION events_legacy FOR VALUES FROM (MINVALUE) TO (%s)',
-                (floor(GREATEST(COALESCE((SELECT MAX(stored) FROM events_legacy), 0),
-                                EXTRACT(EPOCH FROM now())) / 86400) + 1) * 86400); END $$""",
-            "ALTER INDEX events_stored RENAME TO events_legacy_stored",
+            """DO $$ DECLARE newest DOUBLE PRECISION := (SELECT MAX(stored) FROM events_legacy); BEGIN
+                IF newest IS NULL THEN DROP TABLE events_legacy; ELSE EXECUTE format(
+                    'ALTER TABLE events ATTACH PARTITION events_legacy FOR VALUES FROM (MINVALUE) TO (%s)',
+                    (floor(newest / 86400) + 1) * 86400); END IF; END $$""",
             "CREATE INDEX events_stored ON events USING brin (stored)",
             *_READ_INDEXES,
         ),
