@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from edge.models import Manifest
-from edge.vision.detections import box_iou
 from export.shelf_synth import build_dataset
+from export.yolo_eval import average_precision as average_precision  # re-exported
+from export.yolo_eval import evaluate
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +69,7 @@ COMMITTED = ("openvino", "onnx")  # INT8 files kept in git: training needs ../sh
 def export_model(weights: Path, scenes: Path, folder: Path, imgsz: int = 320) -> Manifest:
     """Export FP32 + INT8 (OpenVINO, ONNX), measure mAP50 of each on the held-out scenes, keep the INT8 files
     outside ``build/`` (``folder/<format>-int8/``) and write the manifest listing them."""
-    from export.build import file_entry
-    from export.common import FORMAT_ENGINES
-    from export.formats import FILES, rel
+    from export.int8_files import keep_int8
     from export.yolo import export
 
     result = export(weights, folder, formats=COMMITTED, precisions=("fp32", "int8"),
@@ -81,17 +80,7 @@ def export_model(weights: Path, scenes: Path, folder: Path, imgsz: int = 320) ->
     manifest.save(folder / "model.yaml")  # lists the build/ files: evaluate the FP32 ones first
     fp32 = {f.engine: evaluate(folder, scenes, f.engine, "fp32")["mAP50"] for f in manifest.files
             if f.precision == "fp32"}
-    files = []
-    for fmt in COMMITTED:
-        src, rel_dst = folder / rel(fmt, "int8"), Path(f"{fmt}-int8") / FILES[fmt]
-        (folder / rel_dst).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(src, folder / rel_dst)
-        extra = []
-        if fmt == "openvino":
-            shutil.copy(src.with_suffix(".bin"), (folder / rel_dst).with_suffix(".bin"))
-            extra = [str(rel_dst.with_suffix(".bin"))]
-        files.append(file_entry(folder, FORMAT_ENGINES[fmt], "int8", str(rel_dst), extra))
-    manifest.files = files
+    manifest.files = keep_int8(folder, COMMITTED)
     manifest.save(folder / "model.yaml")
     for item in manifest.files:
         item.metrics = {**evaluate(folder, scenes, item.engine, "int8"), "fp32_mAP50": fp32[item.engine]}
@@ -147,66 +136,6 @@ def main(argv: list[str] | None = None) -> int:
     manifest = export_model(weights, data.parent, args.models, args.imgsz)
     print(manifest.model_dump_json(include={"name", "files"}))
     return 0
-
-
-
-def average_precision(pred: list[tuple[np.ndarray, np.ndarray]], truth: list[np.ndarray], iou: float = 0.5) -> float:
-    """AP at ``iou``: ``pred`` (boxes xyxy, scores) and ``truth`` boxes per image; all-point interpolation."""
-    scores, hits = [], []
-    for (boxes, conf), gt in zip(pred, truth, strict=True):
-        order = np.argsort(-conf)
-        boxes, conf = boxes[order], conf[order]
-        taken = np.zeros(len(gt), bool)
-        overlap = box_iou(boxes, gt) if len(gt) and len(boxes) else np.zeros((len(boxes), len(gt)))
-        for i in range(len(boxes)):
-            candidates = np.where(taken, -1.0, overlap[i]) if len(gt) else np.zeros(0)
-            j = int(candidates.argmax()) if len(candidates) else -1
-            hit = j >= 0 and candidates[j] >= iou
-            if hit:
-                taken[j] = True
-            scores.append(conf[i])
-            hits.append(hit)
-    n_truth = sum(len(t) for t in truth)
-    if n_truth == 0:
-        return float("nan")
-    order = np.argsort(-np.asarray(scores))
-    tp = np.cumsum(np.asarray(hits, float)[order])
-    recall = tp / n_truth
-    precision = tp / np.arange(1, len(tp) + 1)
-    envelope = np.maximum.accumulate(np.concatenate([precision, [0.0]])[::-1])[::-1]
-    steps = np.diff(np.concatenate([[0.0], recall]))
-    return float(np.sum(steps * envelope[:-1]))
-
-
-def evaluate(model: str | Path, scenes: Path, engine: str = "openvino", precision: str = "int8",
-             split: str = "val") -> dict[str, float]:
-    """mAP50 per class (and their mean) of a shelf detector on composed scenes with YOLO labels."""
-    import cv2
-
-    from edge.detector import Detector
-
-    detector = Detector.from_manifest(str(model), engine, precision, conf=0.001, iou=0.6)
-    labels = detector.labels
-    pred: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {c: [] for c in range(len(labels))}
-    truth: dict[int, list[np.ndarray]] = {c: [] for c in range(len(labels))}
-    images = sorted((scenes / "images" / split).glob("*.jpg"))
-    if not images:
-        raise FileNotFoundError(f"no scenes under {scenes / 'images' / split}")
-    for path in images:
-        image = cv2.imread(str(path))
-        if image is None:
-            raise FileNotFoundError(f"cannot read {path}")
-        h, w = image.shape[:2]
-        rows = np.loadtxt(scenes / "labels" / split / f"{path.stem}.txt", ndmin=2).reshape(-1, 5)
-        boxes = np.stack([rows[:, 1] - rows[:, 3] / 2, rows[:, 2] - rows[:, 4] / 2,
-                          rows[:, 1] + rows[:, 3] / 2, rows[:, 2] + rows[:, 4] / 2], axis=1) * [w, h, w, h]
-        found = detector(image)
-        for c in pred:
-            pred[c].append((found.xyxy[found.class_id == c], found.score[found.class_id == c]))
-            truth[c].append(boxes[rows[:, 0] == c].astype(np.float32))
-    result = {f"mAP50_{labels[c]}": round(average_precision(pred[c], truth[c]), 4) for c in pred}
-    result["mAP50"] = round(float(np.mean(list(result.values()))), 4)
-    return result
 
 
 if __name__ == "__main__":
