@@ -58,7 +58,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from contract import topics
 from contract.events import Event
 from contract.messages import parse_receipt, status_payload
-from tools.bench.fleet_sim import Fleet, wait_until
 from tools.broker import LocalBroker, free_port
 
 GROUP = "load"
@@ -365,9 +364,14 @@ class Replica:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait()
 
-    def stop(self) -> None:
+    def terminate(self) -> None:
+        """SIGTERM: the replica commits and acknowledges what it holds, then exits (:meth:`stop` waits)."""
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.terminate()
             try:
                 self.proc.wait(30)
             except subprocess.TimeoutExpired:
@@ -487,6 +491,7 @@ def raise_file_limit() -> int:
 def run_load(spec: LoadSpec, url: str, schema: str | None, workdir: Path) -> dict[str, Any]:
     """One load run against the store at ``url`` (``schema``: its PostgreSQL schema); the figures."""
     from collector.store import open_store
+    from tools.bench.fleet_sim import Fleet, wait_until  # not at the top: the device processes need neither
 
     raise_file_limit()
     open_store(url, schema).close()  # migrated once, before the replicas race for it
@@ -504,15 +509,15 @@ def run_load(spec: LoadSpec, url: str, schema: str | None, workdir: Path) -> dic
                for i, (chunk, go) in enumerate(zip(chunks, gos, strict=True))]
     events: list[dict[str, Any]] = []
     try:
+        t0 = time.monotonic()
         for replica in replicas:
             replica.start()
-        wait_until(lambda: all(r.ready() for r in replicas), 120, "every collector replica to subscribe")
-        t0 = time.monotonic()
-        for w in workers:
+        for w in workers:  # the devices connect while the replicas start (their online status is retained)
             w.start()
         if not all(ready.get(timeout=300) for _ in workers):
             raise RuntimeError("not every device connected within 120 s")
         connect_s = time.monotonic() - t0
+        wait_until(lambda: all(r.ready() for r in replicas), 120, "every collector replica to subscribe")
         start = time.time() + 1.0
         for go in gos:
             go.put(start)
@@ -543,6 +548,8 @@ def run_load(spec: LoadSpec, url: str, schema: str | None, workdir: Path) -> dic
     finally:
         for w in workers:
             w.join(30)
+        for replica in replicas:
+            replica.terminate()
         for replica in replicas:
             replica.stop()
         broker.stop()
