@@ -478,6 +478,7 @@ class LoadSpec:
     kill_at_s: float | None = None  # SIGKILL the last replica this long into the run
     restart_after_s: float | None = None  # and start it again (same client id, same session) this much later
     receipts: bool = True  # the replicas' mqtt.receipts (False: the devices' outbox ids are ignored)
+    settle_s: float = 900.0  # after publishing, wait at most this long for the replicas to store everything
     mix: Mix = field(default_factory=Mix)
 
 
@@ -541,7 +542,7 @@ def run_load(spec: LoadSpec, url: str, schema: str | None, workdir: Path) -> dic
         worker_results = [results.get(timeout=300) for _ in workers]
         acked = sum(r["acked"] for r in worker_results)
         settle = time.monotonic()
-        wait_until(lambda: _count(url, schema) >= acked, 120, "every acknowledged event to be stored")
+        settled = _settle(url, schema, acked, spec.settle_s)
         for replica in replicas:
             replica.metrics()
         settle_s = time.monotonic() - settle
@@ -563,8 +564,23 @@ def run_load(spec: LoadSpec, url: str, schema: str | None, workdir: Path) -> dic
             "published": published, "acked": acked, "unacked": sum(r["unacked"] for r in worker_results),
             "devices_fully_receipted": sum(r["devices_receipted"] for r in worker_results),
             "device_reconnects": sum(r["reconnects"] for r in worker_results), "settle_s": round(settle_s, 1),
+            "settled": settled,
             **figures, "replicas": {n: {**a, "share": round(a["accepted"] / total, 3)} for n, a in accepted.items()},
             "events": events}
+
+
+def _settle(url: str, schema: str | None, acked: int, timeout: float) -> bool:
+    """Wait until ``acked`` events are stored; False after ``timeout`` s or 30 s without progress (then the
+    figures say what was not stored)."""
+    deadline, last, last_change = time.monotonic() + timeout, -1, time.monotonic()
+    while (n := _count(url, schema)) < acked:
+        now = time.monotonic()
+        if n != last:
+            last, last_change = n, now
+        if now > deadline or now - last_change > 30:
+            return False
+        time.sleep(1.0)
+    return True
 
 
 def _count(url: str, schema: str | None) -> int:
@@ -590,6 +606,7 @@ def main() -> None:
                         help="collectors with mqtt.receipts false (no per-device receipt bookkeeping)")
     parser.add_argument("--pg", default=os.environ.get("SMARTSTORE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/"
                                                        "postgres"), help="PostgreSQL URL to create the database from")
+    parser.add_argument("--settle", type=float, default=900.0, help="seconds to wait for the replicas to catch up")
     parser.add_argument("--keep", action="store_true", help="keep the database")
     args = parser.parse_args()
     if args.devices < 1 or args.processes < 1 or args.replicas < 1 or args.duration <= 0 or args.speed <= 0:
@@ -597,7 +614,7 @@ def main() -> None:
     if args.restart_after is not None and args.kill_at is None:
         parser.error("--restart-after needs --kill-at")
     spec = LoadSpec(args.devices, args.stores, args.processes, args.replicas, args.duration, args.speed, args.seed,
-                    args.kill_at, args.restart_after, args.receipts)
+                    args.kill_at, args.restart_after, args.receipts, args.settle)
     with tempfile.TemporaryDirectory() as tmp, fresh_database(args.pg, args.keep) as url:
         figures = run_load(spec, url, None, Path(tmp))
     figures["load_average"] = os.getloadavg()
