@@ -28,6 +28,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from fastapi.testclient import TestClient
+
+from collector.api import create_app
 from collector.fleet.health_watch import HealthWatch, detections
 from collector.store import Store, open_store
 from collector.store.schema import MIGRATIONS
@@ -140,28 +143,31 @@ SOURCE_DAY = ("stored >= %(src_day)s AND stored < %(src_day)s + 86400 + 10 AND t
               "AND ts < %(src_day)s + 86400")
 
 
-def _bulk_indexes() -> list[str]:
-    """Migration 9's indexes on ``events``/``event_ids``: dropped while loading, built once at the end."""
+def _bulk_indexes(table: str) -> list[str]:
+    """Migration 9's indexes on ``table`` (``events`` or ``event_ids``): dropped while loading, built at the end."""
     migration = MIGRATIONS[8]
     assert isinstance(migration, dict)
-    return [s for s in migration["postgres"]
-            if s.startswith("CREATE INDEX") and (" ON events " in s or " ON event_ids " in s)]
+    return [s for s in migration["postgres"] if s.startswith("CREATE INDEX") and f" ON {table} " in s]
 
 
-def _set_indexes(store: Store, present: bool) -> None:
+def _set_indexes(store: Store, present: bool, tables: Sequence[str] = ("events", "event_ids")) -> float:
+    """Build (or drop) the bulk-load indexes of ``tables``; returns the seconds it took."""
+    t0 = time.monotonic()
     with store.write() as cur:
         cur.execute("SET LOCAL maintenance_work_mem = '1GB'")
-        cur.execute("SELECT 1 FROM pg_constraint WHERE conname = 'event_ids_pkey' "
-                    "AND connamespace = current_schema()::regnamespace")
-        has_key = cur.fetchone() is not None
-        if present and not has_key:
-            cur.execute("ALTER TABLE event_ids ADD PRIMARY KEY (id)")
-        elif not present and has_key:
-            cur.execute("ALTER TABLE event_ids DROP CONSTRAINT event_ids_pkey")
-        for statement in _bulk_indexes():
+        if "event_ids" in tables:
+            cur.execute("SELECT 1 FROM pg_constraint WHERE conname = 'event_ids_pkey' "
+                        "AND connamespace = current_schema()::regnamespace")
+            has_key = cur.fetchone() is not None
+            if present and not has_key:
+                cur.execute("ALTER TABLE event_ids ADD PRIMARY KEY (id)")
+            elif not present and has_key:
+                cur.execute("ALTER TABLE event_ids DROP CONSTRAINT event_ids_pkey")
+        for statement in (s for table in tables for s in _bulk_indexes(table)):
             name = statement.split()[2]
             cur.execute(statement.replace("CREATE INDEX", "CREATE INDEX IF NOT EXISTS") if present
                         else f"DROP INDEX IF EXISTS {name}")
+    return time.monotonic() - t0
 
 
 def _day_plan(first: int, today: int) -> list[tuple[int, int | None]]:
@@ -219,9 +225,7 @@ def generate(store: Store, stores: int, days: int, max_minutes: float) -> dict[s
             cur.execute("INSERT INTO bench_days VALUES (%s, %s, %s)", (day_no, n, time.monotonic() - t0))
         print(f"{date} ({'generated' if src is None else 'copied'}): {n} events in {time.monotonic() - t0:.1f} s",
               flush=True)
-    t0 = time.monotonic()
-    _set_indexes(store, present=True)
-    index_seconds = time.monotonic() - t0
+    index_seconds = _set_indexes(store, present=True, tables=("events",))  # event_ids' after the queries
     with store.write() as cur:
         cur.execute("INSERT INTO device_status (store, device, state, ts, clean) SELECT store, device, 'online', "
                     "%s, NULL FROM devices ON CONFLICT (store, device) DO NOTHING", (now,))
@@ -230,16 +234,11 @@ def generate(store: Store, stores: int, days: int, max_minutes: float) -> dict[s
     totals = store.rows("SELECT COUNT(*) AS days, SUM(events) AS events, SUM(seconds) AS seconds FROM bench_days")[0]
     return {"now": now, "stores": stores, "days": days, "days_done": int(totals["days"]),
             "events": int(totals["events"] or 0), "load_seconds": float(totals["seconds"] or 0),
-            "index_seconds": index_seconds, "this_run_seconds": time.monotonic() - began}
+            "events_index_seconds": index_seconds, "this_run_seconds": time.monotonic() - began}
 
 
-def queries(store: Store, now: float) -> dict[str, Callable[[], Any]]:
-    """The dashboard's and API's reads, by name, as the collector runs them."""
-    from fastapi.testclient import TestClient
-
-    from collector.api import create_app
-
-    client = TestClient(create_app(store, "bench-token-123"))
+def queries(store: Store, now: float, client: TestClient) -> dict[str, Callable[[], Any]]:
+    """The dashboard's and API's reads, by name, as the collector runs them (``client``: on the API app)."""
     auth = {"Authorization": "Bearer bench-token-123"}
 
     def summary() -> Any:
@@ -259,6 +258,7 @@ def queries(store: Store, now: float) -> dict[str, Callable[[], Any]]:
         "zone_stats(s001, 7 days, hour)": lambda: store.zone_stats("s001", now - 7 * DAY, None, "hour"),
         "shelf_alerts(s001, open)": lambda: store.shelf_alerts("s001"),
         "shelf_alerts(all stores, open)": lambda: store.shelf_alerts(None),
+        "shelf_alerts(s001, all: a year of intervals)": lambda: store.shelf_alerts("s001", open_only=False),
         "counts() (/metrics)": store.counts,
         "HealthWatch.refresh (device.health, last hour)": lambda: HealthWatch(store, now - 3600).refresh(),
         "detections(all devices, last hour)": lambda: detections(store, now - 3600, now),
@@ -300,6 +300,16 @@ def explain(store: Store, run: Callable[[], Any]) -> list[str]:
     return plans
 
 
+def size(store: Store, schema: str) -> dict[str, Any]:
+    """The schema's size on disk (tables, their indexes and TOAST), the events' share, and its day partitions."""
+    return store.rows("SELECT pg_size_pretty(SUM(pg_total_relation_size(c.oid))) AS total, "
+                      "pg_size_pretty(SUM(pg_total_relation_size(c.oid)) FILTER (WHERE c.relname LIKE 'events\\_%' "
+                      "OR c.relname = 'event_ids')) AS events, "
+                      "COUNT(*) FILTER (WHERE c.relname LIKE 'events\\_%') AS partitions "
+                      "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                      "WHERE n.nspname = ? AND c.relkind = 'r'", (schema,))[0]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", required=True, help="postgresql:// URL of a database to fill")
@@ -316,16 +326,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--url must be a postgresql:// URL, not {args.url!r}")
     store = open_store(args.url, args.schema)
     report: dict[str, Any] = {"generate": generate(store, args.stores, args.days, args.max_minutes)}
-    report["size"] = store.rows("SELECT pg_size_pretty(SUM(pg_total_relation_size(c.oid))) AS total, "
-                                "COUNT(*) FILTER (WHERE c.relname LIKE 'events_%' AND c.relkind = 'r') AS partitions "
-                                "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                                "WHERE n.nspname = ? AND c.relkind IN ('r', 'm')", (args.schema,))[0]
+    report["size"] = size(store, args.schema)
+    print(report["generate"], report["size"], flush=True)
     now = report["generate"]["now"]
     report["queries"], report["explain"] = {}, {}
-    for name, run in queries(store, now).items():
-        report["queries"][name] = timed(run, args.runs)
-        report["explain"][name] = explain(store, run)
-        print(f"{name}: {report['queries'][name]}", flush=True)
+    with TestClient(create_app(store, "bench-token-123")) as client:  # one app and event loop, as a server
+        for name, run in queries(store, now, client).items():
+            report["queries"][name] = timed(run, args.runs)
+            report["explain"][name] = explain(store, run)
+            print(f"{name}: {report['queries'][name]}", flush=True)
+    args.out.write_text(json.dumps(report, indent=1))
+    report["generate"]["event_ids_index_seconds"] = _set_indexes(store, present=True)  # no query reads it
+    report["size"] = size(store, args.schema)
     args.out.write_text(json.dumps(report, indent=1))
     if args.drop:
         store.drop_schema()  # type: ignore[attr-defined]
