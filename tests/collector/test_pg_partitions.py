@@ -3,6 +3,7 @@ and an event never stored twice across partitions."""
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -167,3 +168,25 @@ def test_migration_of_an_empty_table_leaves_only_day_partitions(pg: Store) -> No
     assert all(p.name.startswith("events_2") for p in parts(pg))
     assert pg.rows("SELECT COUNT(*) AS n FROM pg_indexes WHERE tablename = 'events' "
                    "AND schemaname = current_schema()")[0]["n"] == 2  # kind+stored (btree), stored (BRIN)
+
+
+def test_replicas_creating_the_same_partitions_at_once(pg: Store, schema: str) -> None:
+    replicas = [open_store(PG_URL, schema) for _ in range(3)]
+    start = time.time() + 40 * DAY  # days nobody created yet
+    errors: list[Exception] = []
+
+    def create(store: Store) -> None:
+        try:
+            store.ensure_partitions(start, start + 5 * DAY)  # type: ignore[attr-defined]
+        except Exception as exc:  # collected for the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=create, args=(r,)) for r in replicas]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len([p for p in parts(pg) if p.low >= start - DAY]) == 6  # 5 days from mid-day touch 6 partitions
+    for r in replicas:
+        r.close()
