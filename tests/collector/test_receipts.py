@@ -295,3 +295,29 @@ def test_retire_errors_are_one_line() -> None:
                           f"127.0.0.1:{free_port()}"], cwd=REPO, capture_output=True, text=True, timeout=30)
     assert out.returncode == 2 and out.stderr.count("\n") == 1
     assert "cannot reach the broker at 127.0.0.1:" in out.stderr and "Connection refused" in out.stderr
+
+
+def test_one_batch_advances_many_devices_each_by_its_own_state(store: Store) -> None:
+    """Devices in order, with holes, with a floor, with a new outbox file and new ones, all in one batch."""
+    from dataclasses import replace
+
+    from collector.validation import Accepted, check_event
+
+    def accepted(device: str, seq: int, outbox: str = "d" * 32, floor: int = 0) -> Accepted:
+        event = Event("footfall.crossing", "s1", device, seq, {"line": "l", "direction": "in", "track_id": seq})
+        result = check_event(event.topic(), event.to_json())
+        assert isinstance(result, Accepted)
+        return replace(result, outbox=outbox, floor=floor)
+
+    first = [accepted(f"d{k:03d}", s) for k in range(300) for s in range(5) if (k % 3, s) != (1, 2)]
+    receipts = {r.device: r.seq for r in store.write_batch(first).receipts}
+    assert receipts == {f"d{k:03d}": 1 if k % 3 == 1 else 4 for k in range(300)}
+    assert store.counts()["unreceipted"] == 200  # seqs 3 and 4 of every third device wait for seq 2
+    second = ([accepted(f"d{k:03d}", 2) for k in range(1, 300, 3)]  # the holes filled
+              + [accepted(f"d{k:03d}", 7, floor=7) for k in range(0, 300, 3)]  # 5 and 6 dropped by the edge
+              + [accepted(f"d{k:03d}", 0, outbox="e" * 32) for k in range(2, 300, 3)]  # a new outbox file
+              + [accepted("new", 1)])  # a new device, seq 0 not stored yet
+    receipts = {r.device: (r.outbox[0], r.seq) for r in store.write_batch(second).receipts}
+    assert receipts == {**{f"d{k:03d}": ("d", 7 if k % 3 == 0 else 4) for k in range(300) if k % 3 != 2},
+                        **{f"d{k:03d}": ("e", 0) for k in range(2, 300, 3)}, "new": ("d", -1)}
+    assert store.counts()["unreceipted"] == 1  # only the new device's seq 1
