@@ -164,9 +164,13 @@ def score_files(folder: Path, dataset: Path, manifest: Manifest) -> tuple[float,
 
 def ship(weights: Path, dataset: Path, out: Path, folder: Path, imgsz: int) -> Manifest:
     """Export, score on ``val``, keep the INT8 files and write ``folder/model.yaml`` (and the checkpoint if small)."""
+    return finish(export_model(weights, dataset, folder, imgsz, ""), dataset, out, folder, imgsz)
+
+
+def finish(manifest: Manifest, dataset: Path, out: Path, folder: Path, imgsz: int) -> Manifest:
+    """Score the exported files, keep the INT8 ones (and a small checkpoint) and write the final manifest."""
     from export.int8_files import keep_int8
 
-    manifest = export_model(weights, dataset, folder, imgsz, "")
     conf, metrics = score_files(folder, dataset, manifest)
     manifest.files = keep_int8(folder, FORMATS)
     for item in manifest.files:

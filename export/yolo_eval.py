@@ -28,7 +28,8 @@ def yolo_labels(path: Path, width: int, height: int) -> tuple[np.ndarray, np.nda
     """Classes and pixel boxes (xyxy) of a YOLO label file; a missing or empty file has none."""
     rows = np.loadtxt(path, ndmin=2).reshape(-1, 5) if path.is_file() and path.stat().st_size else np.zeros((0, 5))
     boxes = np.stack([rows[:, 1] - rows[:, 3] / 2, rows[:, 2] - rows[:, 4] / 2,
-                      rows[:, 1] + rows[:, 3] / 2, rows[:, 2] + rows[:, 4] / 2], axis=1) * [width, height] * 2
+                      rows[:, 1] + rows[:, 3] / 2, rows[:, 2] + rows[:, 4] / 2], axis=1)
+    boxes *= [width, height, width, height]
     return rows[:, 0].astype(int), boxes.astype(np.float32)
 
 
