@@ -323,6 +323,7 @@ class Replica:
     api_port: int
     proc: subprocess.Popen[bytes] | None = None
     last_metrics: dict[str, float] = field(default_factory=dict)
+    killed_metrics: dict[str, float] = field(default_factory=dict)  # the last ones of a killed process
 
     @classmethod
     def configure(cls, workdir: Path, name: str, url: str, schema: str | None, mqtt_port: int,
@@ -360,9 +361,11 @@ class Replica:
         return self.metrics().get("smartstore_collector_mqtt_connected") == 1
 
     def kill(self) -> None:
+        """SIGKILL; its counters so far are kept (:attr:`killed_metrics`), a restarted process counts from 0."""
         if self.proc is not None:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait()
+            self.killed_metrics, self.last_metrics = self.last_metrics, {}
 
     def terminate(self) -> None:
         """SIGTERM: the replica commits and acknowledges what it holds, then exits (:meth:`stop` waits)."""
@@ -392,7 +395,9 @@ def histogram_quantile(metrics: dict[str, float], name: str, q: float) -> float 
 
 
 def replica_figures(replica: Replica) -> dict[str, Any]:
-    m = replica.last_metrics
+    """Counters and histograms summed over a killed process (as scraped up to a second before the kill) and
+    its restart."""
+    m = {k: v + replica.killed_metrics.get(k, 0) for k, v in replica.last_metrics.items()}
     latency = "smartstore_collector_event_latency_seconds"
     batches = m.get("smartstore_collector_batch_seconds_count", 0)
     return {"accepted": int(m.get('smartstore_collector_messages_total{result="accepted"}', 0)),
@@ -569,6 +574,39 @@ def run_load(spec: LoadSpec, url: str, schema: str | None, workdir: Path) -> dic
             "events": events}
 
 
+def write_cost(url: str, devices: int, batch: int, batches: int) -> dict[str, Any]:
+    """The store alone: ``Store.write_batch`` of ``batches`` batches of ``batch`` events spread over ``devices``
+    devices, in a fresh schema each, without and with outbox ids (receipts); seconds per batch, events/s."""
+    from collector.store import open_store
+    from collector.validation import Accepted
+
+    out: dict[str, Any] = {"devices": devices, "batch": batch}
+    for receipts in (False, True):
+        schema = f"write_cost_{uuid.uuid4().hex[:8]}"
+        store = open_store(url, schema)
+        seqs, outboxes, times = [0] * devices, [uuid.uuid4().hex for _ in range(devices)], []
+        try:
+            for b in range(batches):
+                events = []
+                for i in range(batch):
+                    d = (b * batch + i) % devices
+                    body = {"zone": "entrance", "count": 1}
+                    events.append(Accepted(uuid.uuid4().hex, "zone.occupancy", f"store-{d // 4:04d}", f"edge-{d:05d}",
+                                           "cam1", seqs[d], time.time(), body, json.dumps(body), "",
+                                           outboxes[d] if receipts else None, 0 if receipts else None))
+                    seqs[d] += 1
+                started = time.perf_counter()
+                store.write_batch(events)
+                times.append(time.perf_counter() - started)
+        finally:
+            store.drop_schema()  # type: ignore[attr-defined]
+            store.close()
+        median = sorted(times)[len(times) // 2]
+        out["receipts" if receipts else "no_receipts"] = {"median_s": round(median, 4),
+                                                           "events_per_s": round(batch / median)}
+    return out
+
+
 def _settle(url: str, schema: str | None, acked: int, timeout: float) -> bool:
     """Wait until ``acked`` events are stored; False after ``timeout`` s or 30 s without progress (then the
     figures say what was not stored)."""
@@ -608,6 +646,9 @@ def main() -> None:
                                                        "postgres"), help="PostgreSQL URL to create the database from")
     parser.add_argument("--settle", type=float, default=900.0, help="seconds to wait for the replicas to catch up")
     parser.add_argument("--keep", action="store_true", help="keep the database")
+    parser.add_argument("--write-cost", action="store_true", help="only time Store.write_batch (--batch events "
+                        "over --devices devices, 10 batches), without and with receipts; no broker")
+    parser.add_argument("--batch", type=int, default=500, help="events per batch for --write-cost")
     args = parser.parse_args()
     if args.devices < 1 or args.processes < 1 or args.replicas < 1 or args.duration <= 0 or args.speed <= 0:
         parser.error("--devices, --processes, --replicas, --duration and --speed must be positive")
@@ -616,7 +657,8 @@ def main() -> None:
     spec = LoadSpec(args.devices, args.stores, args.processes, args.replicas, args.duration, args.speed, args.seed,
                     args.kill_at, args.restart_after, args.receipts, args.settle)
     with tempfile.TemporaryDirectory() as tmp, fresh_database(args.pg, args.keep) as url:
-        figures = run_load(spec, url, None, Path(tmp))
+        figures = (write_cost(url, args.devices, args.batch, 10) if args.write_cost
+                   else run_load(spec, url, None, Path(tmp)))
     figures["load_average"] = os.getloadavg()
     figures["utc"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     figures["cpus"] = os.cpu_count()
