@@ -15,6 +15,9 @@ from typing import Any
 from hardware.cli import HW_HELP
 from smartstore import Subparsers, UserError, add_command, command_group
 
+DEFAULT_EMBEDDER = "efficientnet-lite0"
+NO_PROJECTION = Path("none")  # --projection none: raw embeddings
+
 
 def _sku_enroll(args: argparse.Namespace) -> int:
     import time
@@ -24,6 +27,7 @@ def _sku_enroll(args: argparse.Namespace) -> int:
         Gallery,
         GalleryError,
         calibrate_threshold,
+        default_projection,
         enroll_folder,
         labelled_images,
         load_projection,
@@ -32,9 +36,11 @@ def _sku_enroll(args: argparse.Namespace) -> int:
     embedder = Embedder(args.embedder, args.engine, args.precision)
     gallery = Gallery.load(args.add_to) if args.add_to else None
     projection, projected_threshold = None, None
-    if args.projection is not None:
+    if args.projection is None and gallery is None and args.embedder == DEFAULT_EMBEDDER:
+        args.projection = default_projection()  # the shipped one (a gallery to add to keeps its own)
+    if args.projection is not None and args.projection != NO_PROJECTION:
         projection, made_by, projected_threshold = load_projection(args.projection)
-        if made_by != embedder.name:
+        if made_by.split("/")[0] != embedder.name.split("/")[0]:  # any engine/precision of the same embedder
             raise GalleryError(f"projection {args.projection} was fitted on {made_by}, not {embedder.name}")
     before = len(gallery) if gallery is not None else 0
     start = time.perf_counter()
@@ -85,7 +91,7 @@ def _model_options(parser: argparse.ArgumentParser, embedder: bool = True) -> No
     from edge.cli import ENGINE_HELP  # at registration time: edge.cli is loaded by then (it imports this module)
 
     if embedder:
-        parser.add_argument("--embedder", default="efficientnet-lite0", help="embedding model (default: %(default)s)")
+        parser.add_argument("--embedder", default=DEFAULT_EMBEDDER, help="embedding model (default: %(default)s)")
     parser.add_argument("--engine", default="auto", help=ENGINE_HELP)
     parser.add_argument("--precision", default=None, help="fp32 | fp16 | int8 (default: the fastest file this CPU "
                         "runs exactly)")
@@ -103,8 +109,9 @@ def _register_sku(subparsers: Subparsers) -> None:
     enroll.add_argument("--accept", type=float, default=0.95, help="share of known products to accept "
                         "(default: %(default)s)")
     enroll.add_argument("--threshold", type=float, help="cosine threshold for 'unknown' (skips calibration)")
-    enroll.add_argument("--projection", type=Path, help="learned projection (.npz from export/sku_projection.py, "
-                        "e.g. models/shelf-products/sku-projection.npz) stored in the gallery")
+    enroll.add_argument("--projection", type=Path, help="learned projection (.npz from export/sku_projection.py) "
+                        "stored in the gallery (default: the shipped models/shelf-products/sku-projection.npz for "
+                        f"{DEFAULT_EMBEDDER}; '{NO_PROJECTION}': raw embeddings)")
     _model_options(enroll)
     identify = add_command(group, "identify", "top-k SKUs of each image", _sku_identify)
     identify.add_argument("images", nargs="+", help="images or folders of images")

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from edge.models import models_dir
 from edge.vision.detections import FloatArray
 from errors import SmartstoreError
 
@@ -269,6 +270,11 @@ def save_projection(
     with open(path, "wb") as handle:
         np.savez(handle, allow_pickle=False, **arrays)
     return path
+
+
+def default_projection() -> Path:
+    """The shipped projection ``sku enroll`` applies by default (made by ``export/sku_projection.py``)."""
+    return models_dir() / "shelf-products" / "sku-projection.npz"
 
 
 def load_projection(path: str | Path) -> tuple[tuple[FloatArray, FloatArray], str, float | None]:

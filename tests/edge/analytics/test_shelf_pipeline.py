@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from edge.analytics.shelf_config import ShelfConfig
-from edge.analytics.sku import Embedder, Gallery, enroll_folder
+from edge.analytics.sku import Embedder, Gallery, default_projection, enroll_folder, load_projection
 from edge.models import Manifest, ModelError
 from edge.shelf_loader import load_shelf_pipeline
 from export.shelf_synth import PRODUCT, Composer, list_sources, scene_rng
@@ -87,7 +87,17 @@ def test_sku_commands_enroll_identify_and_refuse_bad_galleries(models: None, gal
     run = subprocess.run([SMARTSTORE, "sku", "enroll", str(gallery_dir), "--out", str(out)],
                          capture_output=True, text=True, check=False, timeout=300)
     assert run.returncode == 0, run.stderr
-    assert "10 SKUs, 50 images" in run.stdout and "calibrated on 50 images" in run.stdout
+    # the default: the shipped projection, stored in the gallery, with its cross-validated threshold
+    assert "10 SKUs, 50 images" in run.stdout and "cross-validated with the projection" in run.stdout
+    (_, matrix), _, threshold = load_projection(default_projection())
+    saved = Gallery.load(out)
+    assert saved.projection is not None and np.array_equal(saved.projection[1], matrix)
+    assert saved.threshold == pytest.approx(threshold)
+    raw = tmp_path / "raw.npz"
+    run = subprocess.run([SMARTSTORE, "sku", "enroll", str(gallery_dir), "--out", str(raw), "--projection", "none"],
+                         capture_output=True, text=True, check=False, timeout=300)
+    assert run.returncode == 0 and "calibrated on 50 images" in run.stdout, run.stderr
+    assert Gallery.load(raw).projection is None
     photo = sorted(_folder_of(shared_data / "grocery-store", "val", "Banana").glob("*.jpg"))[0]
     run = subprocess.run([SMARTSTORE, "sku", "identify", str(photo), "--gallery", str(out),
                           "--k", "3", "--json"], capture_output=True, text=True, check=False, timeout=300)
