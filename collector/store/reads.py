@@ -9,6 +9,7 @@ Times are epoch seconds (UTC). Reads run on the calling thread's connection, out
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -172,13 +173,16 @@ class Reads(Database):
 
     @staticmethod
     def _range(column: str, start: float | None, end: float | None) -> tuple[list[str], list[Any]]:
+        """``start <= column < end``; an ``hour`` column (integer) gets integer bounds (the same rows), so the
+        comparison stays on the integer column and PostgreSQL can use it in the roll-ups' primary keys."""
+        bound = math.ceil if column == "hour" else float
         conds, params = [], []
         if start is not None:
             conds.append(f"{column} >= ?")
-            params.append(start)
+            params.append(bound(start))
         if end is not None:
             conds.append(f"{column} < ?")
-            params.append(end)
+            params.append(bound(end))
         return conds, params
 
     @staticmethod

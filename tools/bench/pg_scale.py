@@ -229,8 +229,9 @@ def generate(store: Store, stores: int, days: int, max_minutes: float) -> dict[s
     with store.write() as cur:
         cur.execute("INSERT INTO device_status (store, device, state, ts, clean) SELECT store, device, 'online', "
                     "%s, NULL FROM devices ON CONFLICT (store, device) DO NOTHING", (now,))
-    store.conn.execute("ANALYZE events, event_ids, footfall_hourly, occupancy_hourly, dwell_hourly, shelf_oos, "
-                       "devices, device_status, occupancy_live")
+    if plan:  # statistics for what was loaded
+        store.conn.execute("ANALYZE events, event_ids, footfall_hourly, occupancy_hourly, dwell_hourly, shelf_oos, "
+                           "devices, device_status, occupancy_live")
     totals = store.rows("SELECT COUNT(*) AS days, SUM(events) AS events, SUM(seconds) AS seconds FROM bench_days")[0]
     return {"now": now, "stores": stores, "days": days, "days_done": int(totals["days"]),
             "events": int(totals["events"] or 0), "load_seconds": float(totals["seconds"] or 0),
