@@ -20,7 +20,8 @@ from collector.store import open_store
 from contract.events import validate
 from contract.topics import event_topic
 from tests.collector.conftest import PG_URL, postgres_reachable
-from tools.bench.ingest_load import LoadDevice, LoadSpec, Mix, run_load
+from tools.bench.ingest_load import LoadSpec, run_load
+from tools.bench.load_devices import LoadDevice, Mix
 from tools.broker import mosquitto_binary
 
 
@@ -45,7 +46,7 @@ class Recorder:
         self.sent: list[tuple[str, bytes, dict[str, str]]] = []
 
     def __call__(self, topic: str, payload: bytes, qos: int, properties: Properties) -> SimpleNamespace:
-        self.sent.append((topic, payload, dict(properties.UserProperty)))
+        self.sent.append((topic, payload, dict(properties.UserProperty)))  # type: ignore[attr-defined]
         return SimpleNamespace(mid=len(self.sent))
 
 
