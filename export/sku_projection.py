@@ -48,16 +48,22 @@ def cached_embeddings(embedder: Embedder, paths: list[Path], cache: Path) -> npt
     return vectors
 
 
+def within_scatter(x: npt.NDArray[np.float64], y: npt.NDArray[np.int64], shrinkage: float
+                   ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Class centres and the within-class scatter shrunk by ``shrinkage`` towards its mean variance."""
+    centres = np.stack([x[y == k].mean(axis=0) for k in range(int(y.max()) + 1)])
+    within = x - centres[y]
+    sw = within.T @ within / len(x)
+    return centres, (1 - shrinkage) * sw + shrinkage * np.trace(sw) / len(sw) * np.eye(len(sw))
+
+
 def fit_lda(x: npt.NDArray[np.float32], labels: list[str], dims: int = DIMS,
             shrinkage: float = SHRINKAGE) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
     """(mean, matrix (d, dims)): LDA directions with the within-class scatter shrunk towards its mean variance."""
     x = np.asarray(x, np.float64)
     names, y = np.unique(np.asarray(labels), return_inverse=True)
     mean = x.mean(axis=0)
-    centres = np.stack([x[y == k].mean(axis=0) for k in range(len(names))])
-    within = x - centres[y]
-    sw = within.T @ within / len(x)
-    sw = (1 - shrinkage) * sw + shrinkage * np.trace(sw) / len(sw) * np.eye(len(sw))
+    centres, sw = within_scatter(x, y, shrinkage)
     counts = np.bincount(y).astype(np.float64)
     between = (centres - mean) * np.sqrt(counts / len(x))[:, None]
     sb = between.T @ between
@@ -68,6 +74,16 @@ def fit_lda(x: npt.NDArray[np.float32], labels: list[str], dims: int = DIMS,
     order = np.argsort(b_evals)[::-1][: min(dims, len(names) - 1)]
     matrix = whiten @ b_evecs[:, order]
     return mean.astype(np.float32), matrix.astype(np.float32)
+
+
+def fit_whitening(x: npt.NDArray[np.float32], labels: list[str],
+                  shrinkage: float = 0.6) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    """(mean, matrix (d, d)): within-class whitening only (no between-class directions), which carries over to SKUs
+    it was not fitted on better than LDA (tools/bench/sku_recognition.py, ``unseen``)."""
+    x = np.asarray(x, np.float64)
+    _, y = np.unique(np.asarray(labels), return_inverse=True)
+    evals, evecs = np.linalg.eigh(within_scatter(x, y, shrinkage)[1])
+    return x.mean(axis=0).astype(np.float32), (evecs / np.sqrt(np.maximum(evals, 1e-12))).astype(np.float32)
 
 
 def cross_validated_threshold(x: npt.NDArray[np.float32], labels: list[str], accept: float = 0.95, folds: int = 4,
