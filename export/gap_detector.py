@@ -29,7 +29,8 @@ SPLITS = ("train", "tune", "val")
 LABELS = ["gap"]
 FORMATS = ("openvino", "onnx")
 CHECKPOINT_LIMIT = 12 * 2**20  # a resumable checkpoint is committed beside the model only below this size
-SOURCE = ("YOLO11n (ultralytics yolo11n.yaml, random init, seed 0) trained by export/gap_detector.py on the 'train' "
+WEIGHTS = "checkpoint/weights.pt"  # else the trained weights (no optimizer state): --init them to train on
+SOURCE = ("YOLO11n (ultralytics yolo11n.yaml; {init}) trained by export/gap_detector.py on the 'train' "
           "split of shelf-gaps: SKU-110K supermarket shelf photos at 416x416 with hand-labelled empty spaces "
           "(github Munimul/ESD @ 0cf35f0f); split by name: sha256(stem) mod 5 == 0 'val' (never trained or tuned "
           "on), == 1 'tune' (best epoch, score threshold), else 'train'")
@@ -70,12 +71,16 @@ def make_dataset(source: Path, out: Path) -> Path:
 
 
 def warm_start(init: str, dataset: Path, out: Path, imgsz: int) -> Path:
-    """An ultralytics checkpoint of shipped model ``init``'s ONNX weights, gap class only (``export.yolo_warmstart``),
-    BatchNorm statistics from 64 ``train`` photos."""
+    """``init`` if it is ``*.pt`` weights, else an ultralytics checkpoint of shipped model ``init``'s ONNX weights,
+    gap class only (``export.yolo_warmstart``), BatchNorm statistics from 64 ``train`` photos."""
     from edge.models import InputSpec
     from export import calib
     from export.yolo_warmstart import warm_start as convert
 
+    if init.endswith(".pt"):
+        if not Path(init).is_file():
+            raise GapDetectorError(f"--init {init}: no such weights file")
+        return Path(init)
     manifest = Manifest.load(init)
     onnx = next((f for f in manifest.files if f.engine == "onnxruntime"), None)
     if onnx is None or LABELS[0] not in manifest.labels:
@@ -97,7 +102,13 @@ def train(data: Path, out: Path, epochs: int, hours: float | None = None, resume
     saved = run / "weights" / "resume.pt"
     if resume and not saved.is_file():
         raise GapDetectorError(f"--resume: no checkpoint {saved} (train once without --resume)")
+    if not resume and saved.exists():
+        raise GapDetectorError(f"{run} holds a training run: go on with --resume, or remove the folder")
     torch.set_num_threads(threads)
+    run.mkdir(parents=True, exist_ok=True)
+    first = torch.load(saved, weights_only=False)["epoch"] + 2 if resume else 1  # results.csv row of its first epoch
+    with (run / "sessions.jsonl").open("a" if resume else "w") as sessions:
+        sessions.write(json.dumps({"first_epoch": first, "threads": threads}) + "\n")
     model = YOLO(str(saved) if resume else str(start) if start else "yolo11n.yaml")
     started = time.monotonic()
 
@@ -115,28 +126,30 @@ def train(data: Path, out: Path, epochs: int, hours: float | None = None, resume
                 seed=seed, deterministic=True, plots=False, pretrained=start is not None, amp=False, patience=epochs,
                 warmup_epochs=1 if start else 3,
                 close_mosaic=max(1, epochs // 10), resume=str(saved) if resume else False, **where)
-    with (run / "sessions.jsonl").open("a") as log_file:
-        log_file.write(json.dumps({"seconds": round(time.monotonic() - started), "threads": threads,
-                                   "resumed": resume}) + "\n")
     best = run / "weights" / "best.pt"
     if not best.is_file():
         raise GapDetectorError(f"training left no {best}")
     return best
 
 
-def training_seconds(out: Path) -> int:
-    """Wall seconds of every training session in ``out/train`` (resumed ones included)."""
-    path = out / "train" / "sessions.jsonl"
-    return sum(json.loads(line)["seconds"] for line in path.read_text().splitlines()) if path.is_file() else 0
+def training_seconds(out: Path) -> float:
+    """Wall seconds of the epochs in ``out/train/results.csv`` (train and validation): the ``time`` of each
+    session's last epoch (its clock starts at 0; ``sessions.jsonl`` says where each session began, none: one)."""
+    path, starts = out / "train" / "results.csv", out / "train" / "sessions.jsonl"
+    rows = path.read_text().strip().splitlines()[1:] if path.is_file() else []
+    times = {int(row.split(",")[0]): float(row.split(",")[1]) for row in rows}
+    firsts = [json.loads(line)["first_epoch"] for line in starts.read_text().splitlines()] if starts.is_file() else [1]
+    ends = [next_first - 1 for next_first in firsts[1:]] + [max(times, default=0)]
+    return sum(times.get(end, 0.0) for end in ends)
 
 
-def export_model(weights: Path, dataset: Path, folder: Path, imgsz: int, description: str) -> Manifest:
+def export_model(weights: Path, dataset: Path, folder: Path, imgsz: int, init: str) -> Manifest:
     """FP32 + INT8 files (OpenVINO, ONNX) in ``folder/build``, INT8 calibrated on ``train`` images."""
     from export.yolo import export
 
     result = export(weights, folder, formats=FORMATS, precisions=("fp32", "int8"),
                     calib_sources=[dataset / "images" / "train"], imgsz=imgsz, calib_count=64, name="shelf-gaps",
-                    origin=SOURCE, licence=LICENCE, description=description)
+                    origin=SOURCE.format(init=init), licence=LICENCE)
     manifest = result.manifest
     manifest.save(folder / "model.yaml")  # lists the build/ files, FP32 included, until the INT8 ones are kept
     return manifest
@@ -162,12 +175,12 @@ def score_files(folder: Path, dataset: Path, manifest: Manifest) -> tuple[float,
     return conf, metrics
 
 
-def ship(weights: Path, dataset: Path, out: Path, folder: Path, imgsz: int) -> Manifest:
+def ship(weights: Path, dataset: Path, out: Path, folder: Path, imgsz: int, init: str) -> Manifest:
     """Export, score on ``val``, keep the INT8 files and write ``folder/model.yaml`` (and the checkpoint if small)."""
-    return finish(export_model(weights, dataset, folder, imgsz, ""), dataset, out, folder, imgsz)
+    return finish(export_model(weights, dataset, folder, imgsz, init), dataset, out, folder, imgsz, weights)
 
 
-def finish(manifest: Manifest, dataset: Path, out: Path, folder: Path, imgsz: int) -> Manifest:
+def finish(manifest: Manifest, dataset: Path, out: Path, folder: Path, imgsz: int, weights: Path) -> Manifest:
     """Score the exported files, keep the INT8 ones (and a small checkpoint) and write the final manifest."""
     from export.int8_files import keep_int8
 
@@ -177,17 +190,26 @@ def finish(manifest: Manifest, dataset: Path, out: Path, folder: Path, imgsz: in
         item.metrics = {**metrics[(item.engine, "int8")], "fp32_AP50_gap": metrics[(item.engine, "fp32")]["AP50_gap"]}
     checkpoint = out / "train" / "weights" / "resume.pt"
     kept = checkpoint.is_file() and checkpoint.stat().st_size < CHECKPOINT_LIMIT
+    (folder / "checkpoint").mkdir(exist_ok=True)
     if kept:
-        (folder / "checkpoint").mkdir(exist_ok=True)
         shutil.copy(checkpoint, folder / "checkpoint" / "last.pt")
+    else:
+        from ultralytics.utils.torch_utils import strip_optimizer
+
+        strip_optimizer(weights, str(folder / WEIGHTS))
+    results = out / "train" / "results.csv"
+    epochs = len(results.read_text().strip().splitlines()) - 1 if results.is_file() else 0
     minutes = training_seconds(out) / 60
     manifest.description = (
         f"Empty shelf space ('gap') on real supermarket shelf photos, {imgsz}x{imgsz}; use it with --conf {conf} "
-        f"(best F1 on 'tune'). YOLO11n trained {minutes:.0f} wall minutes on 2 shared CPU cores. Metrics on the "
-        f"'val' split (never trained or tuned on): AP50 of gaps at IoU 0.5, recall and precision at --conf {conf}, "
+        f"(best F1 on 'tune'). Trained {epochs} epochs, {minutes:.0f} wall minutes on 2 shared CPU cores. Metrics on "
+        f"the 'val' split (never trained or tuned on): AP50 of gaps at IoU 0.5, recall and precision at --conf {conf}, "
         "scored through the runtime detector (python -m export.gap_detector)."
         + (" checkpoint/last.pt: the ultralytics training checkpoint (optimizer included); copy it to "
-           "<out>/train/weights/resume.pt and run with --resume to train on." if kept else ""))
+           "<out>/train/weights/resume.pt and run with --resume to train on." if kept else
+           f" {WEIGHTS}: the trained weights; the resumable checkpoint (optimizer state, "
+           f"{checkpoint.stat().st_size / 2**20:.0f} MB) is over {CHECKPOINT_LIMIT // 2**20} MB and not kept: "
+           f"--init models/shelf-gaps/{WEIGHTS} trains on from the weights with a new schedule."))
     manifest.save(folder / "model.yaml")
     return manifest
 
@@ -202,18 +224,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2, help="torch threads for training")
     parser.add_argument("--imgsz", type=int, default=416)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--init", help="warm-start from this shipped model's ONNX weights (e.g. shelf-products)")
+    parser.add_argument("--init", help="start from *.pt weights or a shipped model's ONNX weights (shelf-products)")
     parser.add_argument("--weights", type=Path, help="export these trained weights instead of training")
     parser.add_argument("--no-export", action="store_true", help="train only")
     parser.add_argument("--models", type=Path, default=Path("models/shelf-gaps"), help="model folder to write")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
     dataset = make_dataset(args.source, args.out / "dataset")
-    start = warm_start(args.init, dataset.parent, args.out, args.imgsz) if args.init and not args.resume else None
+    training = args.init and not args.resume and not args.weights
+    start = warm_start(args.init, dataset.parent, args.out, args.imgsz) if training else None
     weights = args.weights or train(dataset, args.out, args.epochs, args.hours, args.resume, args.imgsz,
                                     args.threads, args.seed, start=start)
     if not args.no_export:
-        print(ship(weights, dataset.parent, args.out, args.models, args.imgsz).model_dump_json(
+        init = (f"warm-started from the weights of {args.init} (export/yolo_warmstart.py), seed {args.seed}"
+                if args.init else f"random init, seed {args.seed}")
+        print(ship(weights, dataset.parent, args.out, args.models, args.imgsz, init).model_dump_json(
             include={"name", "files"}))
     return 0
 

@@ -79,6 +79,16 @@ def test_recall_and_threshold_count_one_to_one_matches() -> None:
     assert best_threshold(pred, truth, (0.5, 0.85)) == 0.85  # one hit, no false positive: the best F1
 
 
+def test_training_seconds_add_up_the_sessions(tmp_path: Path) -> None:
+    (tmp_path / "train").mkdir()
+    rows = ["epoch,time,loss", "1,100,0", "2,210,0", "3,300,0", "4,520,0"]  # resumed after epoch 2
+    (tmp_path / "train" / "results.csv").write_text("\n".join(rows) + "\n")
+    assert training_seconds(tmp_path) == 520  # no sessions.jsonl: one session
+    (tmp_path / "train" / "sessions.jsonl").write_text('{"first_epoch": 1}\n{"first_epoch": 3}\n')
+    assert training_seconds(tmp_path) == 210 + 520
+    assert training_seconds(tmp_path / "none") == 0
+
+
 def test_resume_needs_a_checkpoint(tmp_path: Path) -> None:
     pytest.importorskip("ultralytics")
     with pytest.raises(GapDetectorError, match="no checkpoint"):
@@ -94,13 +104,15 @@ def test_training_stops_at_the_wall_cap_and_resumes_where_it_stopped(tmp_path: P
     train(data, tmp_path, epochs=2, hours=1e-9, imgsz=64, threads=1, batch=4)  # stops after its first epoch
     resume = tmp_path / "train" / "weights" / "resume.pt"
     assert torch.load(resume, weights_only=False)["epoch"] == 0
+    with pytest.raises(GapDetectorError, match="holds a training run"):
+        train(data, tmp_path, epochs=2, imgsz=64)
     best = train(data, tmp_path, epochs=2, resume=True, imgsz=64, threads=1, batch=4)
     assert best.is_file()
     assert torch.load(resume, weights_only=False)["epoch"] == 1
     rows = (tmp_path / "train" / "results.csv").read_text().strip().splitlines()
     assert [int(float(r.split(",")[0])) for r in rows[1:]] == [1, 2]
-    assert len((tmp_path / "train" / "sessions.jsonl").read_text().splitlines()) == 2
-    assert training_seconds(tmp_path) >= 0
+    times = [float(r.split(",")[1]) for r in rows[1:]]
+    assert training_seconds(tmp_path) == pytest.approx(sum(times))  # two sessions of one epoch each
 
 
 @pytest.mark.slow
