@@ -174,6 +174,7 @@ class DeviceLoop:
             self.sockets[id(device)] = sock
 
     def _lost(self, device: LoadDevice) -> None:
+        """The connection dropped: reconnect (same session: paho re-sends what is in flight)."""
         sock = self.sockets.pop(id(device), None)
         if sock is not None:
             self.selector.unregister(sock)
@@ -181,7 +182,7 @@ class DeviceLoop:
         try:
             device.client.reconnect()
         except OSError:
-            return  # loop_misc-driven retries below
+            return  # step() tries again once a second
         self._register(device)
 
     def step(self, timeout: float) -> None:
@@ -254,7 +255,7 @@ def drive(devices: list[LoadDevice], loop: DeviceLoop, mix: Mix, speed: float, s
 
 
 def device_worker(names: list[tuple[str, str]], port: int, mix: Mix, speed: float, duration_s: float, seed: int,
-            receipts: bool, out: str, ready: Any, go: Any, results: Any) -> None:
+                  receipts: bool, out: str, ready: Any, go: Any, results: Any) -> None:
     """One process of devices: connect, wait for ``go`` (the start time), publish, drain, report."""
     rng = random.Random(seed)
     devices = [LoadDevice(s, d, port, random.Random(f"{seed}/{s}/{d}")) for s, d in names]
