@@ -1,9 +1,12 @@
-"""A learned linear projection of product embeddings (regularised LDA), fitted on the Grocery Store train split.
+"""The shipped projection of product embeddings, fitted on the Grocery Store train split: within-class whitening
+beside regularised LDA.
 
 The frozen ImageNet embedder separates coarse kinds of products well but confuses look-alike SKUs (Arla milks,
-apple varieties). Linear discriminant analysis on the train split finds the directions that separate the SKUs
-while ignoring within-SKU variation (angle, light, hands); it is a (d, p) matrix applied after the embedder, so
-enrolment stays retraining-free. The gallery stores it (``Gallery.projection``) and applies it to every query.
+apple varieties). Whitening the within-class scatter (angle, light, hands: the same for every SKU) damps what
+varies within a SKU, and carries over to SKUs it was never fitted on; linear discriminant analysis adds the
+directions that separate the fitted SKUs best (80 for 81 SKUs), and alone does not carry over. Both are one
+(d, d + 80) matrix applied after the embedder (:func:`fit_combined`), so enrolment stays retraining-free. The
+gallery stores it (``Gallery.projection``) and applies it to every query. Figures: tools/bench/sku_recognition.py.
 
     .venv/bin/python -m export.sku_projection --data ../shared/data/grocery-store \
         --out models/shelf-products/sku-projection.npz
@@ -15,6 +18,7 @@ import argparse
 import csv
 import logging
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -23,6 +27,7 @@ from edge.analytics.sku import Embedder, Gallery, save_projection
 
 log = logging.getLogger(__name__)
 DIMS, SHRINKAGE = 128, 0.1  # at most n_classes - 1 dimensions are kept (80 for the Grocery Store's 81 SKUs)
+LDA_WEIGHT = 0.5  # of the LDA part in fit_combined (tuned on the val split: 0 and >= 1 do worse, docs/shelf.md)
 
 
 def split(root: Path, name: str) -> tuple[list[Path], list[str]]:
@@ -48,8 +53,8 @@ def cached_embeddings(embedder: Embedder, paths: list[Path], cache: Path) -> npt
     return vectors
 
 
-def within_scatter(x: npt.NDArray[np.float64], y: npt.NDArray[np.int64], shrinkage: float
-                   ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+def within_scatter(x: npt.NDArray[Any], y: npt.NDArray[np.int64], shrinkage: float
+                   ) -> tuple[npt.NDArray[Any], npt.NDArray[Any]]:
     """Class centres and the within-class scatter shrunk by ``shrinkage`` towards its mean variance."""
     centres = np.stack([x[y == k].mean(axis=0) for k in range(int(y.max()) + 1)])
     within = x - centres[y]
@@ -86,8 +91,19 @@ def fit_whitening(x: npt.NDArray[np.float32], labels: list[str],
     return x.mean(axis=0).astype(np.float32), (evecs / np.sqrt(np.maximum(evals, 1e-12))).astype(np.float32)
 
 
-def cross_validated_threshold(x: npt.NDArray[np.float32], labels: list[str], accept: float = 0.95, folds: int = 4,
-                              dims: int = DIMS, shrinkage: float = SHRINKAGE) -> float:
+def fit_combined(x: npt.NDArray[np.float32], labels: list[str], lda_weight: float = LDA_WEIGHT
+                 ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    """(mean, matrix (d, d + n_classes - 1)): the within-class whitening (all directions: carries over to new
+    SKUs) beside the LDA directions (separate the fitted SKUs best), each scaled to unit median norm on ``x`` and
+    the LDA part weighted by ``lda_weight``. The shipped projection."""
+    mean, whiten = fit_whitening(x, labels)
+    _, lda = fit_lda(x, labels)
+    parts = [m / float(np.median(np.linalg.norm((x - mean) @ m, axis=1))) for m in (whiten, lda)]
+    return mean, np.concatenate([parts[0], lda_weight * parts[1]], axis=1).astype(np.float32)
+
+
+def cross_validated_threshold(x: npt.NDArray[np.float32], labels: list[str], accept: float = 0.95,
+                              folds: int = 4) -> float:
     """The unknown threshold for galleries in the projected space, without the optimism of scoring the images the
     projection was fitted on: each fold of every SKU's photos (consecutive shots kept together) is scored against
     a gallery of the other folds, through a projection fitted on the other folds only."""
@@ -100,7 +116,7 @@ def cross_validated_threshold(x: npt.NDArray[np.float32], labels: list[str], acc
     for fold in range(folds):
         held, rest = rank == fold, rank != fold
         rest_labels = names[rest].tolist()
-        gallery = Gallery.from_raw(x[rest], rest_labels, fit_lda(x[rest], rest_labels, dims, shrinkage))
+        gallery = Gallery.from_raw(x[rest], rest_labels, fit_combined(x[rest], rest_labels))
         scores = gallery.class_scores(x[held])
         column = {str(n): i for i, n in enumerate(gallery._classes()[0])}
         genuine += scores[np.arange(int(held.sum())), [column[t] for t in names[held]]].tolist()
@@ -117,8 +133,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("models/shelf-products/sku-projection.npz"))
     parser.add_argument("--cache", type=Path, default=Path("build/sku-embeddings"))
     parser.add_argument("--precision", default="int8")
-    parser.add_argument("--dims", type=int, default=DIMS)
-    parser.add_argument("--shrinkage", type=float, default=SHRINKAGE)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
     embedder = Embedder("efficientnet-lite0", "openvino", args.precision)
@@ -130,12 +144,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"few-shot val top-1, raw embeddings: {top1(raw, x_val, val_labels):.3f}")
     # SKUs the projection never saw (true few-shot, 1/5/all shots): tools/bench/sku_recognition.py ("unseen")
     names = sorted(set(train_labels))
-    mean, matrix = fit_lda(x_train, train_labels, args.dims, args.shrinkage)
+    mean, matrix = fit_combined(x_train, train_labels)
     projected = Gallery(np.zeros((0, 0), np.float32), np.zeros(0, np.str_), projection=(mean, matrix))
     for sku in names:
         projected.enroll(sku, x_train[np.array(train_labels) == sku])
     print(f"few-shot val top-1, projected: {top1(projected, x_val, val_labels):.3f}")
-    threshold = cross_validated_threshold(x_train, train_labels, dims=args.dims, shrinkage=args.shrinkage)
+    threshold = cross_validated_threshold(x_train, train_labels)
     projected.threshold = threshold
     print(f"cross-validated threshold {threshold:.3f}: val few-shot unknown rate "
           f"{np.mean([m.sku == 'unknown' for m in projected.match(x_val)]):.3f}")

@@ -4,11 +4,12 @@ directions and vary (angle, light) in a shared nuisance direction; the shipped p
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import yaml
 
 from edge.analytics.gallery import Gallery, default_projection, load_projection
 from edge.models import sha256_file
-from export.sku_projection import fit_lda, fit_whitening
+from export.sku_projection import fit_combined, fit_lda, fit_whitening
 
 
 def _skus(rng: np.random.Generator, n_skus: int, per_sku: int, d: int = 32) -> tuple[np.ndarray, list[str]]:
@@ -49,4 +50,12 @@ def test_shipped_projection_matches_its_manifest() -> None:
     manifest = yaml.safe_load(path.with_suffix(".yaml").read_text())
     assert manifest["file"] == path.name and sha256_file(path) == manifest["sha256"]
     (_, matrix), embedder, threshold = load_projection(path)
-    assert embedder.startswith("efficientnet-lite0/") and matrix.shape == (1280, 80) and threshold is not None
+    assert embedder.startswith("efficientnet-lite0/") and matrix.shape == (1280, 1280 + 80) and threshold is not None
+
+
+def test_combined_is_the_whitening_beside_the_weighted_lda() -> None:
+    x, labels = _skus(np.random.default_rng(3), 6, 10)
+    mean, matrix = fit_combined(x, labels, lda_weight=0.5)
+    assert matrix.shape == (32, 32 + 5)
+    norms = [np.median(np.linalg.norm((x - mean) @ part, axis=1)) for part in (matrix[:, :32], matrix[:, 32:])]
+    assert norms == [pytest.approx(1.0, rel=1e-4), pytest.approx(0.5, rel=1e-4)]

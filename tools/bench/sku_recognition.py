@@ -11,10 +11,10 @@ the train split) as wrong, and ``unknown`` is how often it answered so. Coarse a
 belongs to the right coarse class (top-5: any of the five does).
 
 ``unseen``: true few-shot on SKUs the projection never saw. The classes are split in two halves by fine class id
-(even / odd); a projection is fitted on one half's train photos only (``lda`` as ``export/sku_projection.py``
-fits the shipped one; ``whitening``: within-class whitening only), and the other half is enrolled from its train
-photos (1, 5 or all shots per SKU; 1 and 5: the mean over 20 random draws) and queried with its val photos; then
-the halves swap. Raw embeddings on the same galleries for comparison.
+(even / odd); a projection is fitted on one half's train photos only (``shipped``: whitening beside LDA, as
+``export/sku_projection.py`` fits the shipped one; ``lda``, ``whitening``: each part alone), and the other half
+is enrolled from its train photos (1, 5 or all shots per SKU; 1 and 5: the mean over 20 random draws) and
+queried with its val photos; then the halves swap. Raw embeddings on the same galleries for comparison.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.analytics.sku import UNKNOWN, Embedder, Gallery, calibrate_threshold, default_projection, load_projection
-from export.sku_projection import DIMS, SHRINKAGE, cached_embeddings, fit_lda, fit_whitening, split
+from export.sku_projection import DIMS, SHRINKAGE, cached_embeddings, fit_combined, fit_lda, fit_whitening, split
 
 
 def classes_of(root: Path) -> dict[str, tuple[int, str]]:
@@ -63,7 +63,8 @@ def unseen(x_train: np.ndarray, train_labels: list[str], x_val: np.ndarray, val_
     for fit_half in (0, 1):
         fit = np.array([half[t] == fit_half for t in ytr])
         fitted = {"lda": fit_lda(x_train[fit], ytr[fit].tolist(), DIMS, SHRINKAGE),
-                  "whitening": fit_whitening(x_train[fit], ytr[fit].tolist())}
+                  "whitening": fit_whitening(x_train[fit], ytr[fit].tolist()),
+                  "shipped": fit_combined(x_train[fit], ytr[fit].tolist())}
         test_tr, test_va = ~fit, np.array([half[t] != fit_half for t in yva])
         rng = np.random.default_rng(fit_half)
         for shots in ("1", "5", "all"):
