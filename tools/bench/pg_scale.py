@@ -229,7 +229,8 @@ def generate(store: Store, stores: int, days: int, max_minutes: float) -> dict[s
     with store.write() as cur:
         cur.execute("INSERT INTO device_status (store, device, state, ts, clean) SELECT store, device, 'online', "
                     "%s, NULL FROM devices ON CONFLICT (store, device) DO NOTHING", (now,))
-    if plan:  # statistics for what was loaded
+    if plan or not store.rows("SELECT 1 FROM pg_stats WHERE schemaname = current_schema() "
+                              "AND tablename = 'footfall_hourly'"):  # statistics for what was loaded
         store.conn.execute("ANALYZE events, event_ids, footfall_hourly, occupancy_hourly, dwell_hourly, shelf_oos, "
                            "devices, device_status, occupancy_live")
     totals = store.rows("SELECT COUNT(*) AS days, SUM(events) AS events, SUM(seconds) AS seconds FROM bench_days")[0]
