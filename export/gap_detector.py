@@ -19,7 +19,7 @@ import shutil
 import time
 from pathlib import Path
 
-from edge.models import Manifest
+from edge.models import Manifest, sha256_file
 from errors import SmartstoreError
 from export.shelf_detector import offline_ultralytics
 
@@ -205,9 +205,11 @@ def finish(manifest: Manifest, dataset: Path, out: Path, folder: Path, imgsz: in
         f"(best F1 on 'tune'). Trained {epochs} epochs, {minutes:.0f} wall minutes on 2 shared CPU cores. Metrics on "
         f"the 'val' split (never trained or tuned on): AP50 of gaps at IoU 0.5, recall and precision at --conf {conf}, "
         "scored through the runtime detector (python -m export.gap_detector)."
-        + (" checkpoint/last.pt: the ultralytics training checkpoint (optimizer included); copy it to "
+        + (f" checkpoint/last.pt (sha256 {sha256_file(folder / 'checkpoint' / 'last.pt')}): the ultralytics training "
+           "checkpoint (optimizer included); copy it to "
            "<out>/train/weights/resume.pt and run with --resume to train on." if kept else
-           f" {WEIGHTS}: the trained weights; the resumable checkpoint (optimizer state, "
+           f" {WEIGHTS} (sha256 {sha256_file(folder / WEIGHTS)}): the trained weights; the resumable checkpoint "
+           "(optimizer state, "
            f"{checkpoint.stat().st_size / 2**20:.0f} MB) is over {CHECKPOINT_LIMIT // 2**20} MB and not kept: "
            f"--init models/shelf-gaps/{WEIGHTS} trains on from the weights with a new schedule."))
     manifest.save(folder / "model.yaml")
