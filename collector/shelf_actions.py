@@ -5,8 +5,10 @@
 recommender's substitutes with a positive score (down-weighted where the store's reviews are poor, as
 ``/substitutes/{sku}?store=`` ranks them); the planogram violations (``shelf.planogram_violation`` events), each
 open until a later ``shelf.snapshot`` of its camera shows the slot stocked, low or empty again; and the latest
-snapshot of every shelf (slot states and fill, the gaps seen now). :func:`collector_router` serves it as
-``GET /stores/{store_id}/shelf-actions`` (read scope of the store).
+snapshot of every shelf (slot states and fill, the gaps seen now). Violations and snapshots are read from the
+last ``window_h`` hours of events only (default 24), bounded on ``stored`` as well so that PostgreSQL reads only
+those days' partitions. :func:`collector_router` serves it as ``GET /stores/{store_id}/shelf-actions``
+(read scope of the store).
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from collector.store import Store
 #: a snapshot state after a violation that ends it (occluded or still wrong: it stays open)
 VIOLATION_CLEARED = frozenset({"stocked", "low", "empty"})
 Substitutes = Callable[[str], list[tuple[str, float]]]
+WINDOW_H = 24.0  # hours of violations and snapshots read by default
+CLOCK_SKEW_S = 3600.0  # an edge clock up to this far ahead of the collector's still lands inside the window
 
 
 class Substitute(BaseModel):
@@ -88,27 +92,27 @@ class ShelfActions(BaseModel):
     shelves: list[ShelfState]
 
 
-def _events(store: Store, store_id: str, kind: str, since: float | None = None) -> list[dict[str, Any]]:
-    """``device, camera, ts, data`` of the stored events of ``kind`` (after ``since``), oldest first."""
-    after, params = ("AND ts > ?", (store_id, kind, since)) if since is not None else ("", (store_id, kind))
-    rows = store.rows(f"SELECT device, camera, ts, payload FROM events WHERE store = ? AND kind = ? {after} "
-                      "ORDER BY ts, seq", params)
+def _events(store: Store, store_id: str, kind: str, since: float) -> list[dict[str, Any]]:
+    """``device, camera, ts, data`` of the stored events of ``kind`` with ``ts`` after ``since``, oldest first."""
+    rows = store.rows("SELECT device, camera, ts, payload FROM events WHERE store = ? AND kind = ? AND ts > ? "
+                      "AND stored > ? ORDER BY ts, seq", (store_id, kind, since, since - CLOCK_SKEW_S))
     return [{"device": r["device"], "camera": r["camera"] or None, "ts": float(r["ts"]),
              "data": json.loads(r["payload"])["data"]} for r in rows]
 
 
-def latest_snapshots(store: Store, store_id: str, since: float | None = None) -> dict[tuple[Any, ...], dict[str, Any]]:
-    """The latest ``shelf.snapshot`` per (device, camera, shelf)."""
+def latest_snapshots(store: Store, store_id: str, since: float) -> dict[tuple[Any, ...], dict[str, Any]]:
+    """The latest ``shelf.snapshot`` after ``since`` per (device, camera, shelf)."""
     latest: dict[tuple[Any, ...], dict[str, Any]] = {}
     for e in _events(store, store_id, "shelf.snapshot", since):
         latest[(e["device"], e["camera"], e["data"]["shelf"])] = e
     return latest
 
 
-def open_violations(store: Store, store_id: str, now: float) -> list[dict[str, Any]]:
-    """The latest violation per slot, unless a later snapshot shows the slot stocked, low or empty; oldest first."""
+def open_violations(store: Store, store_id: str, now: float, since: float) -> list[dict[str, Any]]:
+    """The latest violation after ``since`` per slot, unless a later snapshot shows the slot stocked, low or
+    empty; oldest first."""
     latest: dict[tuple[Any, ...], dict[str, Any]] = {}
-    for e in _events(store, store_id, "shelf.planogram_violation"):
+    for e in _events(store, store_id, "shelf.planogram_violation", since):
         latest[(e["device"], e["camera"], e["data"]["shelf"], e["data"]["slot"])] = e
     if not latest:
         return []
@@ -128,9 +132,11 @@ def open_violations(store: Store, store_id: str, now: float) -> list[dict[str, A
 
 
 def shelf_actions(store: Store, store_id: str, substitutes: Substitutes | None = None,
-                  now: float | None = None) -> dict[str, Any]:
-    """One store's open out-of-stock slots (with substitutes), open planogram violations and latest shelf states."""
+                  now: float | None = None, window_h: float = WINDOW_H) -> dict[str, Any]:
+    """One store's open out-of-stock slots (with substitutes), and the open planogram violations and latest shelf
+    states of the last ``window_h`` hours."""
     now = time.time() if now is None else now
+    since = now - window_h * 3600.0
     found: dict[str, list[dict[str, Any]]] = {}
     oos = []
     for a in sorted(store.shelf_alerts(store_id), key=lambda a: a["start"]):
@@ -143,9 +149,9 @@ def shelf_actions(store: Store, store_id: str, substitutes: Substitutes | None =
                 "compliance": s["data"].get("compliance"),
                 "slots": [{"row": v.get("row"), "slot": v["slot"], "state": v["state"], "sku": v.get("sku"),
                            "expected_sku": v.get("expected_sku"), "fill": v.get("fill")} for v in s["data"]["slots"]]}
-               for _, s in sorted(latest_snapshots(store, store_id).items(), key=lambda kv: str(kv[0]))]
+               for _, s in sorted(latest_snapshots(store, store_id, since).items(), key=lambda kv: str(kv[0]))]
     return {"store": store_id, "now": now, "recommender": substitutes is not None, "out_of_stock": oos,
-            "violations": open_violations(store, store_id, now), "shelves": shelves}
+            "violations": open_violations(store, store_id, now, since), "shelves": shelves}
 
 
 def recommender_substitutes(model: Recommender, weights: Callable[[], Mapping[str, float]],
@@ -160,7 +166,8 @@ def recommender_substitutes(model: Recommender, weights: Callable[[], Mapping[st
 
 
 def make_router(store: Store, model: Recommender | None) -> APIRouter:
-    """``GET /stores/{store_id}/shelf-actions?k=3``: :func:`shelf_actions` with ``k`` substitutes per SKU."""
+    """``GET /stores/{store_id}/shelf-actions?k=3&window_h=24``: :func:`shelf_actions` with ``k`` substitutes per
+    SKU."""
     from collector.sentiment.rollup import substitute_weights
 
     router = APIRouter(tags=["shelf"])
@@ -169,10 +176,12 @@ def make_router(store: Store, model: Recommender | None) -> APIRouter:
                 summary="open out-of-stock slots with substitutes, planogram violations and shelf states")
     def actions(store_id: Annotated[str, PathParam(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")],
                 k: Annotated[int, Query(ge=0, le=20, description="substitutes per out-of-stock SKU")] = 3,
+                window_h: Annotated[float, Query(gt=0, le=24 * 31, description="hours of planogram violations "
+                                                 "and shelf snapshots to read")] = WINDOW_H,
                 ) -> dict[str, Any]:
         subs = (recommender_substitutes(model, lambda: substitute_weights(store, store_id), k)
                 if model is not None and k > 0 else None)
-        return shelf_actions(store, store_id, subs)
+        return shelf_actions(store, store_id, subs, window_h=window_h)
 
     return router
 

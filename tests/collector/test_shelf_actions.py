@@ -105,3 +105,20 @@ def test_without_recommender_and_without_events(store: Store) -> None:
                            "confidence": 0.5})])
     body = shelf_actions(store, "s1", None)
     assert [v["slot"] for v in body["violations"]] == ["1"]  # no snapshot since: still open
+
+
+def test_violations_and_snapshots_come_from_the_window_only(store: Store) -> None:
+    now = time.time()
+    _write(store, [_event("shelf.planogram_violation", 0, now - 30 * 3600,
+                          {"shelf": "x", "row": "r", "slot": "old", "expected_sku": "a", "observed_sku": "b",
+                           "confidence": 0.5}),
+                   _event("shelf.snapshot", 1, now - 26 * 3600, {"shelf": "x", "compliance": 1.0,
+                                                                  "slots": _slots(old="wrong")}),
+                   _event("shelf.planogram_violation", 2, now - 3600,
+                          {"shelf": "x", "row": "r", "slot": "new", "expected_sku": "a", "observed_sku": "c",
+                           "confidence": 0.5})])
+    body = shelf_actions(store, "s1", None, now=now)  # the default 24 h
+    assert [v["slot"] for v in body["violations"]] == ["new"] and body["shelves"] == []
+    body = shelf_actions(store, "s1", None, now=now, window_h=48)
+    assert [v["slot"] for v in body["violations"]] == ["old", "new"] and [s["ts"] for s in body["shelves"]] == [
+        pytest.approx(now - 26 * 3600)]
