@@ -204,9 +204,13 @@ def _data_routes(api: APIRouter, store: Store) -> None:
     def zones(store_id: StoreId, start: Start = None, end: End = None, bucket: Bucket = "hour") -> list[dict[str, Any]]:
         return store.zone_stats(store_id, _epoch(start), _epoch(end), bucket)
 
-    @api.get("/stores/{store_id}/alerts", response_model=list[Alert], summary="shelf out-of-stock alerts")
-    def alerts(store_id: StoreId, state: Literal["open", "all"] = "open") -> list[dict[str, Any]]:
-        return store.shelf_alerts(store_id, open_only=state == "open")
+    @api.get("/stores/{store_id}/alerts", response_model=list[Alert],
+             summary="shelf out-of-stock alerts, newest first; next page: before=<the last id>")
+    def alerts(store_id: StoreId, state: Literal["open", "all"] = "open",
+               limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
+               before: Annotated[int | None, Query(ge=1, le=2**63 - 1, description="alerts after this one")] = None,
+               ) -> list[dict[str, Any]]:
+        return store.shelf_alerts(store_id, open_only=state == "open", limit=limit, before=before)
 
     @api.get("/stores/{store_id}/sales", response_model=list[Sale], summary="point-of-sale lines")
     def sales(store_id: StoreId, start: Start = None, end: End = None,

@@ -116,15 +116,22 @@ class Reads(Database):
         return [{"device": r["device"], "camera": r["camera"] or None, "ts": r["ts"], "data": json.loads(r["data"])}
                 for r in rows]
 
-    def shelf_alerts(self, store: str | None = None, open_only: bool = True) -> list[dict[str, Any]]:
-        """Out-of-stock intervals (open ones have ``end`` None), newest first."""
+    def shelf_alerts(self, store: str | None = None, open_only: bool = True, limit: int | None = None,
+                     before: int | None = None) -> list[dict[str, Any]]:
+        """Out-of-stock intervals (open ones have ``end`` None), newest first (by start, then id); at most
+        ``limit``, and only those after the interval with id ``before`` in that order (the next page)."""
         conds: list[str] = ["end_ts IS NULL"] if open_only else []
         params: list[Any] = []
         if store:
             conds.append("store = ?")
             params.append(store)
+        if before is not None:
+            cursor = "(SELECT start_ts FROM shelf_oos WHERE id = ?)"
+            conds.append(f"(start_ts < {cursor} OR (start_ts = {cursor} AND id < ?))")
+            params += [before, before, before]
+        page = f" LIMIT {int(limit)}" if limit is not None else ""
         rows = self.rows(f"SELECT id, store, camera, device, shelf, slot, sku, start_ts, end_ts FROM shelf_oos "
-                         f"{self._where(conds)} ORDER BY start_ts DESC", params)
+                         f"{self._where(conds)} ORDER BY start_ts DESC, id DESC{page}", params)
         return [{"id": int(r["id"]), "store": r["store"], "camera": r["camera"] or None, "device": r["device"],
                  "shelf": r["shelf"], "slot": r["slot"], "sku": r["sku"], "start": r["start_ts"], "end": r["end_ts"]}
                 for r in rows]

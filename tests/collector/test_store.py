@@ -90,6 +90,12 @@ def test_occupancy_dwell_and_shelf_intervals(store: Store) -> None:
     closed = {(a["shelf"], a["slot"]): a for a in store.shelf_alerts("s1", open_only=False)}
     assert closed[("A", "3")]["end"] - closed[("A", "3")]["start"] == pytest.approx(240.0)
     assert closed[("C", "2")]["start"] == pytest.approx(at(10).timestamp())
+    every = store.shelf_alerts("s1", open_only=False)
+    pages, before = [], None
+    while page := store.shelf_alerts("s1", open_only=False, limit=1, before=before):
+        pages.append(page[0])
+        before = page[0]["id"]
+    assert pages == every and len(every) == 3  # one at a time, newest first, nothing skipped or repeated
 
 
 def test_pos_sales_and_dead_letters(store: Store) -> None:
