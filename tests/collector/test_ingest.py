@@ -102,7 +102,9 @@ def test_kill_9_during_ingest_loses_and_duplicates_nothing(broker: Mosquitto, st
         for info in infos:
             info.wait_for_publish(timeout=60)
         proc = _collector_process(*store_url, broker.port, log)  # same client id: the session is redelivered
-        wait_for(lambda: stored(store) == len(events), timeout=90, what="every event after the restart")
+        # 240 s, not 90: once in about six runs under load on PostgreSQL the restarted replica stalls for over 90 s
+        # before the rest arrives (cause not found yet, stop 24); the counts below stay exact
+        wait_for(lambda: stored(store) == len(events), timeout=240, what="every event after the restart")
         time.sleep(1.0)  # anything redelivered twice would show up now
         assert stored(store) == len(events)
         assert store.rows("SELECT COUNT(DISTINCT id) AS n FROM events")[0]["n"] == len(events)
