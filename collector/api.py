@@ -104,15 +104,20 @@ class ZoneStats(BaseModel):
     dwell_max_s: float | None
 
 
-class Alert(BaseModel):
+class SlotInterval(BaseModel):
+    """One out-of-stock interval of a shelf slot (a ``shelf_oos`` row)."""
+
     id: int
-    store: str
     camera: str | None
     device: str
     shelf: str
     slot: str
     sku: str | None
     start: float
+
+
+class Alert(SlotInterval):
+    store: str
     end: float | None
 
 

@@ -22,6 +22,7 @@ from fastapi import APIRouter, Query
 from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 
+from collector.api import SlotInterval
 from collector.config import CollectorConfig
 from collector.recommend.data import BasketInputError
 from collector.recommend.recommender import Recommender
@@ -39,14 +40,7 @@ class Substitute(BaseModel):
     score: float
 
 
-class OutOfStock(BaseModel):
-    id: int
-    camera: str | None
-    device: str
-    shelf: str
-    slot: str
-    sku: str | None
-    start: float
+class OutOfStock(SlotInterval):
     open_s: float = Field(description="how long it has been open, seconds")
     substitutes: list[Substitute] = Field(description="the recommender's substitutes for the SKU, best first "
                                           "(empty without a fitted recommender or for a SKU it does not know)")
